@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal, TypeVar, Union
+from typing import Any, Final, Literal, TypeVar
 
 from smartbus.errors import ValidationError
 
@@ -128,7 +128,7 @@ class PredictionSet:
     feed_version: str | None = None
 
 
-Message = Union[Ping, RejectedPing, VehicleState, StopEvent, PredictionSet]
+Message = Ping | RejectedPing | VehicleState | StopEvent | PredictionSet
 _KINDS: Final[dict[str, type[Any]]] = {
     "ping": Ping,
     "rejected_ping": RejectedPing,

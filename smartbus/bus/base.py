@@ -1,0 +1,40 @@
+"""The contract every bus adapter meets. Values are the bytes of `smartbus.messages.encode`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+
+
+class Producer(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def send(self, topic: str, value: bytes, key: str | None = None) -> None:
+        """Queue a message. May wait when the producer's buffer is full (back-pressure), never blocks per message."""
+
+    async def flush(self) -> None:
+        """Return once every message sent so far is durable (acks=all on Kafka)."""
+
+
+class Consumer(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def getmany(self, timeout_s: float, max_records: int) -> Sequence[Record]:
+        """The next records of the assigned partitions, in partition order; empty after `timeout_s`."""
+
+    async def commit(self) -> None:
+        """Mark everything returned so far as processed (call only once its outputs are durable)."""

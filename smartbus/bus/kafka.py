@@ -1,0 +1,88 @@
+"""Kafka adapters of the bus contract, on aiokafka.
+
+Producer: acks=all with idempotence, so `flush()` returning means every message is on the broker's
+in-sync replicas. Consumer: no auto-commit; the caller commits after its outputs are durable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
+
+from smartbus.bus.base import Record
+from smartbus.errors import ServiceUnavailable
+
+
+class KafkaProducer:
+    def __init__(self, bootstrap: str, *, linger_ms: int = 20, max_batch_bytes: int = 256 * 1024) -> None:
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=linger_ms,
+            max_batch_size=max_batch_bytes,
+            compression_type=None,
+            request_timeout_ms=30_000,
+        )
+
+    async def start(self) -> None:
+        try:
+            await self._producer.start()
+        except KafkaError as exc:
+            await self._producer.stop()
+            raise ServiceUnavailable(f"Kafka producer could not connect: {exc}") from exc
+
+    async def stop(self) -> None:
+        await self._producer.stop()
+
+    async def send(self, topic: str, value: bytes, key: str | None = None) -> None:
+        # send() only queues (and waits when the accumulator is full: back-pressure); flush() makes it durable.
+        await self._producer.send(topic, value, key=key.encode() if key is not None else None)
+
+    async def flush(self) -> None:
+        await self._producer.flush()
+
+
+class KafkaConsumer:
+    def __init__(self, bootstrap: str, topics: Sequence[str], group: str, *, client_id: str | None = None) -> None:
+        self._topics = list(topics)
+        self._consumer = AIOKafkaConsumer(
+            *self._topics,
+            bootstrap_servers=bootstrap,
+            group_id=group,
+            client_id=client_id or group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=5000,
+            fetch_max_wait_ms=100,
+            session_timeout_ms=10_000,
+            heartbeat_interval_ms=3_000,
+        )
+
+    async def start(self) -> None:
+        try:
+            await self._consumer.start()
+        except KafkaError as exc:
+            await self._consumer.stop()
+            raise ServiceUnavailable(f"Kafka consumer could not connect: {exc}") from exc
+
+    async def stop(self) -> None:
+        await self._consumer.stop()
+
+    async def getmany(self, timeout_s: float, max_records: int) -> Sequence[Record]:
+        batches: dict[TopicPartition, list[object]] = await self._consumer.getmany(
+            timeout_ms=int(timeout_s * 1000), max_records=max_records
+        )
+        records: list[Record] = []
+        for tp, messages in batches.items():
+            records.extend(
+                Record(tp.topic, tp.partition, m.offset, m.key, m.value)  # type: ignore[attr-defined]
+                for m in messages
+            )
+        return records
+
+    async def commit(self) -> None:
+        # Commits the positions of everything getmany() has returned (aiokafka tracks them).
+        await self._consumer.commit()
