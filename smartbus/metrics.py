@@ -1,0 +1,23 @@
+"""Prometheus metrics shared by every process (one registry per process, defined once here)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+PINGS_IN = Counter("smartbus_pings_total", "Pings read by the ETA worker")
+PINGS_REJECTED = Counter("smartbus_pings_rejected_total", "Pings rejected, by reason", ["reason"])
+STATES_OUT = Counter("smartbus_vehicle_states_total", "Vehicle states produced")
+STOP_EVENTS_OUT = Counter("smartbus_stop_events_total", "Stop events produced")
+PREDICTIONS_OUT = Counter("smartbus_prediction_sets_total", "Prediction sets produced")
+BATCH_SIZE = Histogram(
+    "smartbus_batch_size", "Records per processed batch", ["stage"], buckets=(1, 10, 100, 500, 1000, 2000, 5000)
+)
+PROCESSING_SECONDS = Histogram(
+    "smartbus_batch_seconds",
+    "Time to process and make durable one batch",
+    ["stage"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+ROWS_WRITTEN = Counter("smartbus_rows_written_total", "Rows newly stored, by table", ["table"])
+SINK_ERRORS = Counter("smartbus_sink_errors_total", "Failed sink writes (retried), by stage", ["stage"])
+LAST_BATCH_AT = Gauge("smartbus_last_batch_timestamp", "When each stage last finished a batch", ["stage"])

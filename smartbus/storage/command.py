@@ -1,0 +1,69 @@
+"""`smartbus writer`: the storage writer (PostgreSQL) and the live-state writer (Redis), one process.
+
+Each has its own consumer group, so each commits only what it made durable in its own store, and a
+slow database never holds back the live boards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+
+from smartbus import messages
+
+log = logging.getLogger(__name__)
+
+OUTPUT_TOPICS = (
+    messages.TOPIC_VEHICLE_STATES,
+    messages.TOPIC_STOP_EVENTS,
+    messages.TOPIC_PREDICTIONS,
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--only", choices=("storage", "live"), help="run one of the two writers")
+    parser.add_argument("--metrics-port", type=int, default=0, help="serve Prometheus metrics on this port")
+    parser.add_argument("--plain", action="store_true", help="use the plain PostgreSQL path even with TimescaleDB")
+
+
+def run(args: argparse.Namespace) -> int:
+    asyncio.run(_main(args.only, args.metrics_port, args.plain))
+    return 0
+
+
+async def _main(only: str | None, metrics_port: int, force_plain: bool) -> None:
+    import psycopg
+
+    from smartbus.bus.kafka import KafkaConsumer
+    from smartbus.live.redis_store import RedisLiveStore
+    from smartbus.settings import load_settings
+    from smartbus.storage.migrate import migrate
+    from smartbus.storage.writer import StorageWriter
+    from smartbus.stream.loop import run_stage
+    from smartbus.stream.process import serve_metrics, start_with_retry, stop_on_signals
+    from smartbus.stream.sinks import LiveSink, StorageSink
+
+    settings = load_settings()
+    stop = asyncio.Event()
+    stop_on_signals(stop)
+    serve_metrics(metrics_port)
+    tasks = []
+    if only in (None, "storage"):
+        conn = await psycopg.AsyncConnection.connect(settings.database_url, autocommit=False)
+        await migrate(conn, force_plain=force_plain)
+        storage_consumer = KafkaConsumer(
+            settings.kafka_bootstrap, [*OUTPUT_TOPICS, messages.TOPIC_PINGS_REJECTED], "smartbus-storage"
+        )
+        if not await start_with_retry("Kafka consumer", storage_consumer.start, stop):
+            return
+        sink = StorageSink(StorageWriter(conn))
+        tasks.append(asyncio.create_task(run_stage("storage", storage_consumer, sink.handle, stop)))
+    if only in (None, "live"):
+        live = RedisLiveStore(settings.redis_url)
+        live_consumer = KafkaConsumer(settings.kafka_bootstrap, OUTPUT_TOPICS, "smartbus-live")
+        if not await start_with_retry("Kafka consumer", live_consumer.start, stop):
+            return
+        tasks.append(asyncio.create_task(run_stage("live", live_consumer, LiveSink(live).handle, stop)))
+    log.info("writer running: %s", only or "storage and live")
+    await asyncio.gather(*tasks)

@@ -1,0 +1,1 @@
+"""Stream stages: a consume → process → produce/write → commit loop shared by every stage."""

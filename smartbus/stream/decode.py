@@ -1,0 +1,42 @@
+"""Split a batch of bus records into typed messages, skipping (and counting) any that do not decode."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from smartbus import messages, metrics
+from smartbus.bus.base import Record
+from smartbus.errors import ValidationError
+from smartbus.messages import PredictionSet, RejectedPing, StopEvent, VehicleState
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DecodedBatch:
+    states: list[VehicleState] = field(default_factory=list)
+    events: list[StopEvent] = field(default_factory=list)
+    predictions: list[PredictionSet] = field(default_factory=list)
+    rejected: list[RejectedPing] = field(default_factory=list)
+
+
+def decode_batch(records: Sequence[Record]) -> DecodedBatch:
+    batch = DecodedBatch()
+    for record in records:
+        try:
+            message = messages.decode(record.value)
+        except ValidationError as exc:
+            metrics.PINGS_REJECTED.labels("undecodable_output").inc()
+            log.warning("skipping undecodable record %s/%d@%d: %s", record.topic, record.partition, record.offset, exc)
+            continue
+        if isinstance(message, VehicleState):
+            batch.states.append(message)
+        elif isinstance(message, StopEvent):
+            batch.events.append(message)
+        elif isinstance(message, PredictionSet):
+            batch.predictions.append(message)
+        elif isinstance(message, RejectedPing):
+            batch.rejected.append(message)
+    return batch

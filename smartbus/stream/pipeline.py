@@ -1,0 +1,59 @@
+"""The three stages wired together over one bus: ETA worker, storage writer, live-state writer.
+
+`smartbus demo` runs it on the in-process bus; the integration tests run the very same assembly on
+Kafka; in production each stage is its own process (`smartbus eta`, `smartbus writer`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from eta.engine import Engine
+from eta.network import Network
+from eta.schedule_predictor import SchedulePredictor
+from eta.worker import EtaStage
+from smartbus import messages
+from smartbus.bus.base import Consumer, Producer
+from smartbus.live import LiveStore
+from smartbus.storage.writer import StorageWriter
+from smartbus.stream.loop import run_stage
+from smartbus.stream.sinks import LiveSink, StorageSink
+
+OUTPUT_TOPICS = (messages.TOPIC_VEHICLE_STATES, messages.TOPIC_STOP_EVENTS, messages.TOPIC_PREDICTIONS)
+GROUP_ETA = "smartbus-eta"
+GROUP_STORAGE = "smartbus-storage"
+GROUP_LIVE = "smartbus-live"
+
+
+@dataclass
+class Pipeline:
+    network: Network
+    make_producer: Callable[[], Producer]
+    make_consumer: Callable[[Sequence[str], str], Consumer]
+    writer: StorageWriter
+    live: LiveStore
+
+    async def run(self, stop: asyncio.Event) -> None:
+        producer = self.make_producer()
+        eta_stage = EtaStage(Engine(self.network), SchedulePredictor(self.network).predict, producer)
+        consumers = {
+            "eta": (self.make_consumer([messages.TOPIC_PINGS], GROUP_ETA), eta_stage.handle),
+            "storage": (
+                self.make_consumer([*OUTPUT_TOPICS, messages.TOPIC_PINGS_REJECTED], GROUP_STORAGE),
+                StorageSink(self.writer).handle,
+            ),
+            "live": (self.make_consumer(OUTPUT_TOPICS, GROUP_LIVE), LiveSink(self.live).handle),
+        }
+        await producer.start()
+        for consumer, _ in consumers.values():
+            await consumer.start()
+        try:
+            await asyncio.gather(
+                *(run_stage(name, consumer, handle, stop) for name, (consumer, handle) in consumers.items())
+            )
+        finally:
+            for consumer, _ in consumers.values():
+                await consumer.stop()
+            await producer.stop()
