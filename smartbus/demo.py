@@ -1,0 +1,99 @@
+"""`smartbus demo`: the whole service with simulated buses, in one process, with no system services.
+
+Same components as production: the simulator publishes serialized pings onto the in-process bus (in place
+of Kafka), the ETA stage, the storage writer into a real PostgreSQL started from PyPI wheels (in place of
+the server; same schema, same SQL), the live-state writer into the in-process twin of the Redis store, and
+the api with its pages and websockets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import logging
+import time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--port", type=int, default=8000, help="HTTP port of the api and pages (default 8000)")
+    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    parser.add_argument("--gtfs", type=Path, help="GTFS feed (zip or folder); default: the bundled Cairns feed")
+    parser.add_argument("--vehicles", type=int, default=None, help="buses in service at the busiest moment "
+                        "(default: as many as the feed's schedule runs)")
+    parser.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second, 1 to 100")
+    parser.add_argument("--seed", type=int, default=0, help="simulator seed")
+    parser.add_argument("--data-dir", type=Path, default=Path("var/demo"),
+                        help="where the embedded PostgreSQL keeps its data (default var/demo)")
+
+
+def run(args: argparse.Namespace) -> int:
+    if not 1.0 <= args.speed <= 100.0:
+        raise SystemExit("--speed must be between 1 and 100")
+    try:
+        asyncio.run(_main(args))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+async def _main(args: argparse.Namespace) -> None:
+    import psycopg
+    import uvicorn
+
+    from api.app import create_app
+    from eta.network import load_network
+    from simulator.live import run_live
+    from smartbus.bus.memory import MemoryBus
+    from smartbus.live.memory_store import MemoryLiveStore
+    from smartbus.messages import TOPIC_PINGS
+    from smartbus.settings import load_settings
+    from smartbus.storage.embedded import embedded_postgres
+    from smartbus.storage.migrate import migrate
+    from smartbus.storage.writer import StorageWriter
+    from smartbus.stream.pipeline import Pipeline
+    from smartbus.stream.process import stop_on_signals
+
+    settings = load_settings()
+    started = time.monotonic()
+    network = load_network(args.gtfs or settings.gtfs, settings.cache_dir)
+    today = dt.datetime.now(ZoneInfo(network.agency_timezone)).date()
+    feed_day, mapped = network.service_day_for(today)
+    if mapped:
+        print(f"The feed has no service on {today}: running the timetable of {feed_day} (same weekday) on it.")
+    stop = asyncio.Event()
+    stop_on_signals(stop)
+    with embedded_postgres(args.data_dir.resolve() / "postgres") as database_url:
+        conn = await psycopg.AsyncConnection.connect(database_url)
+        flavour = await migrate(conn)
+        print(f"Embedded PostgreSQL ready ({flavour}).")
+        bus = MemoryBus()
+        live = MemoryLiveStore()
+        pipeline = Pipeline(network, bus.producer, bus.consumer, StorageWriter(conn), live)
+        producer = bus.producer()
+
+        async def send(key: str, value: bytes) -> None:
+            await producer.send(TOPIC_PINGS, value, key)
+
+        app = create_app(live, network)
+        server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level="warning"))
+        tasks = [
+            asyncio.create_task(pipeline.run(stop)),
+            asyncio.create_task(
+                run_live(network, send, vehicles=args.vehicles, seed=args.seed, speed=args.speed,
+                         start_at=time.time())
+            ),
+            asyncio.create_task(server.serve()),
+        ]
+        url = f"http://{args.host}:{args.port}/"
+        print(f"smartbus demo running ({time.monotonic() - started:.1f} s to start): open {url}  (Ctrl-C stops)")
+        await stop.wait()
+        server.should_exit = True
+        for task in tasks[1:2]:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await conn.close()
