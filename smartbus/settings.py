@@ -21,6 +21,8 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:16379/0"
     # Where `smartbus services` keeps binaries, data and logs of the services it runs.
     services_dir: Path = Path("var/services")
+    # Force the plain PostgreSQL path even where the TimescaleDB extension is installed (tests run both paths).
+    services_no_timescale: bool = False
     # Where the compiled-network cache lives.
     cache_dir: Path = Path("var/cache")
 
