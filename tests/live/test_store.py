@@ -1,0 +1,216 @@
+"""The behaviour both live stores promise (each test runs against MemoryLiveStore and real Redis)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from smartbus.live import FLEET_CHANNEL, Arrival
+from smartbus.messages import PredictionSet, StopEvent, StopPrediction, VehicleState
+from tests.live.conftest import Collector, StoreFactory
+
+T0 = 1_700_000_000.0
+
+
+def state(vehicle_id: str, timestamp: float, **fields: object) -> VehicleState:
+    return VehicleState(
+        vehicle_id=vehicle_id,
+        timestamp=timestamp,
+        latitude=fields.pop("latitude", -16.9),  # type: ignore[arg-type]
+        longitude=145.7,
+        status="in_transit",
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def prediction(trip_id: str, stop_id: str, at: float, sequence: int = 1) -> StopPrediction:
+    return StopPrediction(
+        trip_id=trip_id,
+        service_date="20140601",
+        stop_id=stop_id,
+        stop_sequence=sequence,
+        predicted_arrival=at,
+        scheduled_arrival=at - 60,
+        method="schedule_delay",
+        uncertainty_s=45.0,
+        route_id="R1",
+    )
+
+
+def prediction_set(vehicle_id: str, made_at: float, *stops: StopPrediction) -> PredictionSet:
+    return PredictionSet(vehicle_id=vehicle_id, made_at=made_at, stops=stops)
+
+
+def arrived(trip_id: str, stop_id: str, at: float) -> StopEvent:
+    return StopEvent(
+        vehicle_id="V1",
+        trip_id=trip_id,
+        service_date="20140601",
+        stop_id=stop_id,
+        stop_sequence=1,
+        arrival_time=at,
+        departure_time=None,
+        interpolated=False,
+    )
+
+
+async def test_latest_state_per_vehicle_wins_and_older_is_ignored(make_store: StoreFactory) -> None:
+    store = make_store()
+    await store.put_states([state("V2", T0), state("V1", T0 + 10, latitude=-16.8)])
+    await store.put_states([state("V1", T0 + 5, latitude=-17.5)])  # late, out of order
+
+    assert await store.vehicle("V1") == state("V1", T0 + 10, latitude=-16.8)
+    assert [v.vehicle_id for v in await store.vehicles()] == ["V1", "V2"]
+    assert await store.vehicle("nobody") is None
+
+
+async def test_fleet_channel_carries_only_accepted_states(make_store: StoreFactory) -> None:
+    store = make_store()
+    await store.put_states([state("V1", T0 + 10)])
+    fleet = Collector(store, [FLEET_CHANNEL])
+    await fleet.ready(FLEET_CHANNEL)
+
+    await store.put_states([state("V1", T0)])  # older: nothing to publish
+    await store.put_states([state("V1", T0 + 20, delay_s=90.0), state("V2", T0 + 20)])
+    [(channel, payload)] = await fleet.wait_for(1)
+    await fleet.stop()
+
+    assert channel == FLEET_CHANNEL
+    published = json.loads(payload)
+    assert [(s["vehicle_id"], s["timestamp"], s["delay_s"]) for s in published] == [
+        ("V1", T0 + 20, 90.0),
+        ("V2", T0 + 20, None),
+    ]
+
+
+async def test_board_lists_predicted_arrivals_soonest_first(make_store: StoreFactory) -> None:
+    store = make_store()
+    await store.put_predictions(
+        [
+            prediction_set("V1", T0, prediction("late-trip", "S1", T0 + 600)),
+            prediction_set("V2", T0, prediction("soon-trip", "S1", T0 + 120), prediction("soon-trip", "S2", T0 + 300)),
+        ]
+    )
+
+    board = await store.stop_arrivals("S1", now=T0)
+    assert board == [
+        Arrival(
+            stop_id="S1",
+            trip_id="soon-trip",
+            service_date="20140601",
+            route_id="R1",
+            vehicle_id="V2",
+            stop_sequence=1,
+            scheduled_arrival=T0 + 60,
+            predicted_arrival=T0 + 120,
+            method="schedule_delay",
+            uncertainty_s=45.0,
+            updated_at=T0,
+        ),
+        Arrival(
+            stop_id="S1",
+            trip_id="late-trip",
+            service_date="20140601",
+            route_id="R1",
+            vehicle_id="V1",
+            stop_sequence=1,
+            scheduled_arrival=T0 + 540,
+            predicted_arrival=T0 + 600,
+            method="schedule_delay",
+            uncertainty_s=45.0,
+            updated_at=T0,
+        ),
+    ]
+    assert [a.trip_id for a in await store.stop_arrivals("S2", now=T0)] == ["soon-trip"]
+    assert await store.stop_arrivals("unknown-stop", now=T0) == []
+
+
+async def test_newer_set_replaces_the_vehicles_entries_and_older_set_is_ignored(make_store: StoreFactory) -> None:
+    store = make_store()
+    await store.put_predictions(
+        [prediction_set("V1", T0, prediction("T1", "S1", T0 + 60), prediction("T1", "S2", T0 + 180, 2))]
+    )
+    # The bus passed S1: the next set only predicts S2, with a new time.
+    await store.put_predictions([prediction_set("V1", T0 + 30, prediction("T1", "S2", T0 + 200, 2))])
+    # A set made before that one arrives late and must not bring S1 back.
+    await store.put_predictions([prediction_set("V1", T0 + 10, prediction("T1", "S1", T0 + 70))])
+
+    assert await store.stop_arrivals("S1", now=T0 + 30) == []
+    [s2] = await store.stop_arrivals("S2", now=T0 + 30)
+    assert (s2.predicted_arrival, s2.updated_at) == (T0 + 200, T0 + 30)
+
+
+async def test_vehicle_taking_over_a_trip_keeps_it_when_the_old_vehicle_moves_on(make_store: StoreFactory) -> None:
+    store = make_store()
+    await store.put_predictions([prediction_set("V1", T0, prediction("T1", "S1", T0 + 60))])
+    await store.put_predictions([prediction_set("V2", T0 + 5, prediction("T1", "S1", T0 + 90))])
+    await store.put_predictions([prediction_set("V1", T0 + 10)])  # V1 has nothing left to predict
+
+    [entry] = await store.stop_arrivals("S1", now=T0 + 10)
+    assert (entry.vehicle_id, entry.predicted_arrival) == ("V2", T0 + 90)
+
+
+async def test_arrival_leaves_the_board_and_tells_subscribers(make_store: StoreFactory) -> None:
+    store = make_store()
+    await store.put_predictions(
+        [
+            prediction_set("V1", T0, prediction("T1", "S1", T0 + 60)),
+            prediction_set("V2", T0, prediction("T2", "S1", T0 + 90)),
+        ]
+    )
+    stops = Collector(store, ["stop:*"])
+    await stops.ready("stop:probe")
+
+    await store.put_stop_events([arrived("T9", "S1", T0 + 55)])  # not on the board: no news
+    await store.put_stop_events([arrived("T1", "S1", T0 + 55)])
+    messages = await stops.wait_for(1)
+    await stops.stop()
+
+    assert messages[0][0] == "stop:S1"
+    assert [a.trip_id for a in await store.stop_arrivals("S1", now=T0 + 55)] == ["T2"]
+
+
+async def test_each_touched_stop_is_published(make_store: StoreFactory) -> None:
+    store = make_store()
+    await store.put_predictions([prediction_set("V1", T0, prediction("T1", "S1", T0 + 60))])
+    stops = Collector(store, ["stop:*"])
+    await stops.ready("stop:probe")
+
+    # S1 loses the trip, S2 and S3 gain it: all three boards changed.
+    await store.put_predictions(
+        [prediction_set("V1", T0 + 30, prediction("T1", "S2", T0 + 120, 2), prediction("T1", "S3", T0 + 200, 3))]
+    )
+    messages = await stops.wait_for(3)
+    await stops.stop()
+    assert sorted(channel for channel, _ in messages) == ["stop:S1", "stop:S2", "stop:S3"]
+
+
+async def test_board_hides_arrivals_long_past_and_entries_not_refreshed(make_store: StoreFactory) -> None:
+    store = make_store()
+    await store.put_predictions(
+        [
+            prediction_set("V1", T0, prediction("T1", "S1", T0 + 60)),
+            prediction_set("V2", T0, prediction("T2", "S1", T0 + 3000)),
+        ]
+    )
+    assert [a.trip_id for a in await store.stop_arrivals("S1", now=T0 + 60 + 119)] == ["T1", "T2"]
+    # T1 was due more than 2 minutes ago; T2 has not been refreshed for over 10 minutes.
+    assert [a.trip_id for a in await store.stop_arrivals("S1", now=T0 + 60 + 121)] == ["T2"]
+    assert await store.stop_arrivals("S1", now=T0 + 601) == []
+
+
+async def test_silent_vehicles_and_boards_expire(make_store: StoreFactory) -> None:
+    store = make_store(vehicle_ttl_s=0.2, board_ttl_s=0.2)
+    await store.put_states([state("V1", T0)])
+    await store.put_predictions([prediction_set("V1", T0, prediction("T1", "S1", T0 + 60))])
+    assert await store.vehicle("V1") is not None
+
+    await asyncio.sleep(0.4)
+
+    assert await store.vehicle("V1") is None
+    assert await store.vehicles() == []
+    assert await store.stop_arrivals("S1", now=T0) == []
+
+
+async def test_store_answers_ping(make_store: StoreFactory) -> None:
+    assert await make_store().ping()
