@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 import redis.asyncio as aioredis
 
-from smartbus.live.memory import MemoryLiveStore
+from smartbus.live.memory_store import MemoryLiveStore
 from smartbus.live.redis_store import RedisLiveStore
 from smartbus.settings import Settings
 
