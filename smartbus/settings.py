@@ -32,6 +32,10 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # Map tiles for the fleet map, e.g. "https://tile.example.org/{z}/{x}/{y}.png". None: no tiles, the map
+    # draws routes and stops on a plain background (works without internet).
+    map_tile_url: str | None = None
+    map_tile_attribution: str = ""
 
     # Storage policies (TimescaleDB: retention and compression policies; plain PostgreSQL: partition drops).
     retention_days: int = 90
