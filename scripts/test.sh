@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The README's test command: set up, start the real services, lint, type-check, then run pytest.
+# Extra arguments go to pytest, e.g. `bash scripts/test.sh tests/services -x`.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+started=$(date +%s)
+finish() {
+    local status=$?
+    echo "test.sh: exit ${status}, total $(($(date +%s) - started)) s"
+}
+trap finish EXIT
+
+bash scripts/bootstrap.sh
+.venv/bin/smartbus services up
+echo "test.sh: ruff check"
+.venv/bin/ruff check .
+echo "test.sh: mypy"
+.venv/bin/mypy .
+
+status=0
+.venv/bin/pytest "$@" || status=$?
+if [ "$status" -eq 5 ]; then
+    echo "test.sh: pytest collected no tests; that is a failure" >&2
+    exit 1
+fi
+exit "$status"
