@@ -13,7 +13,7 @@ from functools import lru_cache
 import numpy as np
 
 from eta.network import Network
-from smartbus.messages import PredictionSet, StopPrediction, VehicleState
+from smartbus.messages import PredictionMethod, PredictionSet, StopPrediction, VehicleState
 
 DEFAULT_HORIZON_S = 3600.0
 # Uncertainty grows with how far ahead we look: a base plus a share of the time to go.
@@ -48,7 +48,7 @@ class SchedulePredictor:
         now = state.timestamp
         origin = self._origin(state.service_date)
         delay = state.delay_s if state.delay_s is not None else 0.0
-        method = "schedule_delay" if state.delay_s is not None else "schedule"
+        method: PredictionMethod = "schedule_delay" if state.delay_s is not None else "schedule"
         first = int(np.searchsorted(trip.stop_dist, state.shape_dist, side="right"))
         stops: list[StopPrediction] = []
         latest = now
