@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+_OUT_OF_ORDER = 1e12  # cost of an impossible order: large but finite, so a degenerate shape still aligns
+
 
 def cumulative_distance(xy: np.ndarray) -> np.ndarray:
     """Cumulative metres along a polyline, starting at 0."""
@@ -43,20 +45,25 @@ def stop_distances(stop_xy: np.ndarray, xy: np.ndarray, dist: np.ndarray) -> np.
         return np.zeros(k)
     offset, along = project_onto_segments(stop_xy, xy, dist)
     n_seg = offset.shape[1]
+    positions = np.arange(n_seg)
     cost = np.empty_like(offset)
-    best_before = np.empty((k, n_seg), dtype=np.int64)  # argmin of cost[i-1][:s+1]
+    back = np.empty((k, n_seg), dtype=np.int64)  # the previous stop's segment on the best path
     cost[0] = offset[0]
     for i in range(1, k):
         prev = cost[i - 1]
         running = np.minimum.accumulate(prev)
         # index of the running minimum: the latest position where prev equals the running min
-        is_min = prev <= running
-        idx = np.where(is_min, np.arange(n_seg), 0)
-        best_before[i] = np.maximum.accumulate(idx)
-        cost[i] = offset[i] + running
+        best_idx = np.maximum.accumulate(np.where(prev <= running, positions, 0))
+        strictly_before = np.concatenate(([_OUT_OF_ORDER], running[:-1]))
+        strictly_before_idx = np.concatenate(([0], best_idx[:-1]))
+        # both stops on one segment: allowed only in order along it
+        same = np.where(along[i - 1] <= along[i] + 1e-9, prev, _OUT_OF_ORDER)
+        stay = same <= strictly_before
+        cost[i] = offset[i] + np.minimum(same, strictly_before)
+        back[i] = np.where(stay, positions, strictly_before_idx)
     segments = np.empty(k, dtype=np.int64)
     segments[-1] = int(np.argmin(cost[-1]))
     for i in range(k - 1, 0, -1):
-        segments[i - 1] = best_before[i][segments[i]]
+        segments[i - 1] = back[i][segments[i]]
     result = along[np.arange(k), segments]
-    return np.maximum.accumulate(result)  # two stops on one segment in the wrong order: keep them in order
+    return np.maximum.accumulate(result)  # only a degenerate shape gets here out of order

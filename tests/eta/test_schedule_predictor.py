@@ -43,8 +43,9 @@ def test_predictions_cover_only_stops_ahead_never_the_past_and_never_go_backward
     predictions = SchedulePredictor(cairns).predict(state)
     assert predictions is not None and predictions.stops
     trip = cairns.trips[long_trip]
-    assert [p.stop_sequence for p in predictions.stops] == [int(s) for s in trip.stop_sequences[4: 4 + len(
-        predictions.stops)]]
+    assert [p.stop_sequence for p in predictions.stops] == [
+        int(s) for s in trip.stop_sequences[4 : 4 + len(predictions.stops)]
+    ]
     times = [p.predicted_arrival for p in predictions.stops]
     assert times == sorted(times)
     assert times[0] >= state.timestamp
