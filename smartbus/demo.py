@@ -54,9 +54,9 @@ async def _main(args: argparse.Namespace) -> None:
     from smartbus.settings import load_settings
     from smartbus.storage.embedded import embedded_postgres
     from smartbus.storage.migrate import migrate
-    from smartbus.storage.writer import StorageWriter
     from smartbus.stream.pipeline import Pipeline
     from smartbus.stream.process import stop_on_signals
+    from smartbus.stream.sinks import StorageSink
 
     settings = load_settings()
     started = time.monotonic()
@@ -68,12 +68,17 @@ async def _main(args: argparse.Namespace) -> None:
     stop = asyncio.Event()
     stop_on_signals(stop)
     with embedded_postgres(args.data_dir.resolve() / "postgres") as database_url:
-        conn = await psycopg.AsyncConnection.connect(database_url)
-        flavour = await migrate(conn)
+        async with await psycopg.AsyncConnection.connect(database_url) as conn:
+            flavour = await migrate(conn)
         print(f"Embedded PostgreSQL ready ({flavour}).")
+
+        async def connect() -> psycopg.AsyncConnection:
+            return await psycopg.AsyncConnection.connect(database_url)
+
         bus = MemoryBus()
         live = MemoryLiveStore()
-        pipeline = Pipeline(network, bus.producer, bus.consumer, StorageWriter(conn), live)
+        storage = StorageSink(connect)
+        pipeline = Pipeline(network, bus.producer, bus.consumer, storage, live)
         producer = bus.producer()
 
         async def send(key: str, value: bytes) -> None:
@@ -96,4 +101,4 @@ async def _main(args: argparse.Namespace) -> None:
         for task in tasks[1:2]:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await conn.close()
+        await storage.close()

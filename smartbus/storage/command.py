@@ -10,15 +10,7 @@ import argparse
 import asyncio
 import logging
 
-from smartbus import messages
-
 log = logging.getLogger(__name__)
-
-OUTPUT_TOPICS = (
-    messages.TOPIC_VEHICLE_STATES,
-    messages.TOPIC_STOP_EVENTS,
-    messages.TOPIC_PREDICTIONS,
-)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,12 +27,13 @@ def run(args: argparse.Namespace) -> int:
 async def _main(only: str | None, metrics_port: int, force_plain: bool) -> None:
     import psycopg
 
+    from smartbus import messages
     from smartbus.bus.kafka import KafkaConsumer
     from smartbus.live.redis_store import RedisLiveStore
     from smartbus.settings import load_settings
     from smartbus.storage.migrate import migrate
-    from smartbus.storage.writer import StorageWriter
     from smartbus.stream.loop import run_stage
+    from smartbus.stream.pipeline import GROUP_LIVE, GROUP_STORAGE, OUTPUT_TOPICS
     from smartbus.stream.process import serve_metrics, start_with_retry, stop_on_signals
     from smartbus.stream.sinks import LiveSink, StorageSink
 
@@ -50,18 +43,22 @@ async def _main(only: str | None, metrics_port: int, force_plain: bool) -> None:
     serve_metrics(metrics_port)
     tasks = []
     if only in (None, "storage"):
-        conn = await psycopg.AsyncConnection.connect(settings.database_url, autocommit=False)
-        await migrate(conn, force_plain=force_plain)
+        async with await psycopg.AsyncConnection.connect(settings.database_url) as conn:
+            await migrate(conn, force_plain=force_plain)
+
+        async def connect() -> psycopg.AsyncConnection:
+            return await psycopg.AsyncConnection.connect(settings.database_url)
+
         storage_consumer = KafkaConsumer(
-            settings.kafka_bootstrap, [*OUTPUT_TOPICS, messages.TOPIC_PINGS_REJECTED], "smartbus-storage"
+            settings.kafka_bootstrap, [*OUTPUT_TOPICS, messages.TOPIC_PINGS_REJECTED], GROUP_STORAGE
         )
         if not await start_with_retry("Kafka consumer", storage_consumer.start, stop):
             return
-        sink = StorageSink(StorageWriter(conn))
+        sink = StorageSink(connect)
         tasks.append(asyncio.create_task(run_stage("storage", storage_consumer, sink.handle, stop)))
     if only in (None, "live"):
         live = RedisLiveStore(settings.redis_url)
-        live_consumer = KafkaConsumer(settings.kafka_bootstrap, OUTPUT_TOPICS, "smartbus-live")
+        live_consumer = KafkaConsumer(settings.kafka_bootstrap, OUTPUT_TOPICS, GROUP_LIVE)
         if not await start_with_retry("Kafka consumer", live_consumer.start, stop):
             return
         tasks.append(asyncio.create_task(run_stage("live", live_consumer, LiveSink(live).handle, stop)))

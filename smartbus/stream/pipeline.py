@@ -17,7 +17,6 @@ from eta.worker import EtaStage
 from smartbus import messages
 from smartbus.bus.base import Consumer, Producer
 from smartbus.live import LiveStore
-from smartbus.storage.writer import StorageWriter
 from smartbus.stream.loop import run_stage
 from smartbus.stream.sinks import LiveSink, StorageSink
 
@@ -32,7 +31,7 @@ class Pipeline:
     network: Network
     make_producer: Callable[[], Producer]
     make_consumer: Callable[[Sequence[str], str], Consumer]
-    writer: StorageWriter
+    storage: StorageSink
     live: LiveStore
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -42,7 +41,7 @@ class Pipeline:
             "eta": (self.make_consumer([messages.TOPIC_PINGS], GROUP_ETA), eta_stage.handle),
             "storage": (
                 self.make_consumer([*OUTPUT_TOPICS, messages.TOPIC_PINGS_REJECTED], GROUP_STORAGE),
-                StorageSink(self.writer).handle,
+                self.storage.handle,
             ),
             "live": (self.make_consumer(OUTPUT_TOPICS, GROUP_LIVE), LiveSink(self.live).handle),
         }

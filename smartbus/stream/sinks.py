@@ -2,21 +2,45 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+import psycopg
 
 from smartbus.bus.base import Record
 from smartbus.live import LiveStore
 from smartbus.storage.writer import StorageWriter
 from smartbus.stream.decode import decode_batch
 
+log = logging.getLogger(__name__)
+
+Connect = Callable[[], Awaitable[psycopg.AsyncConnection]]
+
 
 class StorageSink:
-    def __init__(self, writer: StorageWriter) -> None:
-        self._writer = writer
+    """Writes batches through a StorageWriter, reconnecting when the database went away and came back."""
+
+    def __init__(self, connect: Connect) -> None:
+        self._connect = connect
+        self._conn: psycopg.AsyncConnection | None = None
+        self._writer: StorageWriter | None = None
 
     async def handle(self, records: Sequence[Record]) -> None:
         batch = decode_batch(records)
-        await self._writer.write(batch.states, batch.events, batch.predictions, batch.rejected)
+        if self._writer is None or self._conn is None or self._conn.closed:
+            self._conn = await self._connect()
+            self._writer = StorageWriter(self._conn)
+        try:
+            await self._writer.write(batch.states, batch.events, batch.predictions, batch.rejected)
+        except psycopg.OperationalError:
+            log.warning("database connection lost; reconnecting on the next try")
+            await self._conn.close()
+            self._conn = self._writer = None
+            raise
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
 
 
 class LiveSink:
