@@ -37,9 +37,11 @@ async def _main(gtfs: Path, group: str, metrics_port: int) -> None:
 
     settings = load_settings()
     network = load_network(gtfs, settings.cache_dir)
-    stage = EtaStage(Engine(network), SchedulePredictor(network).predict, KafkaProducer(settings.kafka_bootstrap))
-    consumer = KafkaConsumer(settings.kafka_bootstrap, [messages.TOPIC_PINGS], group)
-    producer = stage.producer
+    producer = KafkaProducer(settings.kafka_bootstrap, topic_prefix=settings.kafka_topic_prefix)
+    stage = EtaStage(Engine(network), SchedulePredictor(network).predict, producer)
+    consumer = KafkaConsumer(
+        settings.kafka_bootstrap, [messages.TOPIC_PINGS], group, topic_prefix=settings.kafka_topic_prefix
+    )
     stop = asyncio.Event()
     stop_on_signals(stop)
     serve_metrics(metrics_port)

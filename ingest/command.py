@@ -25,7 +25,7 @@ async def _main(host: str, port: int) -> None:
     from smartbus.settings import load_settings
 
     settings = load_settings()
-    producer = KafkaProducer(settings.kafka_bootstrap)
+    producer = KafkaProducer(settings.kafka_bootstrap, topic_prefix=settings.kafka_topic_prefix)
     await producer.start()
     try:
         app = create_ingest_app(IngestEdge(producer))

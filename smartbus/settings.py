@@ -17,6 +17,8 @@ class Settings(BaseSettings):
 
     # Services (defaults are what `smartbus services up` starts on loopback).
     kafka_bootstrap: str = "127.0.0.1:19092"
+    # Prepended to every topic name: several deployments (or test runs) can share one broker.
+    kafka_topic_prefix: str = ""
     database_url: str = "postgresql://smartbus:smartbus@127.0.0.1:15432/smartbus"
     redis_url: str = "redis://127.0.0.1:16379/0"
     # Where `smartbus services` keeps binaries, data and logs of the services it runs.

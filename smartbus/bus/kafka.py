@@ -2,6 +2,9 @@
 
 Producer: acks=all with idempotence, so `flush()` returning means every message is on the broker's
 in-sync replicas. Consumer: no auto-commit; the caller commits after its outputs are durable.
+
+`topic_prefix` namespaces every topic of one deployment (or one test run) on a shared broker; the rest of
+the code only ever sees the plain names of `smartbus.messages`.
 """
 
 from __future__ import annotations
@@ -16,7 +19,10 @@ from smartbus.errors import ServiceUnavailable
 
 
 class KafkaProducer:
-    def __init__(self, bootstrap: str, *, linger_ms: int = 20, max_batch_bytes: int = 256 * 1024) -> None:
+    def __init__(
+        self, bootstrap: str, *, topic_prefix: str = "", linger_ms: int = 20, max_batch_bytes: int = 256 * 1024
+    ) -> None:
+        self._prefix = topic_prefix
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap,
             acks="all",
@@ -39,17 +45,25 @@ class KafkaProducer:
 
     async def send(self, topic: str, value: bytes, key: str | None = None) -> None:
         # send() only queues (and waits when the accumulator is full: back-pressure); flush() makes it durable.
-        await self._producer.send(topic, value, key=key.encode() if key is not None else None)
+        await self._producer.send(self._prefix + topic, value, key=key.encode() if key is not None else None)
 
     async def flush(self) -> None:
         await self._producer.flush()
 
 
 class KafkaConsumer:
-    def __init__(self, bootstrap: str, topics: Sequence[str], group: str, *, client_id: str | None = None) -> None:
-        self._topics = list(topics)
+    def __init__(
+        self,
+        bootstrap: str,
+        topics: Sequence[str],
+        group: str,
+        *,
+        topic_prefix: str = "",
+        client_id: str | None = None,
+    ) -> None:
+        self._prefix = topic_prefix
         self._consumer = AIOKafkaConsumer(
-            *self._topics,
+            *(topic_prefix + topic for topic in topics),
             bootstrap_servers=bootstrap,
             group_id=group,
             client_id=client_id or group,
@@ -78,7 +92,7 @@ class KafkaConsumer:
         records: list[Record] = []
         for tp, messages in batches.items():
             records.extend(
-                Record(tp.topic, tp.partition, m.offset, m.key, m.value)  # type: ignore[attr-defined]
+                Record(tp.topic.removeprefix(self._prefix), tp.partition, m.offset, m.key, m.value)  # type: ignore[attr-defined]
                 for m in messages
             )
         return records

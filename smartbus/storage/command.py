@@ -50,7 +50,9 @@ async def _main(only: str | None, metrics_port: int, force_plain: bool) -> None:
             return await psycopg.AsyncConnection.connect(settings.database_url)
 
         storage_consumer = KafkaConsumer(
-            settings.kafka_bootstrap, [*OUTPUT_TOPICS, messages.TOPIC_PINGS_REJECTED], GROUP_STORAGE
+            settings.kafka_bootstrap, [*OUTPUT_TOPICS, messages.TOPIC_PINGS_REJECTED],
+            GROUP_STORAGE,
+            topic_prefix=settings.kafka_topic_prefix,
         )
         if not await start_with_retry("Kafka consumer", storage_consumer.start, stop):
             return
@@ -58,7 +60,9 @@ async def _main(only: str | None, metrics_port: int, force_plain: bool) -> None:
         tasks.append(asyncio.create_task(run_stage("storage", storage_consumer, sink.handle, stop)))
     if only in (None, "live"):
         live = RedisLiveStore(settings.redis_url)
-        live_consumer = KafkaConsumer(settings.kafka_bootstrap, OUTPUT_TOPICS, GROUP_LIVE)
+        live_consumer = KafkaConsumer(
+            settings.kafka_bootstrap, OUTPUT_TOPICS, GROUP_LIVE, topic_prefix=settings.kafka_topic_prefix
+        )
         if not await start_with_retry("Kafka consumer", live_consumer.start, stop):
             return
         tasks.append(asyncio.create_task(run_stage("live", live_consumer, LiveSink(live).handle, stop)))
