@@ -62,18 +62,25 @@ ON CONFLICT (vehicle_id, ts) DO NOTHING
 """
 
 # The first arrival stays; a departure is filled in once, when a later message knows it. A replay of
-# an earlier message (departure still null) or of the same message changes nothing.
-_MOVE_STOP_EVENTS = """
-INSERT INTO stop_events AS e (trip_id, stop_sequence, service_date, stop_id, vehicle_id, route_id,
-                              arrival_time, departure_time, scheduled_arrival, interpolated, feed_version)
+# an earlier message (departure still null) or of the same message changes nothing. Two statements,
+# insert then fill, because partitioned tables and hypertables cannot report (via xmax) which rows an
+# upsert inserted and which it updated; in this order a row inserted concurrently is still filled in.
+_INSERT_STOP_EVENTS = """
+INSERT INTO stop_events (trip_id, stop_sequence, service_date, stop_id, vehicle_id, route_id,
+                         arrival_time, departure_time, scheduled_arrival, interpolated, feed_version)
 SELECT trip_id, stop_sequence, to_date(service_date, 'YYYYMMDD'), stop_id, vehicle_id, route_id,
        to_timestamp(arrival_time), to_timestamp(departure_time), to_timestamp(scheduled_arrival),
        interpolated, feed_version
   FROM stage_stop_events
-ON CONFLICT (trip_id, stop_sequence, service_date) DO UPDATE
-   SET departure_time = EXCLUDED.departure_time
- WHERE e.departure_time IS NULL AND EXCLUDED.departure_time IS NOT NULL
-RETURNING (xmax = 0) AS inserted
+ON CONFLICT (trip_id, stop_sequence, service_date) DO NOTHING
+"""
+_FILL_DEPARTURES = """
+UPDATE stop_events AS e
+   SET departure_time = to_timestamp(s.departure_time)
+  FROM stage_stop_events AS s
+ WHERE e.trip_id = s.trip_id AND e.stop_sequence = s.stop_sequence
+   AND e.service_date = to_date(s.service_date, 'YYYYMMDD')
+   AND e.departure_time IS NULL AND s.departure_time IS NOT NULL
 """
 
 _MOVE_PREDICTIONS = """
@@ -191,10 +198,10 @@ class StorageWriter:
                 positions = cur.rowcount
             if event_rows:
                 await _copy(cur, "stage_stop_events", _STOP_EVENT_TYPES, event_rows)
-                await cur.execute(_MOVE_STOP_EVENTS)
-                outcomes = [row[0] for row in await cur.fetchall()]
-                stop_inserted = sum(outcomes)
-                stop_filled = len(outcomes) - stop_inserted
+                await cur.execute(_INSERT_STOP_EVENTS)
+                stop_inserted = cur.rowcount
+                await cur.execute(_FILL_DEPARTURES)
+                stop_filled = cur.rowcount
             if prediction_rows:
                 await _copy(cur, "stage_predictions", _PREDICTION_TYPES, prediction_rows)
                 await cur.execute(_MOVE_PREDICTIONS)
