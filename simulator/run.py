@@ -1,0 +1,146 @@
+"""The simulate command's work: validate options, plan the day, stream events into the chosen sinks."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import logging
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, fields
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from eta.network import Network, load_network
+from simulator.config import DeviceFaults, DrivingFaults, SimConfig
+from simulator.generator import DayPlan, plan_day, simulate
+from simulator.records import Delivery, Event
+from simulator.sinks import CsvSink, Pacer, publish
+from smartbus.errors import SmartbusError, ValidationError
+from smartbus.settings import Settings
+
+log = logging.getLogger("simulator")
+
+
+@dataclass(frozen=True)
+class SimulateRequest:
+    gtfs: Path
+    date: str | None
+    config: SimConfig
+    out: Path | None
+    to: str
+    speed: float | None
+    from_now: bool
+    progress: bool
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> SimulateRequest:
+        device = DeviceFaults(**{f.name: getattr(args, f.name) for f in fields(DeviceFaults)})
+        driving = DrivingFaults(**{f.name: getattr(args, f.name) for f in fields(DrivingFaults)})
+        config = SimConfig(
+            seed=args.seed, vehicles=args.vehicles, ping_interval_s=args.ping_interval,
+            gps_noise_m=args.gps_noise, device=device, driving=driving,
+        )
+        return cls(args.gtfs, args.date, config, args.out, args.to, args.speed, args.from_now, not args.no_progress)
+
+
+def validate(request: SimulateRequest) -> None:
+    c = request.config
+    if c.vehicles is not None and not 1 <= c.vehicles <= 10_000:
+        raise ValidationError("must be between 1 and 10000", "--vehicles", c.vehicles)
+    if not 1.0 <= c.ping_interval_s <= 60.0:
+        raise ValidationError("must be between 1 and 60 seconds", "--ping-interval", c.ping_interval_s)
+    if c.gps_noise_m < 0:
+        raise ValidationError("must not be negative", "--gps-noise", c.gps_noise_m)
+    for group in (c.device, c.driving):
+        for f in fields(group):
+            value = getattr(group, f.name)
+            limit = 60.0 if f.name == "gap_rate" else 1.0
+            if not 0.0 <= value <= limit:
+                raise ValidationError(f"must be between 0 and {limit:g}", "--" + f.name.replace("_", "-"), value)
+    if request.speed is not None and not 1.0 <= request.speed <= 100.0:
+        raise ValidationError("must be between 1 and 100", "--speed", request.speed)
+    if request.to == "csv" and request.out is None:
+        raise ValidationError("writing CSV needs an output directory", "--out", None)
+    if request.from_now and request.to != "kafka":
+        raise ValidationError("only makes sense when publishing live", "--from-now", True)
+
+
+def real_day(network: Network, text: str | None) -> dt.date:
+    if text is None:
+        return dt.datetime.now(ZoneInfo(network.agency_timezone)).date()
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError as exc:
+        raise ValidationError("expected YYYY-MM-DD", "--date", text) from exc
+
+
+def execute(request: SimulateRequest) -> int:
+    try:
+        validate(request)
+        network = load_network(request.gtfs, Settings().cache_dir)
+        day = real_day(network, request.date)
+        plan = plan_day(network, day, request.config)
+    except SmartbusError as exc:
+        print(f"smartbus simulate: {exc}", file=sys.stderr)
+        return 2
+    if plan.mapped:
+        log.info("the feed has no service on %s: running its %s (same weekday) instead", day, plan.feed_day)
+    log.info("%d vehicles on %d trips, service date %s", len(plan.duties),
+             sum(len(d.trip_ids) for d in plan.duties), plan.service_date)
+    start_at = time.time() if request.from_now else None
+    events: Iterable[Event] = simulate(plan, start_at=start_at)
+    if request.progress:
+        events = _with_progress(events, plan)
+    started = time.perf_counter()
+    sink = CsvSink(request.out) if request.out is not None else None
+    try:
+        if request.to == "kafka":
+            if sink is not None:
+                events = _tee(events, sink)
+            sent = asyncio.run(_to_kafka(events, request.speed, start_at or plan.origin))
+        else:
+            assert sink is not None
+            sink.write_all(events)
+            sent = sink.pings
+    except SmartbusError as exc:
+        print(f"smartbus simulate: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if sink is not None:
+            sink.close()
+    elapsed = time.perf_counter() - started
+    log.info("%d pings in %.1f s (%.0f pings/s)%s", sent, elapsed, sent / max(elapsed, 1e-9),
+             f", files in {request.out}" if request.out else "")
+    return 0
+
+
+def _tee(events: Iterable[Event], sink: CsvSink) -> Iterator[Event]:
+    for event in events:
+        sink.write(event)
+        yield event
+
+
+async def _to_kafka(events: Iterable[Event], speed: float | None, sim_start: float) -> int:
+    from simulator.kafka_sink import kafka_send
+
+    pacer = Pacer(sim_start, speed) if speed is not None else None
+    async with kafka_send(Settings().kafka_bootstrap) as send:
+        return await publish(events, send, pacer=pacer)
+
+
+def _with_progress(events: Iterable[Event], plan: DayPlan) -> Iterator[Event]:
+    """A progress line on stderr every 2 s: simulated local time reached and pings so far."""
+    tz = ZoneInfo(plan.network.agency_timezone)
+    pings, last = 0, time.monotonic()
+    for event in events:
+        if isinstance(event, Delivery):
+            pings += 1
+            if pings % 5000 == 0 and time.monotonic() - last > 2.0:
+                last = time.monotonic()
+                at = dt.datetime.fromtimestamp(event.deliver_at, tz).strftime("%H:%M")
+                print(f"\r  {at} local, {pings:,} pings", end="", file=sys.stderr, flush=True)
+        yield event
+    print(f"\r  done, {pings:,} pings" + " " * 10, file=sys.stderr)
