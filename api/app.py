@@ -1,0 +1,243 @@
+"""The FastAPI app: REST, websockets and pages over a LiveStore and a compiled network.
+
+It holds no state of its own beyond the shared live subscription, so any number of api processes can
+serve behind a load balancer, all fed from the same store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import FastAPI, HTTPException, Query, WebSocket
+from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.websockets import WebSocketDisconnect
+
+from api.errors import install_error_handlers
+from api.hub import CLOSE_TOO_SLOW, Client, FleetClient, Hub, SlowClient, StopClient
+from api.search import StopIndex
+from api.views import Views
+from eta.network import Network
+from smartbus.live import LiveStore
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+CLOSE_NOT_FOUND = 4404
+
+
+def parse_bbox(text: str) -> tuple[float, float, float, float]:
+    """`min_lon,min_lat,max_lon,max_lat` in WGS84 degrees."""
+    parts = text.split(",")
+    if len(parts) != 4:
+        raise HTTPException(400, "bbox must be min_lon,min_lat,max_lon,max_lat")
+    try:
+        min_lon, min_lat, max_lon, max_lat = (float(p) for p in parts)
+    except ValueError:
+        raise HTTPException(400, "bbox values must be numbers") from None
+    if not all(math.isfinite(v) for v in (min_lon, min_lat, max_lon, max_lat)):
+        raise HTTPException(400, "bbox values must be finite")
+    if not (-180 <= min_lon <= max_lon <= 180 and -90 <= min_lat <= max_lat <= 90):
+        raise HTTPException(400, "bbox must have min <= max, longitudes in [-180, 180], latitudes in [-90, 90]")
+    return min_lon, min_lat, max_lon, max_lat
+
+
+def create_app(
+    live: LiveStore,
+    network: Network,
+    *,
+    tile_url: str | None = None,
+    tile_attribution: str = "",
+    clock: Callable[[], float] = time.time,
+    min_interval_s: float = 1.0,
+    send_timeout_s: float = 10.0,
+) -> FastAPI:
+    """`clock` gives "now" in UTC epoch seconds for boards and server_time (a replay may pass its own)."""
+    views = Views(network)
+    hub = Hub(live, views.vehicle)
+    stop_index = StopIndex((s.stop_id, s.name) for s in network.stops.values())
+    # Static for the life of the process: computed once, served as bytes.
+    routes_geojson = json.dumps(views.routes_geojson(), separators=(",", ":")).encode()
+    stops_geojson = json.dumps(views.stops_geojson(), separators=(",", ":")).encode()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        hub.start()
+        yield
+        await hub.stop()
+
+    app = FastAPI(title="smartbus", lifespan=lifespan)
+    install_error_handlers(app)
+    app.state.hub = hub
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    def known_stop(stop_id: str) -> None:
+        if stop_id not in network.stops:
+            raise HTTPException(404, "unknown stop")
+
+    async def board(stop_id: str, kind: str) -> dict[str, Any]:
+        now = clock()
+        arrivals = await live.stop_arrivals(stop_id, now)
+        return {
+            "type": kind,
+            "stop_id": stop_id,
+            "arrivals": [views.arrival(a) for a in arrivals],
+            "server_time": now,
+        }
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz() -> Response:
+        if await live.ping():
+            return Response(b'{"status":"ready"}', media_type="application/json")
+        return Response(b'{"status":"live store not answering"}', status_code=503, media_type="application/json")
+
+    @app.get("/api/config")
+    async def config() -> dict[str, Any]:
+        return {"tile_url": tile_url, "tile_attribution": tile_attribution, "timezone": network.agency_timezone}
+
+    @app.get("/api/vehicles")
+    async def vehicles(route_id: str | None = None, bbox: str | None = None) -> dict[str, Any]:
+        box = parse_bbox(bbox) if bbox is not None else None
+        selected = []
+        for state in await live.vehicles():
+            if route_id is not None and state.route_id != route_id:
+                continue
+            if box is not None and not (box[0] <= state.longitude <= box[2] and box[1] <= state.latitude <= box[3]):
+                continue
+            selected.append(views.vehicle(state))
+        return {"vehicles": selected, "server_time": clock()}
+
+    @app.get("/api/vehicles/{vehicle_id}")
+    async def vehicle(vehicle_id: str) -> dict[str, Any]:
+        state = await live.vehicle(vehicle_id)
+        if state is None:
+            raise HTTPException(404, "unknown vehicle")
+        return views.vehicle(state)
+
+    @app.get("/api/stops")
+    async def stops(
+        q: Annotated[str, Query(max_length=200)] = "",
+        limit: Annotated[int, Query(ge=1, le=200)] = 20,
+    ) -> dict[str, Any]:
+        return {"stops": [views.stop(network.stops[i]) for i in stop_index.search(q, limit)]}
+
+    @app.get("/api/stops.geojson")
+    async def stops_map() -> Response:
+        return Response(stops_geojson, media_type="application/geo+json")
+
+    @app.get("/api/stops/{stop_id}")
+    async def stop(stop_id: str) -> dict[str, Any]:
+        known_stop(stop_id)
+        return views.stop(network.stops[stop_id])
+
+    @app.get("/api/stops/{stop_id}/arrivals")
+    async def stop_arrivals(stop_id: str) -> dict[str, Any]:
+        known_stop(stop_id)
+        body = await board(stop_id, "snapshot")
+        del body["type"]
+        body["stop"] = views.stop(network.stops[stop_id])
+        return body
+
+    @app.get("/api/routes")
+    async def routes() -> dict[str, Any]:
+        ordered = sorted(network.routes.values(), key=lambda r: (r.short_name, r.route_id))
+        return {"routes": [views.route(r) for r in ordered]}
+
+    @app.get("/api/routes.geojson")
+    async def routes_map() -> Response:
+        return Response(routes_geojson, media_type="application/geo+json")
+
+    @app.websocket("/ws/stops/{stop_id}")
+    async def stop_socket(websocket: WebSocket, stop_id: str) -> None:
+        await websocket.accept()
+        if stop_id not in network.stops:
+            await websocket.close(CLOSE_NOT_FOUND, "unknown stop")
+            return
+        client = StopClient(websocket, stop_id, min_interval_s, send_timeout_s)
+        hub.add_stop_client(client)  # before the snapshot, so no change can slip between the two
+        try:
+            await serve(client, lambda: board(stop_id, "snapshot"), lambda: board(stop_id, "update"))
+        finally:
+            hub.remove_stop_client(client)
+
+    @app.websocket("/ws/fleet")
+    async def fleet_socket(websocket: WebSocket, route_id: str | None = None) -> None:
+        await websocket.accept()
+        client = FleetClient(websocket, route_id, min_interval_s, send_timeout_s)
+        hub.add_fleet_client(client)
+
+        async def snapshot() -> dict[str, Any]:
+            client.take_pending()  # the snapshot supersedes anything queued before it
+            states = [s for s in await live.vehicles() if route_id is None or s.route_id == route_id]
+            return {
+                "type": "snapshot",
+                "route_id": route_id,
+                "vehicles": [views.vehicle(s) for s in states],
+                "server_time": clock(),
+            }
+
+        async def update() -> dict[str, Any] | None:
+            moved = client.take_pending()
+            if not moved:
+                return None
+            return {"type": "update", "route_id": route_id, "vehicles": moved, "server_time": clock()}
+
+        try:
+            await serve(client, snapshot, update)
+        finally:
+            hub.remove_fleet_client(client)
+
+    @app.get("/", include_in_schema=False)
+    async def fleet_page() -> FileResponse:
+        return FileResponse(STATIC_DIR / "map.html")
+
+    @app.get("/stops/{stop_id}", include_in_schema=False)
+    async def board_page(stop_id: str) -> Response:
+        if stop_id not in network.stops:
+            return HTMLResponse((STATIC_DIR / "not_found.html").read_text(encoding="utf-8"), status_code=404)
+        return FileResponse(STATIC_DIR / "board.html")
+
+    return app
+
+
+async def serve(
+    client: Client,
+    snapshot: Callable[[], Any],
+    update: Callable[[], Any],
+) -> None:
+    """Send the snapshot, then updates as they come, until the client leaves or falls too far behind."""
+    websocket = client.websocket
+    sender = asyncio.create_task(_send_all(client, snapshot, update))
+    receiver = asyncio.create_task(_drain(websocket))
+    try:
+        done, _ = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (sender, receiver):
+            task.cancel()
+        await asyncio.gather(sender, receiver, return_exceptions=True)
+    if sender in done and isinstance(sender.exception(), SlowClient):
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(websocket.close(CLOSE_TOO_SLOW, "too slow"), 1.0)
+
+
+async def _send_all(client: Client, snapshot: Callable[[], Any], update: Callable[[], Any]) -> None:
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+        await client.send(await snapshot())
+        await client.run(update)
+
+
+async def _drain(websocket: WebSocket) -> None:
+    """Read (and ignore) what the client sends, so a disconnect is noticed at once."""
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return

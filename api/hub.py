@@ -1,0 +1,171 @@
+"""Websocket fan-out: one live-store subscription per process, shared by every connected client.
+
+Each client gets at most one message per `min_interval_s`: the first change after a quiet spell goes out
+at once, later ones coalesce into the next message. A client holds one coalesced slot (a dirty flag for
+a stop board, the latest state per vehicle for the fleet), so its backlog is bounded by construction; a
+client whose socket does not take a message within `send_timeout_s` is dropped, never slowing the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.websockets import WebSocket
+
+from smartbus.live import FLEET_CHANNEL, LiveStore
+from smartbus.live.store import ALL_STOPS_PATTERN, STOP_CHANNEL_PREFIX
+
+log = logging.getLogger(__name__)
+
+CLOSE_TOO_SLOW = 1013  # "try again later": the client could not keep up
+
+
+class SlowClient(Exception):
+    pass
+
+
+class Client:
+    """One websocket and its rate-limited sender."""
+
+    def __init__(self, websocket: WebSocket, min_interval_s: float, send_timeout_s: float) -> None:
+        self.websocket = websocket
+        self._min_interval_s = min_interval_s
+        self._send_timeout_s = send_timeout_s
+        self._changed = asyncio.Event()
+        self._next_send_at = 0.0
+
+    def notify(self) -> None:
+        self._changed.set()
+
+    async def send(self, message: dict[str, Any]) -> None:
+        text = json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+        try:
+            await asyncio.wait_for(self.websocket.send_text(text), self._send_timeout_s)
+        except TimeoutError as exc:
+            raise SlowClient from exc
+        self._next_send_at = asyncio.get_running_loop().time() + self._min_interval_s
+
+    async def run(self, next_message: Callable[[], Awaitable[dict[str, Any] | None]]) -> None:
+        """Send `next_message()` after each change, no more often than the interval allows."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._changed.wait()
+            delay = self._next_send_at - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            self._changed.clear()  # changes from here on wake the next round
+            message = await next_message()
+            if message is not None:
+                await self.send(message)
+
+
+class StopClient(Client):
+    def __init__(self, websocket: WebSocket, stop_id: str, min_interval_s: float, send_timeout_s: float) -> None:
+        super().__init__(websocket, min_interval_s, send_timeout_s)
+        self.stop_id = stop_id
+
+
+class FleetClient(Client):
+    def __init__(
+        self, websocket: WebSocket, route_id: str | None, min_interval_s: float, send_timeout_s: float
+    ) -> None:
+        super().__init__(websocket, min_interval_s, send_timeout_s)
+        self.route_id = route_id
+        self.pending: dict[str, dict[str, Any]] = {}  # vehicle_id -> latest view not yet sent
+
+    def offer(self, vehicles: list[dict[str, Any]]) -> None:
+        for vehicle in vehicles:
+            if self.route_id is None or vehicle.get("route_id") == self.route_id:
+                self.pending[vehicle["vehicle_id"]] = vehicle
+                self._changed.set()
+
+    def take_pending(self) -> list[dict[str, Any]]:
+        taken, self.pending = self.pending, {}
+        return sorted(taken.values(), key=lambda v: str(v["vehicle_id"]))
+
+
+class Hub:
+    def __init__(self, live: LiveStore, vehicle_view: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+        self._live = live
+        self._vehicle_view = vehicle_view
+        self._stop_clients: dict[str, set[StopClient]] = {}
+        self._fleet_clients: set[FleetClient] = set()
+        self._task: asyncio.Task[None] | None = None
+        self.subscribed = asyncio.Event()  # set while the shared subscription is live
+
+    @property
+    def client_count(self) -> int:
+        return len(self._fleet_clients) + sum(len(c) for c in self._stop_clients.values())
+
+    def add_stop_client(self, client: StopClient) -> None:
+        self._stop_clients.setdefault(client.stop_id, set()).add(client)
+
+    def remove_stop_client(self, client: StopClient) -> None:
+        clients = self._stop_clients.get(client.stop_id)
+        if clients is not None:
+            clients.discard(client)
+            if not clients:
+                del self._stop_clients[client.stop_id]
+
+    def add_fleet_client(self, client: FleetClient) -> None:
+        self._fleet_clients.add(client)
+
+    def remove_fleet_client(self, client: FleetClient) -> None:
+        self._fleet_clients.discard(client)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._listen(), name="api-live-subscription")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _listen(self) -> None:
+        backoff = 0.5
+        while True:
+            try:
+                subscription = self._live.subscribe([FLEET_CHANNEL, ALL_STOPS_PATTERN])
+                first = asyncio.ensure_future(anext(subscription))
+                # A store subscribes lazily on first read; give it a moment before saying it is live.
+                await asyncio.sleep(0)
+                self.subscribed.set()
+                self._resync()  # anything may have changed while we were not listening
+                channel, payload = await first
+                self._dispatch(channel, payload)
+                backoff = 0.5
+                async for channel, payload in subscription:
+                    self._dispatch(channel, payload)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.subscribed.clear()
+                log.exception("live subscription lost; retrying in %.1f s", backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+
+    def _dispatch(self, channel: str, payload: bytes) -> None:
+        if channel == FLEET_CHANNEL:
+            if not self._fleet_clients:
+                return
+            try:
+                vehicles = [self._vehicle_view(v) for v in json.loads(payload)]
+            except (ValueError, TypeError, KeyError):
+                log.warning("ignoring malformed fleet message")
+                return
+            for fleet_client in self._fleet_clients:
+                fleet_client.offer(vehicles)
+        elif channel.startswith(STOP_CHANNEL_PREFIX):
+            for stop_client in self._stop_clients.get(channel.removeprefix(STOP_CHANNEL_PREFIX), ()):
+                stop_client.notify()
+
+    def _resync(self) -> None:
+        for clients in self._stop_clients.values():
+            for client in clients:
+                client.notify()
