@@ -57,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
     for name in selected(args.names):
         if name == "kafka":
             host, port = kafka_address(settings.kafka_bootstrap)
-            services.append(KafkaService(services_dir, host, port, settings.kafka_partitions, ALL_TOPICS))
+            topics = [settings.kafka_topic_prefix + topic for topic in ALL_TOPICS]
+            services.append(KafkaService(services_dir, host, port, settings.kafka_partitions, topics))
         elif name == "postgres":
             database = database_from_url(settings.database_url)
             services.append(PostgresService(services_dir, database, allow_timescale=allow_timescale))
