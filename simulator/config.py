@@ -38,6 +38,7 @@ class DrivingFaults:
 class DelayModel:
     """Run times between stops are the schedule's times scaled by congestion and correlated noise."""
 
+    free_flow_ratio: float = 0.9  # run time over scheduled run time outside the peaks: schedules are padded
     am_peak_hour: float = 8.0  # local hour of the morning peak
     pm_peak_hour: float = 17.0
     peak_width_h: float = 1.2  # standard deviation of each peak's bell, hours

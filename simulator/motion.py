@@ -19,11 +19,12 @@ SECONDS_PER_HOUR = 3600.0
 
 
 def congestion_factor(hour: float, model: DelayModel) -> float:
-    """Expected run time over scheduled run time at local hour `hour` (may exceed 24)."""
+    """Expected run time over scheduled run time at local hour `hour` (may exceed 24): below 1 off-peak
+    (schedules are padded, so buses run early and wait at timepoints), above 1 in the peaks."""
     h = hour % 24.0
     am = model.am_peak_slowdown * math.exp(-0.5 * ((h - model.am_peak_hour) / model.peak_width_h) ** 2)
     pm = model.pm_peak_slowdown * math.exp(-0.5 * ((h - model.pm_peak_hour) / model.peak_width_h) ** 2)
-    return 1.0 + am + pm
+    return model.free_flow_ratio * (1.0 + am + pm)
 
 
 def segment_factor(seed: int, from_stop: str, to_stop: str, sigma: float) -> float:
@@ -39,10 +40,16 @@ def segment_factor(seed: int, from_stop: str, to_stop: str, sigma: float) -> flo
 
 
 def nominal_run_times(trip: Trip, model: DelayModel) -> np.ndarray:
-    """Scheduled run time of each stop-to-stop segment, floored where the schedule's rounding gives ~0 s."""
+    """Driving time the schedule allows on each stop-to-stop segment.
+
+    Schedules that give no dwell (arrival == departure) hide the average dwell inside the run time, so
+    that share is taken out; runs that the schedule's rounding makes ~0 s get a plausible floor.
+    """
     scheduled = trip.arrival[1:] - trip.departure[:-1]
+    hidden_dwell = np.maximum(model.dwell_base_s + model.dwell_mean_extra_s - (trip.departure - trip.arrival), 0.0)
+    hidden_dwell[-1] = 0.0  # nobody boards at the last stop
     length = np.diff(trip.stop_dist)
-    floored: np.ndarray = np.maximum(scheduled, length / model.schedule_speed_floor)
+    floored: np.ndarray = np.maximum(scheduled - hidden_dwell[1:], length / model.schedule_speed_floor)
     return floored
 
 
@@ -162,7 +169,7 @@ def drive_trip(
 
     passed = k
     if k >= 4 and u_short < driving.short_turn_rate:
-        passed = k // 2 + int(u_short_at * (k - 1 - k // 2))  # ends somewhere in the second half
+        passed = k // 2 + 1 + int(u_short_at * (k - 2 - k // 2))  # ends somewhere in the second half
     arrival = np.empty(passed)
     departure = np.empty(passed)
     served = np.ones(passed, dtype=bool)
