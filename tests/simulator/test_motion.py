@@ -5,14 +5,23 @@ from dataclasses import replace
 
 import numpy as np
 
+from eta.network import Trip
 from simulator.config import DelayModel, DrivingFaults
-from simulator.motion import congestion_factor, drive_trip, holding_stops, nominal_run_times
+from simulator.motion import TripRun, congestion_factor, drive_trip, holding_stops, nominal_run_times
 from tests.simulator.helpers import street_trip
 
 NO_FAULTS = DrivingFaults(0.0, 0.0, 0.0)
+DEFAULT_MODEL = DelayModel()
 
 
-def _drive(trip, seed=0, driving=NO_FAULTS, model=DelayModel(), ready=None, noise=0.0):  # type: ignore[no-untyped-def]
+def _drive(
+    trip: Trip,
+    seed: int = 0,
+    driving: DrivingFaults = NO_FAULTS,
+    model: DelayModel = DEFAULT_MODEL,
+    ready: float | None = None,
+    noise: float = 0.0,
+) -> TripRun:
     rng = np.random.default_rng(seed)
     ready_at = trip.start_time - 120.0 if ready is None else ready
     return drive_trip(trip, ready_at, rng, seed=1, model=model, driving=driving, noise_in=noise, origin_hour=0.0)
@@ -75,11 +84,11 @@ def test_run_times_follow_the_congestion_curve_on_average() -> None:
 def test_traffic_noise_persists_from_stop_to_stop() -> None:
     model = replace(DelayModel(), segment_sigma=0.0, am_peak_slowdown=0.0, pm_peak_slowdown=0.0)
     trip = street_trip(stops=41, run_s=120.0, start_s=12 * 3600.0)
-    pairs = []
+    pairs: list[tuple[float, float]] = []
     for seed in range(100):
         run = _drive(trip, seed=seed, model=model)
         log_ratio = np.log((run.arrival[1:] - run.departure[:-1]) / nominal_run_times(trip, model))
-        pairs.extend(zip(log_ratio[:-1], log_ratio[1:], strict=True))
+        pairs.extend(zip(log_ratio[:-1].tolist(), log_ratio[1:].tolist(), strict=True))
     a, b = np.array(pairs).T
     assert abs(np.corrcoef(a, b)[0, 1] - model.noise_correlation) < 0.08
 
