@@ -6,6 +6,7 @@ OS user (the server refuses to run as root) and start it with pg_ctl on 127.0.0.
 
 from __future__ import annotations
 
+import functools
 import os
 import pwd
 import re
@@ -130,6 +131,7 @@ class PostgresService(Service):
             raise ServiceUnavailable(f"no PostgreSQL server under {DEBIAN_PG_ROOT}")
         return found
 
+    @functools.cache  # noqa: B019 (a handful of short-lived instances per command)
     def share_dir(self) -> Path:
         output = run_checked([str(self.bin_dir / "pg_config"), "--sharedir"], "pg_config --sharedir")
         return Path(output.strip())

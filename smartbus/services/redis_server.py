@@ -8,7 +8,7 @@ from pathlib import Path
 
 from smartbus.services.apt import ensure_packages
 from smartbus.services.base import Service
-from smartbus.services.process import live_pid, run_checked, terminate, wait_until
+from smartbus.services.process import live_pid, port_accepts, run_checked, terminate, wait_until
 
 
 @dataclass(frozen=True)
@@ -72,8 +72,15 @@ class RedisService(Service):
 
     def probe(self) -> str | None:
         import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
 
-        client = redis.Redis(host=self.host, port=self.port, socket_connect_timeout=1.0, socket_timeout=2.0)
+        if not port_accepts(self.host, self.port):
+            return None
+        # One honest attempt: the client's default retries with backoff would make every check take seconds.
+        client = redis.Redis(
+            host=self.host, port=self.port, socket_connect_timeout=1.0, socket_timeout=2.0, retry=Retry(NoBackoff(), 0)
+        )
         try:
             if not client.ping():
                 return None

@@ -12,6 +12,8 @@ from pathlib import Path
 import psycopg
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from smartbus.messages import ALL_TOPICS
 from smartbus.settings import Settings
@@ -116,7 +118,7 @@ def test_redis_stopped_and_started_through_the_command_keeps_its_data(tmp_path: 
     port = free_port()
     env = {"SMARTBUS_SERVICES_DIR": str(tmp_path / "services"), "SMARTBUS_REDIS_URL": f"redis://127.0.0.1:{port}/0"}
     assert services_command("up", "redis", env=env).returncode == 0
-    client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=1)
+    client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=1, retry=Retry(NoBackoff(), 0))
     try:
         client.set("vehicle:bus-7", "last seen at stop 12")
 
