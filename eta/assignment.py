@@ -1,0 +1,129 @@
+"""Which trip a vehicle is running: the device's trip_id when it fits, else inferred from position and time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from eta.matching import Match
+from eta.tracking_context import DayTrips, TrackingContext
+from smartbus.messages import Ping
+
+_SECONDS_TO_METRES = 0.05  # in the fit score, 20 s of schedule deviation weigh like 1 m off the shape
+_CLAIMED_PENALTY = 500.0  # a trip another vehicle runs is a poor guess, though not impossible
+
+
+@dataclass(frozen=True, slots=True)
+class Fit:
+    trip_id: str
+    day: DayTrips
+    match: Match
+    delay_s: float
+    score: float
+
+
+def fit_trip(
+    ctx: TrackingContext, trip_id: str, day: DayTrips, x: float, y: float, ts: float, own: str | None = None
+) -> Fit | None:
+    """How well a fix at (x, y, ts) fits a trip on a service day: the best leg within the schedule's reach."""
+    cfg = ctx.config
+    trip = ctx.network.trips[trip_id]
+    timeline = ctx.timelines.get(trip_id)
+    t_rel = ts - day.origin
+    if not (trip.start_time - cfg.early_tolerance_s - 1800 <= t_rel <= trip.end_time + cfg.late_tolerance_s):
+        return None
+    lo = timeline.dist_at(t_rel - cfg.late_tolerance_s)
+    hi = timeline.dist_at(t_rel + cfg.early_tolerance_s)
+    best: Fit | None = None
+    for match in ctx.matchers.get(trip.shape_id).candidates(x, y, lo, hi, cfg.off_route_m):
+        delay = t_rel - timeline.time_at(match.dist)
+        if match.dist <= trip.stop_dist[0] + cfg.depart_radius_m and t_rel < trip.departure[0]:
+            delay = 0.0  # waiting at the first stop before departure is a layover, not earliness
+        claimed = ctx.claims.get((day.service_date, trip_id), own) != own
+        score = match.offset + abs(delay) * _SECONDS_TO_METRES + (_CLAIMED_PENALTY if claimed else 0.0)
+        if best is None or score < best.score:
+            best = Fit(trip_id, day, match, delay, score)
+    return best
+
+
+def resolve_trip_id(ctx: TrackingContext, ping: Ping) -> str | None:
+    """The network's id for the ping's trip, including expanded frequency trips (trip_id@start_time)."""
+    if ping.trip_id is None:
+        return None
+    if ping.trip_id in ctx.network.trips:
+        return ping.trip_id
+    if ping.start_time:
+        expanded = f"{ping.trip_id}@{ping.start_time}"
+        if expanded in ctx.network.trips:
+            return expanded
+    return None
+
+
+def trusted_fit(ctx: TrackingContext, ping: Ping, x: float, y: float, own: str | None = None) -> Fit | None:
+    """The device's own trip, if the fix fits it on the ping's (or a plausible) service day."""
+    trip_id = resolve_trip_id(ctx, ping)
+    if trip_id is None:
+        return None
+    days = ctx.days_around(ping.timestamp)
+    if ping.start_date:
+        given = ctx.day_of(ping.start_date)
+        days = [given] if given is not None else days
+    best: Fit | None = None
+    for day in days:
+        fit = fit_trip(ctx, trip_id, day, x, y, ping.timestamp, own)
+        if fit is not None and (best is None or fit.score < best.score):
+            best = fit
+    return best
+
+
+def infer_trip(ctx: TrackingContext, ping: Ping, x: float, y: float, own: str | None = None) -> Fit | None:
+    """The trip, among those running around the fix's time (on its route and direction when given),
+    whose shape passes nearest the fix at the time its schedule says, trips of other vehicles discounted."""
+    cfg = ctx.config
+    best: Fit | None = None
+    for day in ctx.days_around(ping.timestamp):
+        t_rel = ping.timestamp - day.origin
+        active = np.flatnonzero(
+            (day.starts - cfg.early_tolerance_s - 1800 <= t_rel) & (day.ends + cfg.late_tolerance_s >= t_rel)
+        )
+        for k in active:
+            trip_id = day.trip_ids[int(k)]
+            trip = ctx.network.trips[trip_id]
+            if ping.route_id is not None and trip.route_id != ping.route_id:
+                continue
+            if ping.direction_id is not None and trip.direction_id not in (None, ping.direction_id):
+                continue
+            fit = fit_trip(ctx, trip_id, day, x, y, ping.timestamp, own)
+            if fit is None:
+                continue
+            if best is None or fit.score < best.score:
+                best = fit
+    return best
+
+
+def next_in_block(ctx: TrackingContext, trip_id: str, day: DayTrips) -> str | None:
+    """The trip the same vehicle runs next: the block's next trip, or when the feed has no blocks, the next
+    departure from the stop where this trip ends (the simulator and most agencies chain trips this way)."""
+    network = ctx.network
+    trip = network.trips[trip_id]
+    end_stop = network.stops[trip.stop_ids[-1]]
+    best: tuple[float, str] | None = None
+    for other_id, start in zip(day.trip_ids, day.starts, strict=True):
+        if start < trip.end_time or other_id == trip_id:
+            continue
+        other = network.trips[other_id]
+        if trip.block_id:
+            if other.block_id != trip.block_id:
+                continue
+        else:
+            if other.route_id != trip.route_id or ctx.claims.get((day.service_date, other_id)):
+                continue
+            first = network.stops[other.stop_ids[0]]
+            if other.stop_ids[0] != trip.stop_ids[-1] and (
+                abs(first.lat - end_stop.lat) > 0.0005 or abs(first.lon - end_stop.lon) > 0.0005
+            ):
+                continue
+        if best is None or start < best[0]:
+            best = (float(start), other_id)
+    return best[1] if best else None

@@ -1,0 +1,61 @@
+"""The façade the worker, the demo and replays use: one tracker per vehicle, pings in, records out."""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass, field
+
+from eta.network import Network
+from eta.tracker import TrackState, VehicleTracker
+from eta.tracking_context import TrackerConfig, TrackingContext
+from smartbus.messages import Ping, StopEvent, VehicleState
+
+_SNAPSHOT_VERSION = 1
+
+
+@dataclass(slots=True)
+class EngineOutput:
+    state: VehicleState | None
+    events: list[StopEvent] = field(default_factory=list)
+    rejected_reason: str | None = None  # why the ping was not used (out_of_order, duplicate, ...)
+
+
+class Engine:
+    def __init__(self, network: Network, config: TrackerConfig | None = None) -> None:
+        self.network = network
+        self.ctx = TrackingContext(network, config or TrackerConfig())
+        self.trackers: dict[str, VehicleTracker] = {}
+
+    def tracker(self, vehicle_id: str) -> VehicleTracker:
+        tracker = self.trackers.get(vehicle_id)
+        if tracker is None:
+            tracker = VehicleTracker(self.ctx, vehicle_id)
+            self.trackers[vehicle_id] = tracker
+        return tracker
+
+    def process(self, ping: Ping) -> EngineOutput:
+        out = self.tracker(ping.vehicle_id).update(ping)
+        return EngineOutput(out.state, out.events, out.rejected_reason)
+
+    def stale(self, now: float) -> list[VehicleState]:
+        """States of vehicles silent for longer than the stale threshold (call periodically)."""
+        found = (t.stale_state(now) for t in self.trackers.values())
+        return [state for state in found if state is not None]
+
+    def snapshot(self) -> bytes:
+        """Per-vehicle state, for a restart (tied to this network's feed version)."""
+        body = {vid: t.s for vid, t in self.trackers.items()}
+        return pickle.dumps((_SNAPSHOT_VERSION, self.network.feed_hash, body), protocol=pickle.HIGHEST_PROTOCOL)
+
+    @classmethod
+    def restore(cls, network: Network, blob: bytes, config: TrackerConfig | None = None) -> Engine:
+        engine = cls(network, config)
+        version, feed_hash, body = pickle.loads(blob)
+        if version != _SNAPSHOT_VERSION or feed_hash != network.feed_hash:
+            return engine  # another feed or format: start clean rather than misapply state
+        for vehicle_id, state in body.items():
+            assert isinstance(state, TrackState)
+            engine.trackers[vehicle_id] = VehicleTracker(engine.ctx, vehicle_id, state)
+            if state.trip_id is not None and state.service_date is not None:
+                engine.ctx.claims[(state.service_date, state.trip_id)] = vehicle_id
+        return engine

@@ -1,0 +1,99 @@
+"""What all of one network's vehicle trackers share: matchers, timelines, service days and trip claims."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from eta.matching import MatcherCache
+from eta.network import Network
+from eta.timeline import TimelineCache
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    max_speed_mps: float = 40.0  # faster than this between two fixes is a bad reading
+    off_route_m: float = 80.0  # farther than this from the shape counts as off the route
+    off_route_pings: int = 3  # consecutive off-route fixes before the vehicle is flagged (then re-assigned)
+    window_back_m: float = 40.0  # how far behind the last progress a fix may still match (GPS noise)
+    window_margin_m: float = 150.0
+    long_window_m: float = 1500.0  # wider than this, choose between legs with the schedule
+    silence_unassign_s: float = 1800.0  # silent longer than this: forget the trip
+    stale_after_s: float = 180.0
+    arrive_radius_m: float = 20.0  # within this before a stop counts as arrived
+    depart_radius_m: float = 30.0  # beyond this after a stop counts as departed
+    gap_s: float = 90.0  # a stop passed between fixes further apart than this is flagged interpolated
+    default_cruise_mps: float = 7.0
+    late_tolerance_s: float = 1800.0  # how late (or early, below) a vehicle may run for a trip to fit it
+    early_tolerance_s: float = 600.0
+    reject_streak_reset: int = 3  # this many speed rejections in a row: the anchor was the bad fix
+    bbox_margin_m: float = 5000.0
+
+
+@dataclass
+class DayTrips:
+    real_day: dt.date
+    service_date: str  # YYYYMMDD of the real day
+    origin: float  # UTC epoch seconds of the service day's time origin
+    trip_ids: list[str]
+    starts: np.ndarray
+    ends: np.ndarray
+
+
+@dataclass
+class TrackingContext:
+    network: Network
+    config: TrackerConfig = field(default_factory=TrackerConfig)
+    matchers: MatcherCache = field(init=False)
+    timelines: TimelineCache = field(init=False)
+    claims: dict[tuple[str, str], str] = field(default_factory=dict)  # (service_date, trip_id) -> vehicle
+    _days: dict[dt.date, DayTrips] = field(default_factory=dict)
+    _zone: ZoneInfo = field(init=False)
+    _bbox: tuple[float, float, float, float] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.matchers = MatcherCache(self.network.shapes)
+        self.timelines = TimelineCache(self.network.trips)
+        self._zone = ZoneInfo(self.network.agency_timezone)
+        xs, ys = [], []
+        for shape in self.network.shapes.values():
+            xs += [float(shape.xy[:, 0].min()), float(shape.xy[:, 0].max())]
+            ys += [float(shape.xy[:, 1].min()), float(shape.xy[:, 1].max())]
+        m = self.config.bbox_margin_m
+        self._bbox = (min(xs) - m, min(ys) - m, max(xs) + m, max(ys) + m) if xs else (0.0, 0.0, 0.0, 0.0)
+
+    def inside(self, x: float, y: float) -> bool:
+        x0, y0, x1, y1 = self._bbox
+        return x0 <= x <= x1 and y0 <= y <= y1
+
+    def days_around(self, timestamp: float) -> list[DayTrips]:
+        """The service days a vehicle may be running at `timestamp`: today's and yesterday's (past midnight)."""
+        today = dt.datetime.fromtimestamp(timestamp, self._zone).date()
+        return [self.day(today), self.day(today - dt.timedelta(days=1))]
+
+    def day(self, real_day: dt.date) -> DayTrips:
+        cached = self._days.get(real_day)
+        if cached is None:
+            feed_day, _ = self.network.service_day_for(real_day)
+            ids = self.network.trips_on(feed_day)
+            trips = [self.network.trips[t] for t in ids]
+            cached = DayTrips(
+                real_day,
+                real_day.strftime("%Y%m%d"),
+                self.network.service_day_origin(real_day),
+                ids,
+                np.array([t.start_time for t in trips]),
+                np.array([t.end_time for t in trips]),
+            )
+            self._days[real_day] = cached
+        return cached
+
+    def day_of(self, service_date: str) -> DayTrips | None:
+        try:
+            real_day = dt.date(int(service_date[:4]), int(service_date[4:6]), int(service_date[6:8]))
+        except (ValueError, IndexError):
+            return None
+        return self.day(real_day)
