@@ -6,7 +6,8 @@ bookkeeping files, whereas we want a TCP port on loopback so the URL looks like 
 
 PostgreSQL refuses to run as root. When we are root, the server runs as an unprivileged system
 user (`postgres` when the machine has one, otherwise `nobody`): the data directory is handed to
-that user and the binaries are started with `subprocess.run(user=...)`.
+that user and the binaries are started with `subprocess.run(user=...)`. Any directory above the data
+directory (and above the wheel's binaries) that others cannot traverse gets its o+x bit, nothing more.
 """
 
 from __future__ import annotations
