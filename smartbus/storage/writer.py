@@ -17,6 +17,7 @@ from datetime import date, timedelta
 import psycopg
 from psycopg import pq
 
+from smartbus.errors import ServiceUnavailable
 from smartbus.messages import PredictionSet, RejectedPing, StopEvent, VehicleState
 from smartbus.storage.migrate import Flavour, MigrationError, current_flavour
 from smartbus.storage.thinning import PredictionThinner
@@ -119,15 +120,25 @@ class WriteResult:
 class StorageWriter:
     """Writes batches to the database through one connection, which it owns (it commits on it).
 
-    Run `migrate` on the database first: the writer reads the flavour it recorded.
+    Run `migrate` on the database first: the writer reads the flavour it recorded. Made with
+    `StorageWriter.connect(url)`, it also reconnects after the server went away (a restart); a failed
+    batch raises `ServiceUnavailable` (retriable) and the caller retries the same batch.
     """
 
-    def __init__(self, conn: psycopg.AsyncConnection) -> None:
+    def __init__(self, conn: psycopg.AsyncConnection, *, database_url: str | None = None) -> None:
         self._conn = conn
+        self._database_url = database_url
         self._flavour: Flavour | None = None
         self._staging_ready = False
         self._partitions_made: set[tuple[str, date]] = set()
         self._thinner = PredictionThinner()
+
+    @classmethod
+    async def connect(cls, database_url: str) -> StorageWriter:
+        return cls(await psycopg.AsyncConnection.connect(database_url), database_url=database_url)
+
+    async def close(self) -> None:
+        await self._conn.close()
 
     async def write(
         self,
@@ -135,6 +146,27 @@ class StorageWriter:
         events: Sequence[StopEvent],
         predictions: Sequence[PredictionSet],
         rejected: Sequence[RejectedPing] = (),
+    ) -> WriteResult:
+        try:
+            if self._conn.broken or self._conn.closed:
+                await self._reconnect()
+            return await self._write(states, events, predictions, rejected)
+        except psycopg.OperationalError as exc:
+            raise ServiceUnavailable(f"PostgreSQL write failed: {exc}") from exc
+
+    async def _reconnect(self) -> None:
+        if self._database_url is None:
+            raise ServiceUnavailable("the storage writer's connection is closed and it has no URL to reconnect")
+        self._conn = await psycopg.AsyncConnection.connect(self._database_url)
+        self._staging_ready = False  # temp tables belonged to the old session
+        self._partitions_made.clear()
+
+    async def _write(
+        self,
+        states: Sequence[VehicleState],
+        events: Sequence[StopEvent],
+        predictions: Sequence[PredictionSet],
+        rejected: Sequence[RejectedPing],
     ) -> WriteResult:
         if self._conn.info.transaction_status == pq.TransactionStatus.INTRANS:
             await self._conn.commit()  # an implicit transaction left open would turn ours into a savepoint

@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 import psycopg
 import pytest
 
+from smartbus.errors import ServiceUnavailable
 from smartbus.storage.migrate import migrate
 from smartbus.storage.queries import trip_stop_events, vehicle_positions
 from smartbus.storage.writer import StorageWriter
@@ -142,3 +143,24 @@ async def test_writer_on_a_connection_not_in_autocommit_commits_each_batch(datab
     async with await psycopg.AsyncConnection.connect(database_url) as other:
         for table in ("positions", "stop_events", "predictions"):
             assert await _count(other, table) == 1
+
+
+async def test_a_writer_made_from_a_url_reconnects_after_its_connection_is_killed(
+    database_url: str, conn: psycopg.AsyncConnection
+) -> None:
+    await migrate(conn, force_plain=True)
+    writer = await StorageWriter.connect(database_url)
+    await writer.write([state("bus-1", T0)], [], [])
+    # What a server restart does to the writer's session.
+    await conn.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    )
+
+    with pytest.raises(ServiceUnavailable):
+        await writer.write([state("bus-1", T0 + 5)], [], [])
+    retried = await writer.write([state("bus-1", T0 + 5)], [], [])  # what the stage loop does next
+
+    assert retried.positions_inserted == 1
+    assert await _count(conn, "positions") == 2
+    await writer.close()
