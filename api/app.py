@@ -6,7 +6,6 @@ serve behind a load balancer, all fed from the same store.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import math
@@ -15,6 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Annotated, Any
 
+import anyio
 from fastapi import FastAPI, HTTPException, Query, WebSocket
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -216,23 +216,30 @@ async def serve(
 ) -> None:
     """Send the snapshot, then updates as they come, until the client leaves or falls too far behind."""
     websocket = client.websocket
-    sender = asyncio.create_task(_send_all(client, snapshot, update))
-    receiver = asyncio.create_task(_drain(websocket))
-    try:
-        done, _ = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in (sender, receiver):
-            task.cancel()
-        await asyncio.gather(sender, receiver, return_exceptions=True)
-    if sender in done and isinstance(sender.exception(), SlowClient):
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(websocket.close(CLOSE_TOO_SLOW, "too slow"), 1.0)
+    too_slow = False
 
+    async with anyio.create_task_group() as tasks:
 
-async def _send_all(client: Client, snapshot: Callable[[], Any], update: Callable[[], Any]) -> None:
-    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
-        await client.send(await snapshot())
-        await client.run(update)
+        async def send_all() -> None:
+            nonlocal too_slow
+            try:
+                await client.send(await snapshot())
+                await client.run(update)
+            except SlowClient:
+                too_slow = True
+            except (WebSocketDisconnect, RuntimeError):
+                pass  # the client went away mid-send
+            tasks.cancel_scope.cancel()
+
+        async def drain() -> None:
+            await _drain(websocket)
+            tasks.cancel_scope.cancel()
+
+        tasks.start_soon(send_all)
+        tasks.start_soon(drain)
+    if too_slow:
+        with anyio.move_on_after(1.0), contextlib.suppress(Exception):
+            await websocket.close(CLOSE_TOO_SLOW, "too slow")
 
 
 async def _drain(websocket: WebSocket) -> None:

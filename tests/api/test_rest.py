@@ -15,9 +15,9 @@ STOP = "750001"
 
 
 def bus(vehicle_id: str, lat: float, lon: float, route_id: str | None = "110-423", **fields: object) -> VehicleState:
+    fields.setdefault("timestamp", NOW - 5)
     return VehicleState(
         vehicle_id=vehicle_id,
-        timestamp=NOW - 5,
         latitude=lat,
         longitude=lon,
         status="in_transit",
@@ -65,7 +65,11 @@ def test_health_and_readiness(client: TestClient) -> None:
 def test_vehicles_filtered_by_route_and_bbox(client: TestClient, live: MemoryLiveStore) -> None:
     client.portal.call(  # type: ignore[union-attr]
         live.put_states,
-        [bus("in-city", -16.92, 145.77, delay_s=120.0), bus("north", -16.74, 145.67), bus("other", -16.92, 145.77, "x")],
+        [
+            bus("in-city", -16.92, 145.77, delay_s=120.0),
+            bus("north", -16.74, 145.67),
+            bus("other", -16.92, 145.77, "x"),
+        ],
     )
 
     every = client.get("/api/vehicles").json()["vehicles"]
@@ -137,7 +141,11 @@ def test_stop_arrivals_board(client: TestClient, live: MemoryLiveStore) -> None:
     assert body["server_time"] == NOW
     [arrival] = body["arrivals"]
     assert (arrival["trip_id"], arrival["vehicle_id"], arrival["predicted_arrival"]) == (TRIP, "V1", NOW + 300)
-    assert (arrival["route_short_name"], arrival["headsign"], arrival["live"]) == ("110", "The Pier Cairns Terminus", True)
+    assert (arrival["route_short_name"], arrival["headsign"], arrival["live"]) == (
+        "110",
+        "The Pier Cairns Terminus",
+        True,
+    )
     [scheduled_only] = client.get("/api/stops/750003/arrivals").json()["arrivals"]
     assert scheduled_only["live"] is False
     assert client.get("/api/stops/750002/arrivals").json()["arrivals"] == []

@@ -1,0 +1,147 @@
+"""Websockets as a browser sees them: a snapshot on connect, then rate-limited, coalesced updates."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import anyio
+import pytest
+from starlette.testclient import TestClient, WebSocketTestSession
+from starlette.websockets import WebSocketDisconnect
+
+from api.app import serve
+from api.hub import CLOSE_TOO_SLOW, FleetClient
+from smartbus.live.memory_store import MemoryLiveStore
+from smartbus.messages import StopEvent
+from tests.api.conftest import NOW
+from tests.api.test_rest import STOP, TRIP, bus, predictions
+
+
+def receive(ws: WebSocketTestSession, within_s: float = 5.0) -> dict[str, Any]:
+    """The next message, failing the test (not hanging it) if none comes."""
+
+    async def next_message() -> Any:
+        with anyio.fail_after(within_s):
+            return await ws._send_rx.receive()
+
+    message = ws.portal.call(next_message)
+    ws._raise_on_close(message)
+    return json.loads(message["text"])  # type: ignore[no-any-return]
+
+
+def test_stop_socket_sends_snapshot_then_updates_unasked(client: TestClient, live: MemoryLiveStore) -> None:
+    client.portal.call(live.put_predictions, [predictions("V1", (STOP, NOW + 600, "blend"))])  # type: ignore[union-attr]
+    with client.websocket_connect(f"/ws/stops/{STOP}") as ws:
+        snapshot = receive(ws)
+        assert (snapshot["type"], snapshot["stop_id"], snapshot["server_time"]) == ("snapshot", STOP, NOW)
+        assert [(a["vehicle_id"], a["predicted_arrival"]) for a in snapshot["arrivals"]] == [("V1", NOW + 600)]
+
+        client.portal.call(live.put_predictions, [predictions("V1", (STOP, NOW + 240, "recent"))])  # type: ignore[union-attr]
+        update = receive(ws)
+        assert update["type"] == "update"
+        [arrival] = update["arrivals"]
+        assert (arrival["trip_id"], arrival["predicted_arrival"], arrival["method"]) == (TRIP, NOW + 240, "recent")
+        assert arrival["route_short_name"] == "110"
+
+        arrived = StopEvent("V1", TRIP, "20140601", STOP, 2, NOW, None, False)
+        client.portal.call(live.put_stop_events, [arrived])  # type: ignore[union-attr]
+        assert receive(ws)["arrivals"] == []
+
+
+def test_unknown_stop_socket_closes_with_4404(client: TestClient) -> None:
+    with pytest.raises(WebSocketDisconnect) as closed, client.websocket_connect("/ws/stops/nope") as ws:
+        receive(ws)
+    assert closed.value.code == 4404
+
+
+def test_fleet_socket_snapshot_then_moves_with_route_filter(client: TestClient, live: MemoryLiveStore) -> None:
+    client.portal.call(live.put_states, [bus("A", -16.92, 145.77), bus("B", -16.9, 145.7, "other")])  # type: ignore[union-attr]
+    with client.websocket_connect("/ws/fleet?route_id=110-423") as ws:
+        snapshot = receive(ws)
+        assert snapshot["type"] == "snapshot"
+        assert [v["vehicle_id"] for v in snapshot["vehicles"]] == ["A"]
+
+        moved = bus("A", -16.95, 145.78, timestamp=NOW)
+        client.portal.call(live.put_states, [moved, bus("B", -16.8, 145.7, "other")])  # type: ignore[union-attr]
+        update = receive(ws)
+        assert update["type"] == "update"
+        assert [(v["vehicle_id"], v["latitude"]) for v in update["vehicles"]] == [("A", -16.95)]
+
+
+def test_quick_changes_coalesce_into_one_message(client: TestClient, live: MemoryLiveStore) -> None:
+    with client.websocket_connect("/ws/fleet") as ws:
+        assert receive(ws)["vehicles"] == []
+        client.portal.call(live.put_states, [bus("A", -16.90, 145.77)])  # type: ignore[union-attr]
+        assert [v["vehicle_id"] for v in receive(ws)["vehicles"]] == ["A"]
+
+        async def two_quick_changes() -> None:
+            await live.put_states([bus("A", -16.91, 145.77, timestamp=NOW)])
+            await live.put_states([bus("B", -16.80, 145.70)])
+
+        client.portal.call(two_quick_changes)  # type: ignore[union-attr]
+        merged = receive(ws, within_s=2.0)  # the rate limit holds it back at most one interval
+        assert [(v["vehicle_id"], v["latitude"]) for v in merged["vehicles"]] == [("A", -16.91), ("B", -16.80)]
+
+
+def test_readiness_fails_when_the_store_does_not_answer(client: TestClient, live: MemoryLiveStore) -> None:
+    async def silent() -> bool:
+        return False
+
+    live.ping = silent  # type: ignore[method-assign]
+    response = client.get("/readyz")
+    assert response.status_code == 503
+
+
+class _StuckSocket:
+    """A client whose network never takes another byte."""
+
+    def __init__(self) -> None:
+        self.closed_with: int | None = None
+
+    async def send_text(self, text: str) -> None:
+        await asyncio.Event().wait()
+
+    async def receive(self) -> dict[str, Any]:
+        await asyncio.Event().wait()
+        raise AssertionError
+
+    async def close(self, code: int, reason: str) -> None:
+        self.closed_with = code
+
+
+class _QuickSocket(_StuckSocket):
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[dict[str, Any]] = []
+        self.got_update = asyncio.Event()
+
+    async def send_text(self, text: str) -> None:
+        self.sent.append(json.loads(text))
+        if len(self.sent) >= 2:
+            self.got_update.set()
+
+
+async def test_a_slow_client_is_dropped_without_holding_up_others() -> None:
+    stuck, quick = _StuckSocket(), _QuickSocket()
+    slow_client = FleetClient(stuck, None, min_interval_s=0.0, send_timeout_s=0.05)  # type: ignore[arg-type]
+    fast_client = FleetClient(quick, None, min_interval_s=0.0, send_timeout_s=0.05)  # type: ignore[arg-type]
+
+    async def snapshot() -> dict[str, Any]:
+        return {"type": "snapshot", "vehicles": []}
+
+    async def update_of(client: FleetClient) -> dict[str, Any]:
+        return {"type": "update", "vehicles": client.take_pending()}
+
+    slow = asyncio.create_task(serve(slow_client, snapshot, lambda: update_of(slow_client)))
+    fast = asyncio.create_task(serve(fast_client, snapshot, lambda: update_of(fast_client)))
+    async with asyncio.timeout(5):
+        await slow  # returns once the stuck client has been dropped
+        for client in (slow_client, fast_client):
+            client.offer([{"vehicle_id": "A", "route_id": None}])
+        await quick.got_update.wait()
+    fast.cancel()
+
+    assert stuck.closed_with == CLOSE_TOO_SLOW
+    assert quick.sent[1] == {"type": "update", "vehicles": [{"vehicle_id": "A", "route_id": None}]}
