@@ -23,9 +23,7 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     network = load_network(args.gtfs or settings.gtfs, settings.cache_dir)
     live = RedisLiveStore(settings.redis_url)
-    app = create_app(
-        live, network, tile_url=settings.map_tile_url, tile_attribution=settings.map_tile_attribution
-    )
+    app = create_app(live, network, tile_url=settings.map_tile_url, tile_attribution=settings.map_tile_attribution)
     uvicorn.run(
         app,
         host=args.host or settings.api_host,
