@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 from smartbus.services.process import run_checked
@@ -30,6 +31,7 @@ def ensure_packages(packages: list[str]) -> None:
     # Other users of the machine may be running apt at the same time: wait for its lock instead of failing.
     apt = ["apt-get", "-o", "DPkg::Lock::Timeout=600", "-q"]
     print(f"installing {' '.join(packages)} with apt-get ...", flush=True)
+    started_at = time.monotonic()
     if not _updated:
         run_checked([*apt, "update"], "apt-get update")
         _updated = True
@@ -44,3 +46,4 @@ def ensure_packages(packages: list[str]) -> None:
     finally:
         if placed_policy:
             POLICY_RC_D.unlink(missing_ok=True)
+    print(f"installed {' '.join(packages)} in {time.monotonic() - started_at:.1f} s", flush=True)

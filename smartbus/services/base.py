@@ -45,6 +45,11 @@ class Service(ABC):
         """True when the running server was started with a configuration other than the wanted one."""
         return False
 
+    @property
+    @abstractmethod
+    def log_path(self) -> Path:
+        """The server's own log, shown when it fails to start."""
+
     @abstractmethod
     def stop(self) -> None:
         """Stop the server we started: gracefully, then forcefully."""

@@ -18,6 +18,8 @@ from smartbus.services.redis_server import RedisService
 
 # Kafka first: its JVM boots while PostgreSQL and Redis start, which takes them a second or two.
 SERVICE_NAMES = ("kafka", "postgres", "redis")
+# Redis daemonizes: its pidfile appears a moment after the launch returns.
+DAEMONIZE_GRACE_SECONDS = 3.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -101,10 +103,13 @@ def up(services: list[Service]) -> int:
             failures += 1
     for service, started_at in launched:
         try:
-            if not wait_until(functools.partial(_answers, service), service.startup_timeout_seconds, 0.5):
+            settled = functools.partial(_answers_or_died, service, started_at)
+            if not wait_until(settled, service.startup_timeout_seconds, 0.5) or service.probe() is None:
+                gone = "exited" if service.pid() is None else "still not answering"
                 print(
-                    f"{service.name}: FAILED: not answering on {service.endpoint} after "
-                    f"{service.startup_timeout_seconds:.0f} s; see the logs under {service.home}",
+                    f"{service.name}: FAILED: {gone} after {time.monotonic() - started_at:.0f} s "
+                    f"(not answering on {service.endpoint}); last lines of {service.log_path}:\n"
+                    f"{_tail(service.log_path)}",
                     flush=True,
                 )
                 failures += 1
@@ -118,8 +123,21 @@ def up(services: list[Service]) -> int:
     return 1 if failures else 0
 
 
-def _answers(service: Service) -> bool:
-    return service.probe() is not None
+def _answers_or_died(service: Service, started_at: float) -> bool:
+    """Stop waiting once it answers, or once its process is gone (after a moment for daemons to fork)."""
+    if service.probe() is not None:
+        return True
+    return time.monotonic() - started_at > DAEMONIZE_GRACE_SECONDS and service.pid() is None
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    """The log's last lines; Java stack traces bury the reason, so its last ERROR lines come first."""
+    try:
+        text = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return "(no log)"
+    errors = [line for line in text if " ERROR " in line or " FATAL " in line][-3:]
+    return "\n".join([*errors, "...", *text[-lines:]] if errors else text[-lines:])
 
 
 def _say_storage_path(service: PostgresService) -> None:
@@ -140,7 +158,7 @@ def down(services: list[Service], services_dir: Path, purge: bool) -> int:
     for service in services:
         pid = service.pid()
         if pid is None:
-            print(f"{service.name}: not running (no process of ours)", flush=True)
+            print(f"{service.name}: no process of ours to stop", flush=True)
         else:
             started_at = time.monotonic()
             service.stop()

@@ -7,6 +7,7 @@ import base64
 import hashlib
 import logging
 import shutil
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -176,6 +177,12 @@ class KafkaService(Service):
             pidfile=self.home / "kafka.pid",
         )
 
+    @property
+    def log_path(self) -> Path:
+        # server.log holds the broker's own messages; stdout.log only what escaped log4j (JVM errors).
+        server_log = self.paths.logs_dir / "server.log"
+        return server_log if server_log.exists() else self.paths.logs_dir / "stdout.log"
+
     def install(self) -> None:
         missing = [p for p, tool in (("openjdk-17-jre-headless", "java"), ("maven", "mvn")) if not shutil.which(tool)]
         if missing:
@@ -185,7 +192,8 @@ class KafkaService(Service):
         wanted = hashlib.sha256(POM.read_bytes()).hexdigest()
         if stamp.exists() and stamp.read_text().strip() == wanted and kafka_version(libs):
             return
-        print("resolving the Kafka broker's jars from Maven Central ...", flush=True)
+        print("kafka: resolving the broker's jars from Maven Central ...", flush=True)
+        started_at = time.monotonic()
         if libs.exists():
             shutil.rmtree(libs)
         libs.mkdir(parents=True)
@@ -195,6 +203,8 @@ class KafkaService(Service):
             cwd=self.home,
         )
         stamp.write_text(wanted + "\n")
+        jars = len(list(libs.glob("*.jar")))
+        print(f"kafka: {jars} jars resolved in {time.monotonic() - started_at:.1f} s", flush=True)
 
     def pid(self) -> int | None:
         return live_pid(self.paths.pidfile, MAIN_CLASS)

@@ -123,6 +123,10 @@ class PostgresService(Service):
         )
 
     @property
+    def log_path(self) -> Path:
+        return self.paths.logfile
+
+    @property
     def bin_dir(self) -> Path:
         found = newest_bin_dir()
         if found is None:

@@ -60,6 +60,10 @@ class RedisService(Service):
         return RedisPaths(data_dir=self.home / "data", pidfile=self.home / "redis.pid", logfile=self.home / "redis.log")
 
     @property
+    def log_path(self) -> Path:
+        return self.paths.logfile
+
+    @property
     def config_path(self) -> Path:
         return self.home / "redis.conf"
 
