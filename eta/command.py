@@ -30,7 +30,7 @@ async def _main(gtfs: Path, group: str, metrics_port: int) -> None:
     from eta.schedule_predictor import SchedulePredictor
     from eta.worker import EtaStage
     from smartbus import messages
-    from smartbus.bus.kafka import KafkaConsumer, KafkaProducer
+    from smartbus.bus.kafka import KafkaConsumer, KafkaProducer, ensure_topics
     from smartbus.settings import load_settings
     from smartbus.stream.loop import run_stage
     from smartbus.stream.process import serve_metrics, start_with_retry, stop_on_signals
@@ -45,6 +45,14 @@ async def _main(gtfs: Path, group: str, metrics_port: int) -> None:
     stop = asyncio.Event()
     stop_on_signals(stop)
     serve_metrics(metrics_port)
+    async def make_topics() -> None:
+        await ensure_topics(
+            settings.kafka_bootstrap, messages.ALL_TOPICS, settings.kafka_partitions,
+            topic_prefix=settings.kafka_topic_prefix,
+        )
+
+    if not await start_with_retry("Kafka topics", make_topics, stop):
+        return
     if not await start_with_retry("Kafka producer", producer.start, stop):
         return
     if not await start_with_retry("Kafka consumer", consumer.start, stop):

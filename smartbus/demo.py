@@ -85,7 +85,9 @@ async def _main(args: argparse.Namespace) -> None:
             await producer.send(TOPIC_PINGS, value, key)
 
         app = create_app(live, network)
-        server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level="warning"))
+        server = uvicorn.Server(
+            uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", ws_per_message_deflate=False)
+        )
         tasks = [
             asyncio.create_task(pipeline.run(stop)),
             asyncio.create_task(

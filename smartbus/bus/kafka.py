@@ -100,3 +100,31 @@ class KafkaConsumer:
     async def commit(self) -> None:
         # Commits the positions of everything getmany() has returned (aiokafka tracks them).
         await self._consumer.commit()
+
+
+async def ensure_topics(bootstrap: str, topics: Sequence[str], partitions: int, *, topic_prefix: str = "") -> list[str]:
+    """Create the topics that do not exist yet; returns the names created.
+
+    Consumers subscribe to a fixed list and learn of topics created later only at their next metadata
+    refresh (minutes), so every process makes sure its topics exist before it starts consuming.
+    """
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+    from aiokafka.errors import TopicAlreadyExistsError
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    try:
+        await admin.start()
+        existing = set(await admin.list_topics())
+        missing = [topic_prefix + t for t in topics if topic_prefix + t not in existing]
+        if missing:
+            try:
+                await admin.create_topics(
+                    [NewTopic(name, num_partitions=partitions, replication_factor=1) for name in missing]
+                )
+            except TopicAlreadyExistsError:
+                pass  # another process made them first
+        return missing
+    except KafkaError as exc:
+        raise ServiceUnavailable(f"Kafka admin could not reach {bootstrap}: {exc}") from exc
+    finally:
+        await admin.close()

@@ -28,7 +28,7 @@ async def _main(only: str | None, metrics_port: int, force_plain: bool) -> None:
     import psycopg
 
     from smartbus import messages
-    from smartbus.bus.kafka import KafkaConsumer
+    from smartbus.bus.kafka import KafkaConsumer, ensure_topics
     from smartbus.live.redis_store import RedisLiveStore
     from smartbus.settings import load_settings
     from smartbus.storage.migrate import migrate
@@ -42,6 +42,15 @@ async def _main(only: str | None, metrics_port: int, force_plain: bool) -> None:
     stop_on_signals(stop)
     serve_metrics(metrics_port)
     tasks = []
+
+    async def make_topics() -> None:
+        await ensure_topics(
+            settings.kafka_bootstrap, messages.ALL_TOPICS, settings.kafka_partitions,
+            topic_prefix=settings.kafka_topic_prefix,
+        )
+
+    if not await start_with_retry("Kafka topics", make_topics, stop):
+        return
     if only in (None, "storage"):
         async with await psycopg.AsyncConnection.connect(settings.database_url) as conn:
             await migrate(conn, force_plain=force_plain)

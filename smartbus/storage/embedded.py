@@ -82,7 +82,13 @@ def _make_reachable(path: Path, user: str) -> None:
 
 
 def _run(args: list[str], user: str | None, timeout: float) -> None:
-    result = subprocess.run(args, user=user, capture_output=True, text=True, timeout=timeout, check=False)
+    # With only user= the child keeps root's group, whose bits (often none) then decide access: drop it too.
+    group = pwd.getpwnam(user).pw_gid if user is not None else None
+    extra_groups: list[int] | None = [] if user is not None else None
+    result = subprocess.run(
+        args, user=user, group=group, extra_groups=extra_groups,
+        capture_output=True, text=True, timeout=timeout, check=False,
+    )
     if result.returncode != 0:
         raise ServiceUnavailable(f"{Path(args[0]).name} failed ({result.returncode}): {result.stderr.strip()}")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ class Stack:
     make_consumer: Callable[[Sequence[str], str], Consumer]
     database_url: str
     live: LiveStore
+    topic_prefix: str = ""
 
 
 @pytest.fixture(scope="session")
@@ -30,11 +33,16 @@ def cairns_network(tmp_path_factory: pytest.TempPathFactory) -> Network:
 
 
 @pytest.fixture(scope="session")
-def embedded_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def embedded_database() -> Iterator[str]:
     from smartbus.storage.embedded import embedded_postgres
 
-    with embedded_postgres(Path(tmp_path_factory.mktemp("embedded-pg")) / "data", delete=True) as url:
-        yield url
+    # Not under pytest's basetemp: pytest resets that to mode 0700, which the server's user cannot traverse.
+    data_dir = Path(tempfile.mkdtemp(prefix="smartbus-test-pg-"))
+    try:
+        with embedded_postgres(data_dir / "data", delete=True) as url:
+            yield url
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def _services_stack() -> Stack:
@@ -49,6 +57,7 @@ def _services_stack() -> Stack:
         lambda topics, group: KafkaConsumer(settings.kafka_bootstrap, topics, group, topic_prefix=prefix),
         settings.database_url,
         RedisLiveStore(settings.redis_url, namespace=prefix.rstrip(".")),
+        prefix,
     )
 
 
@@ -63,7 +72,12 @@ def _embedded_stack(database_url: str) -> Stack:
 @pytest.fixture(params=["embedded", pytest.param("services", marks=pytest.mark.integration)])
 async def stack(request: pytest.FixtureRequest) -> AsyncIterator[Stack]:
     if request.param == "services":
+        from smartbus.bus.kafka import ensure_topics
+        from smartbus.messages import ALL_TOPICS
+
         built = _services_stack()
+        settings = Settings()
+        await ensure_topics(settings.kafka_bootstrap, ALL_TOPICS, 3, topic_prefix=built.topic_prefix)
     else:
         built = _embedded_stack(request.getfixturevalue("embedded_database"))
     yield built

@@ -146,16 +146,25 @@ async def test_pings_come_out_as_rows_live_state_and_websocket_messages(
             assert stop_id == trip.stop_ids[index]
             assert abs(arrival - drive.scheduled(index)) <= 30
 
-        # Predictions stored for stops still ahead, never before the moment they were made.
+        # Predictions stored for stops still ahead: never before the moment they were made, and none made
+        # for a stop after the bus had reached it.
         async with conn.cursor() as cur:
             await cur.execute(
-                "select min(stop_sequence), count(*), bool_and(predicted_arrival >= made_at) from predictions"
+                "select count(*), bool_and(predicted_arrival >= made_at), max(stop_sequence) from predictions"
                 " where vehicle_id = %s and trip_id = %s",
                 (vehicle_id, trip.trip_id),
             )
-            first_sequence, prediction_count, never_past = await cur.fetchone() or (None, 0, None)
+            prediction_count, never_past, last_sequence = await cur.fetchone() or (0, None, None)
+            await cur.execute(
+                "select count(*) from predictions p join stop_events e"
+                " using (trip_id, stop_sequence, service_date)"
+                " where p.vehicle_id = %s and p.made_at > e.arrival_time + interval '1 second'",
+                (vehicle_id,),
+            )
+            after_arrival = await cur.fetchone()
         assert prediction_count > 0 and never_past
-        assert first_sequence is not None and first_sequence > int(trip.stop_sequences[0])
+        assert last_sequence > int(trip.stop_sequences[drive.passed])
+        assert after_arrival == (0,)
 
         # Bad pings: rejected with their reasons, stored with their payloads; the good ones still flowed.
         async with conn.cursor() as cur:
