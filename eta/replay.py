@@ -13,7 +13,7 @@ from typing import Any
 
 from eta.engine import Engine
 from eta.network import Network
-from smartbus.messages import Ping, StopEvent
+from smartbus.messages import Ping, StopEvent, VehicleState
 
 _REQUIRED = ("vehicle_id", "timestamp", "latitude", "longitude")
 
@@ -73,8 +73,25 @@ def _event_record(event: StopEvent) -> dict[str, Any]:
     }
 
 
-def replay(network: Network, pings_path: Path, out: Path) -> dict[str, Any]:
+def _state_record(state: VehicleState) -> dict[str, Any]:
+    return {
+        "vehicle_id": state.vehicle_id,
+        "timestamp": state.timestamp,
+        "status": state.status,
+        "trip_id": state.trip_id,
+        "service_date": state.service_date,
+        "shape_dist": state.shape_dist,
+        "offset_m": state.offset_m,
+        "delay_s": state.delay_s,
+    }
+
+
+def replay(network: Network, pings_path: Path, out: Path, write_states: bool = False) -> dict[str, Any]:
+    """Run `pings_path` through a fresh Engine; write DIR/stop_events.jsonl, DIR/summary.json and, when
+    asked, DIR/vehicle_states.jsonl (one state per accepted ping, for accuracy scoring)."""
     engine = Engine(network)
+    out.mkdir(parents=True, exist_ok=True)
+    states_file = (out / "vehicle_states.jsonl").open("w", encoding="utf-8") if write_states else None
     counts: Counter[str] = Counter()
     statuses: Counter[str] = Counter()
     final: dict[tuple[str, str, str, int], StopEvent] = {}  # the latest record of each stop visit
@@ -85,9 +102,12 @@ def replay(network: Network, pings_path: Path, out: Path) -> dict[str, Any]:
             counts[f"rejected_{output.rejected_reason}"] += 1
         if output.state is not None:
             statuses[output.state.status] += 1
+            if states_file is not None:
+                states_file.write(json.dumps(_state_record(output.state), separators=(",", ":")) + "\n")
         for event in output.events:
             final[(event.vehicle_id, event.service_date, event.trip_id, event.stop_sequence)] = event
-    out.mkdir(parents=True, exist_ok=True)
+    if states_file is not None:
+        states_file.close()
     events = sorted(final.values(), key=lambda e: (e.vehicle_id, e.arrival_time, e.trip_id, e.stop_sequence))
     with (out / "stop_events.jsonl").open("w", encoding="utf-8") as f:
         for event in events:

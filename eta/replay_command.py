@@ -14,6 +14,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gtfs", type=Path, required=True, help="GTFS feed (zip or folder)")
     parser.add_argument("--pings", type=Path, required=True, help="pings CSV (gzip accepted), in delivery order")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument(
+        "--states", action="store_true", help="also write DIR/vehicle_states.jsonl (one state per accepted ping)"
+    )
     parser.add_argument("--cache-dir", type=Path, default=Path("var/cache"), help="compiled network cache")
 
 
@@ -31,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}")
         return 2
     loaded = time.perf_counter()
-    summary = replay(network, args.pings, args.out)
+    summary = replay(network, args.pings, args.out, write_states=args.states)
     done = time.perf_counter()
     pings = summary["pings"]
     print(f"network loaded in {loaded - started:.2f} s")

@@ -1,0 +1,200 @@
+"""Accuracy of the tracker through `smartbus replay`: simulate, strip the trip fields, replay, score.
+
+    .venv/bin/python bench/replay_accuracy.py [--vehicles 40] [--seed 1] [--date 2024-05-14] [--feeds all]
+
+For each feed (the bundled Cairns feed and the edge-case feeds in tests/data/feeds), runs
+`smartbus simulate` with its defaults (10 m RMS noise, 30 s pings, faults on), removes trip_id, route_id,
+direction_id, start_date and start_time from every ping, runs `smartbus replay --states`, and prints:
+- positions: share of clean fixes matched to the right trip within 20 m of the true distance along the shape;
+- wrong leg: fixes put on another pass of the same place (on the right trip, near the true position on the
+  map, but more than 200 m away along the shape);
+- arrivals: share of true arrivals detected on the right trip, and of those, within 10 s and 30 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from eta.network import Network, load_network  # noqa: E402
+
+SMARTBUS = str(Path(sys.executable).with_name("smartbus"))
+FEEDS = {
+    "cairns": REPO / "simulator" / "data" / "cairns_gtfs.zip",
+    "loop": REPO / "tests" / "data" / "feeds" / "loop",
+    "out_and_back": REPO / "tests" / "data" / "feeds" / "out_and_back",
+    "no_shapes": REPO / "tests" / "data" / "feeds" / "no_shapes",
+    "holiday_frequencies": REPO / "tests" / "data" / "feeds" / "holiday_frequencies",
+}
+STRIPPED = ("trip_id", "route_id", "direction_id", "start_date", "start_time")
+BAD_FIX = {"zero", "swapped", "jump"}  # faults that move the reported position: not the matcher's to place
+WRONG_LEG_ALONG_M = 200.0
+WRONG_LEG_NEAR_M = 60.0
+
+
+@dataclass
+class Score:
+    fixes: int = 0
+    within_20m: int = 0
+    wrong_leg: int = 0
+    arrivals: int = 0
+    detected: int = 0
+    within_10s: int = 0
+    within_30s: int = 0
+
+    def add(self, other: Score) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def line(self, name: str) -> str:
+        def pct(a: int, b: int) -> str:
+            return f"{100.0 * a / b:6.2f}%" if b else "    n/a"
+
+        return (
+            f"{name:<20} fixes {self.fixes:>7}  within 20 m {pct(self.within_20m, self.fixes)}  "
+            f"wrong leg {self.wrong_leg:>4}  arrivals {self.arrivals:>6}  detected {pct(self.detected, self.arrivals)}  "
+            f"within 10 s {pct(self.within_10s, self.detected)}  within 30 s {pct(self.within_30s, self.detected)}"
+        )
+
+
+def strip_trip_fields(src: Path, dst: Path) -> None:
+    with src.open(newline="") as f_in, dst.open("w", newline="") as f_out:
+        reader = csv.DictReader(f_in)
+        writer = csv.DictWriter(f_out, fieldnames=list(reader.fieldnames or []))
+        writer.writeheader()
+        for row in reader:
+            for key in STRIPPED:
+                if key in row:
+                    row[key] = ""
+            writer.writerow(row)
+
+
+def _point_at(network: Network, shape_id: str, dist: float) -> tuple[float, float]:
+    shape = network.shapes[shape_id]
+    return float(np.interp(dist, shape.dist, shape.xy[:, 0])), float(np.interp(dist, shape.dist, shape.xy[:, 1]))
+
+
+def score(network: Network, sim: Path, out: Path) -> Score:
+    result = Score()
+    states: dict[tuple[str, float], dict[str, object]] = {}
+    with (out / "vehicle_states.jsonl").open() as f:
+        for line in f:
+            state = json.loads(line)
+            states[(state["vehicle_id"], round(float(state["timestamp"]), 3))] = state
+    with (sim / "truth_positions.csv").open(newline="") as f:
+        for row in csv.DictReader(f):
+            if BAD_FIX & set(filter(None, row["faults"].split(";"))):
+                continue
+            result.fixes += 1
+            state = states.get((row["vehicle_id"], round(float(row["timestamp"]), 3)))
+            if state is None or state["trip_id"] != row["trip_id"] or state["shape_dist"] is None:
+                continue
+            true_dist = float(row["shape_dist"])
+            got = float(state["shape_dist"])  # type: ignore[arg-type]
+            if abs(got - true_dist) <= 20.0:
+                result.within_20m += 1
+            elif abs(got - true_dist) > WRONG_LEG_ALONG_M:
+                shape_id = network.trips[row["trip_id"]].shape_id
+                gx, gy = _point_at(network, shape_id, got)
+                tx, ty = _point_at(network, shape_id, true_dist)
+                if np.hypot(gx - tx, gy - ty) < WRONG_LEG_NEAR_M:
+                    result.wrong_leg += 1
+    found: dict[tuple[str, str, int], float] = {}
+    with (out / "stop_events.jsonl").open() as f:
+        for line in f:
+            event = json.loads(line)
+            found[(event["trip_id"], event["service_date"], int(event["stop_sequence"]))] = float(event["arrival_time"])
+    with (sim / "truth_stops.csv").open(newline="") as f:
+        for row in csv.DictReader(f):
+            result.arrivals += 1
+            arrival = found.get((row["trip_id"], row["service_date"], int(row["stop_sequence"])))
+            if arrival is None:
+                continue
+            result.detected += 1
+            error = abs(arrival - float(row["arrival_time"]))
+            result.within_10s += error <= 10.0
+            result.within_30s += error <= 30.0
+    return result
+
+
+def run_feed(name: str, feed: Path, args: argparse.Namespace, work: Path) -> Score:
+    sim, out = work / name / "sim", work / name / "replay"
+    subprocess.run(
+        [
+            SMARTBUS,
+            "simulate",
+            "--gtfs",
+            str(feed),
+            "--seed",
+            str(args.seed),
+            "--date",
+            args.date,
+            "--out",
+            str(sim),
+            "--no-progress",
+            *(["--vehicles", str(args.vehicles)] if name == "cairns" else []),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    stripped = work / name / "pings_stripped.csv"
+    strip_trip_fields(sim / "pings.csv", stripped)
+    done = subprocess.run(
+        [
+            SMARTBUS,
+            "replay",
+            "--gtfs",
+            str(feed),
+            "--pings",
+            str(stripped),
+            "--out",
+            str(out),
+            "--states",
+            "--cache-dir",
+            str(work / "cache"),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    print(f"[{name}] " + " | ".join(done.stdout.strip().splitlines()), flush=True)
+    return score(load_network(feed, work / "cache"), sim, out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--vehicles", type=int, default=40, help="Cairns vehicles at the peak")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--date", default="2024-05-14")
+    parser.add_argument("--feeds", default="all", help="comma-separated names, or all: " + ",".join(FEEDS))
+    parser.add_argument("--keep", type=Path, help="keep the work files in this folder")
+    args = parser.parse_args()
+    names = list(FEEDS) if args.feeds == "all" else args.feeds.split(",")
+    with tempfile.TemporaryDirectory() as tmp:
+        work = args.keep or Path(tmp)
+        total = Score()
+        lines = []
+        for name in names:
+            result = run_feed(name, FEEDS[name], args, work)
+            total.add(result)
+            lines.append(result.line(name))
+        for line in lines:
+            print(line)
+        if len(names) > 1:
+            print(total.line("all"))
+        print("targets: within 20 m >= 99%, wrong leg 0, detected >= 95%, within 10 s >= 95%, within 30 s >= 99%")
+
+
+if __name__ == "__main__":
+    main()
