@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import functools
+import contextlib
+import fcntl
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from smartbus.errors import SmartbusError
@@ -13,12 +15,10 @@ from smartbus.services.base import Service
 from smartbus.services.endpoints import database_from_url, kafka_address, redis_address
 from smartbus.services.kafka_broker import KafkaService
 from smartbus.services.postgres_server import TIMESCALE_FALLBACK_NOTE, PostgresService
-from smartbus.services.process import wait_until
 from smartbus.services.redis_server import RedisService
 
 # Kafka first: its JVM boots while PostgreSQL and Redis start, which takes them a second or two.
 SERVICE_NAMES = ("kafka", "postgres", "redis")
-# Redis daemonizes: its pidfile appears a moment after the launch returns.
 DAEMONIZE_GRACE_SECONDS = 3.0
 
 
@@ -66,11 +66,27 @@ def run(args: argparse.Namespace) -> int:
             services.append(PostgresService(services_dir, database, allow_timescale=allow_timescale))
         else:
             services.append(RedisService(services_dir, *redis_address(settings.redis_url)))
-    if args.action in ("up", "start"):
-        return up(services)
-    if args.action in ("down", "stop"):
+    if args.action == "status":
+        return status(services)
+    with exclusive(services_dir):
+        if args.action in ("up", "start"):
+            return up(services)
         return down(services, services_dir, purge=getattr(args, "purge", False))
-    return status(services)
+
+
+@contextlib.contextmanager
+def exclusive(services_dir: Path) -> Iterator[None]:
+    """One `up`/`down` at a time per services directory: two racing starts would both launch a server,
+    and the loser's pidfile would hide the winner from `down`."""
+    lock_path = services_dir.parent / f".{services_dir.name}.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"waiting for another `smartbus services` on {services_dir} ...", flush=True)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def selected(names: list[str]) -> tuple[str, ...]:
@@ -101,33 +117,43 @@ def up(services: list[Service]) -> int:
         except SmartbusError as exc:
             print(f"{service.name}: FAILED: {exc}", flush=True)
             failures += 1
-    for service, started_at in launched:
-        try:
-            settled = functools.partial(_answers_or_died, service, started_at)
-            if not wait_until(settled, service.startup_timeout_seconds, 0.5) or service.probe() is None:
-                gone = "exited" if service.pid() is None else "still not answering"
-                print(
-                    f"{service.name}: FAILED: {gone} after {time.monotonic() - started_at:.0f} s "
-                    f"(not answering on {service.endpoint}); last lines of {service.log_path}:\n"
-                    f"{_tail(service.log_path)}",
-                    flush=True,
-                )
+    # Poll every launched server in turn, so each start time is its own and not its queue position.
+    pending = launched
+    while pending:
+        still_pending = []
+        for service, started_at in pending:
+            outcome = _settle(service, started_at)
+            if outcome is None:
+                still_pending.append((service, started_at))
+            elif outcome is False:
                 failures += 1
-                continue
-            elapsed = time.monotonic() - started_at
-            service.prepare()
-            _report_running(service, f"started in {elapsed:.1f} s")
-        except SmartbusError as exc:
-            print(f"{service.name}: FAILED: {exc}", flush=True)
-            failures += 1
+        pending = still_pending
+        if pending:
+            time.sleep(0.5)
     return 1 if failures else 0
 
 
-def _answers_or_died(service: Service, started_at: float) -> bool:
-    """Stop waiting once it answers, or once its process is gone (after a moment for daemons to fork)."""
+def _settle(service: Service, started_at: float) -> bool | None:
+    """Check on a starting server once: None while it may still come up, else whether it came up (reported)."""
+    elapsed = time.monotonic() - started_at
     if service.probe() is not None:
+        try:
+            service.prepare()
+        except SmartbusError as exc:
+            print(f"{service.name}: FAILED after it started: {exc}", flush=True)
+            return False
+        _report_running(service, f"started in {elapsed:.1f} s")
         return True
-    return time.monotonic() - started_at > DAEMONIZE_GRACE_SECONDS and service.pid() is None
+    # Redis daemonizes, so its pidfile appears a moment after the launch returned.
+    died = elapsed > DAEMONIZE_GRACE_SECONDS and service.pid() is None
+    if not died and elapsed < service.startup_timeout_seconds:
+        return None
+    print(
+        f"{service.name}: FAILED: {'exited' if died else 'still not answering'} after {elapsed:.0f} s "
+        f"(nothing on {service.endpoint}); last lines of {service.log_path}:\n{_tail(service.log_path)}",
+        flush=True,
+    )
+    return False
 
 
 def _tail(path: Path, lines: int = 15) -> str:
