@@ -8,6 +8,7 @@ import fcntl
 import shutil
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from smartbus.errors import SmartbusError
@@ -117,26 +118,26 @@ def up(services: list[Service]) -> int:
         except SmartbusError as exc:
             print(f"{service.name}: FAILED: {exc}", flush=True)
             failures += 1
-    # Poll every launched server in turn, so each start time is its own and not its queue position.
-    pending = launched
-    while pending:
-        still_pending = []
-        for service, started_at in pending:
-            outcome = _settle(service, started_at)
-            if outcome is None:
-                still_pending.append((service, started_at))
-            elif outcome is False:
-                failures += 1
-        pending = still_pending
-        if pending:
-            time.sleep(0.5)
+    # Wait for each server in its own thread, so a slow probe (Kafka's) never delays noticing another.
+    if launched:
+        with ThreadPoolExecutor(max_workers=len(launched)) as pool:
+            outcomes = list(pool.map(lambda pair: _wait_for(*pair), launched))
+        failures += outcomes.count(False)
     return 1 if failures else 0
+
+
+def _wait_for(service: Service, started_at: float) -> bool:
+    """Wait until a launched server answers, dies or runs out of time; report which. True when it answers."""
+    while (outcome := _settle(service, started_at)) is None:
+        time.sleep(0.2)
+    return outcome
 
 
 def _settle(service: Service, started_at: float) -> bool | None:
     """Check on a starting server once: None while it may still come up, else whether it came up (reported)."""
+    answers = service.probe() is not None
     elapsed = time.monotonic() - started_at
-    if service.probe() is not None:
+    if answers:
         try:
             service.prepare()
         except SmartbusError as exc:
