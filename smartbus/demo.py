@@ -49,6 +49,7 @@ async def _main(args: argparse.Namespace) -> None:
     from eta.network import load_network
     from simulator.live import run_live
     from smartbus.bus.memory import MemoryBus
+    from smartbus.demo_clock import DemoClock, first_moment_with_service
     from smartbus.live.memory_store import MemoryLiveStore
     from smartbus.messages import TOPIC_PINGS
     from smartbus.settings import load_settings
@@ -61,10 +62,17 @@ async def _main(args: argparse.Namespace) -> None:
     settings = load_settings()
     started = time.monotonic()
     network = load_network(args.gtfs or settings.gtfs, settings.cache_dir)
-    today = dt.datetime.now(ZoneInfo(network.agency_timezone)).date()
-    feed_day, mapped = network.service_day_for(today)
+    wall_now = time.time()
+    sim_start = first_moment_with_service(network, wall_now)
+    local_start = dt.datetime.fromtimestamp(sim_start, ZoneInfo(network.agency_timezone))
+    if sim_start > wall_now:
+        print(f"No buses run at this hour in the timetable: the demo's clock starts at {local_start:%H:%M} "
+              f"({network.agency_timezone}), {(sim_start - wall_now) / 3600:.1f} h ahead.")
+    feed_day, mapped = network.service_day_for(local_start.date())
     if mapped:
-        print(f"The feed has no service on {today}: running the timetable of {feed_day} (same weekday) on it.")
+        print(f"The feed has no service on {local_start.date()}: running the timetable of {feed_day} "
+              "(same weekday) on it.")
+    clock = DemoClock(sim_start, args.speed)
     stop = asyncio.Event()
     stop_on_signals(stop)
     with embedded_postgres(args.data_dir.resolve() / "postgres") as database_url:
@@ -84,7 +92,9 @@ async def _main(args: argparse.Namespace) -> None:
         async def send(key: str, value: bytes) -> None:
             await producer.send(TOPIC_PINGS, value, key)
 
-        app = create_app(live, network)
+        app = create_app(
+            live, network, tile_url=settings.map_tile_url, tile_attribution=settings.map_tile_attribution, clock=clock
+        )
         server = uvicorn.Server(
             uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", ws_per_message_deflate=False)
         )
@@ -92,7 +102,7 @@ async def _main(args: argparse.Namespace) -> None:
             asyncio.create_task(pipeline.run(stop)),
             asyncio.create_task(
                 run_live(network, send, vehicles=args.vehicles, seed=args.seed, speed=args.speed,
-                         start_at=time.time())
+                         start_at=clock.sim_start)
             ),
             asyncio.create_task(server.serve()),
         ]
