@@ -80,8 +80,14 @@ def trusted_fit(ctx: TrackingContext, ping: Ping, x: float, y: float, own: str |
 def infer_trip(ctx: TrackingContext, ping: Ping, x: float, y: float, own: str | None = None) -> Fit | None:
     """The trip, among those running around the fix's time (on its route and direction when given),
     whose shape passes nearest the fix at the time its schedule says, trips of other vehicles discounted."""
+    ranked = rank_trips(ctx, ping, x, y, own)
+    return ranked[0] if ranked else None
+
+
+def rank_trips(ctx: TrackingContext, ping: Ping, x: float, y: float, own: str | None = None) -> list[Fit]:
+    """Every trip the fix fits, best first (see infer_trip)."""
     cfg = ctx.config
-    best: Fit | None = None
+    fits: list[Fit] = []
     for day in ctx.days_around(ping.timestamp):
         t_rel = ping.timestamp - day.origin
         active = np.flatnonzero(
@@ -95,11 +101,10 @@ def infer_trip(ctx: TrackingContext, ping: Ping, x: float, y: float, own: str | 
             if ping.direction_id is not None and trip.direction_id not in (None, ping.direction_id):
                 continue
             fit = fit_trip(ctx, trip_id, day, x, y, ping.timestamp, own)
-            if fit is None:
-                continue
-            if best is None or fit.score < best.score:
-                best = fit
-    return best
+            if fit is not None:
+                fits.append(fit)
+    fits.sort(key=lambda f: (f.score, f.trip_id))
+    return fits
 
 
 def next_in_block(ctx: TrackingContext, trip_id: str, day: DayTrips) -> str | None:

@@ -10,7 +10,7 @@ from eta.tracker import TrackState, VehicleTracker
 from eta.tracking_context import TrackerConfig, TrackingContext
 from smartbus.messages import Ping, StopEvent, VehicleState
 
-_SNAPSHOT_VERSION = 1
+_SNAPSHOT_VERSION = 2
 
 
 @dataclass(slots=True)

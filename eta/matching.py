@@ -23,7 +23,19 @@ class Match:
 class ShapeMatcher:
     """Segment arrays of one shape, laid out for fast windowed projection."""
 
-    __slots__ = ("shape_id", "length", "_ax", "_ay", "_dx", "_dy", "_inv_len2", "_seg_len", "_d0", "_dist")
+    __slots__ = (
+        "shape_id",
+        "length",
+        "_ax",
+        "_ay",
+        "_dx",
+        "_dy",
+        "_inv_len2",
+        "_seg_len",
+        "_d0",
+        "_dist",
+        "_walk",
+    )
 
     def __init__(self, shape: Shape) -> None:
         xy = shape.xy
@@ -38,6 +50,84 @@ class ShapeMatcher:
         self._seg_len = np.sqrt(len2)
         self._d0 = np.ascontiguousarray(shape.dist[:-1])
         self._dist = shape.dist.tolist()  # a list: bisect on it beats numpy for one scalar
+        # per segment (ax, ay, dx, dy, 1/len^2, len, start dist) as plain floats: the walk touches a handful
+        # of segments per fix, where numpy's per-call overhead would dominate
+        self._walk = list(
+            zip(
+                self._ax.tolist(),
+                self._ay.tolist(),
+                self._dx.tolist(),
+                self._dy.tolist(),
+                self._inv_len2.tolist(),
+                self._seg_len.tolist(),
+                self._d0.tolist(),
+                strict=True,
+            )
+        )
+
+    def locate(self, x: float, y: float, lo: float, hi: float, guess: float) -> tuple[float, float]:
+        """(distance along, offset) of the nearest point on the shape found by walking from `guess`.
+
+        Starts at the segment under `guess` and follows the line towards the fix until the fix projects
+        inside a segment (a local nearest point), never leaving [lo, hi]. Where a route passes near itself,
+        the walk stays on the leg the guess is on, unlike a whole-shape nearest point.
+        """
+        dist = self._dist
+        walk = self._walk
+        last = len(walk) - 1
+        i_lo = bisect_right(dist, lo) - 1
+        i_lo = 0 if i_lo < 0 else (last if i_lo > last else i_lo)
+        i_hi = bisect_left(dist, hi)
+        i_hi = last if i_hi > last else (i_lo if i_hi < i_lo else i_hi)
+        i = bisect_right(dist, guess) - 1
+        i = i_lo if i < i_lo else (i_hi if i > i_hi else i)
+        ax, ay, dx, dy, inv, seg, d0 = walk[i]
+        t = ((x - ax) * dx + (y - ay) * dy) * inv
+        if t > 1.0:
+            while i < i_hi:
+                nxt = walk[i + 1]
+                t_next = ((x - nxt[0]) * nxt[2] + (y - nxt[1]) * nxt[3]) * nxt[4]
+                if t_next <= 0.0:
+                    break  # the fix lies off the outside of a corner: the vertex is nearest
+                i, t = i + 1, t_next
+                ax, ay, dx, dy, inv, seg, d0 = nxt
+                if t <= 1.0:
+                    break
+        elif t < 0.0:
+            while i > i_lo:
+                prv = walk[i - 1]
+                t_prev = ((x - prv[0]) * prv[2] + (y - prv[1]) * prv[3]) * prv[4]
+                if t_prev >= 1.0:
+                    break
+                i, t = i - 1, t_prev
+                ax, ay, dx, dy, inv, seg, d0 = prv
+                if t >= 0.0:
+                    break
+        t = 0.0 if t < 0.0 else (1.0 if t > 1.0 else t)
+        ex = x - ax - t * dx
+        ey = y - ay - t * dy
+        best_d2 = ex * ex + ey * ey
+        along = d0 + t * seg
+        # a curve has several local nearest points close together: any nearer one lies within about twice
+        # the offset along the line, so look at the few segments there
+        reach = 2.0 * best_d2**0.5 + 5.0
+        k = bisect_right(dist, along - reach) - 1
+        k_end = bisect_left(dist, along + reach)
+        k = i_lo if k < i_lo else k
+        k_end = i_hi if k_end > i_hi else k_end
+        while k <= k_end:
+            if k != i:
+                ax, ay, dx, dy, inv, seg, d0 = walk[k]
+                t = ((x - ax) * dx + (y - ay) * dy) * inv
+                t = 0.0 if t < 0.0 else (1.0 if t > 1.0 else t)
+                ex = x - ax - t * dx
+                ey = y - ay - t * dy
+                d2 = ex * ex + ey * ey
+                if d2 < best_d2:
+                    best_d2, along = d2, d0 + t * seg
+            k += 1
+        along = lo if along < lo else (hi if along > hi else along)
+        return along, best_d2**0.5
 
     def segment_range(self, lo: float, hi: float) -> tuple[int, int]:
         """Segments [i, j) that overlap the distances [lo, hi]."""

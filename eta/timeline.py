@@ -2,34 +2,46 @@
 
 from __future__ import annotations
 
-from bisect import bisect_left
-
-import numpy as np
+from bisect import bisect_left, bisect_right
 
 from eta.network import Trip
+
+
+def _interp(x: float, xs: list[float], ys: list[float]) -> float:
+    """np.interp for one scalar on plain lists (clamped at both ends; on a flat run of xs, its first y)."""
+    if x <= xs[0]:
+        return ys[0]
+    if x >= xs[-1]:
+        return ys[-1]
+    j = bisect_right(xs, x)
+    x0, x1 = xs[j - 1], xs[j]
+    if x1 == x0:
+        return ys[j]
+    return ys[j - 1] + (ys[j] - ys[j - 1]) * (x - x0) / (x1 - x0)
 
 
 class TripTimeline:
     """Piecewise-linear schedule: the bus moves between stops and waits from arrival to departure."""
 
-    __slots__ = ("trip", "_dist", "_time")
+    __slots__ = ("trip", "_dist", "_time", "stop_dist")
 
     def __init__(self, trip: Trip) -> None:
         self.trip = trip
-        self._dist = np.repeat(trip.stop_dist, 2)
-        self._time = np.column_stack((trip.arrival, trip.departure)).ravel()
+        self.stop_dist: list[float] = trip.stop_dist.tolist()
+        self._dist = [d for d in self.stop_dist for _ in (0, 1)]
+        self._time = [t for pair in zip(trip.arrival.tolist(), trip.departure.tolist(), strict=True) for t in pair]
 
     def time_at(self, dist: float) -> float:
         """Scheduled seconds (since the service day's origin) of reaching `dist` metres along the shape."""
-        return float(np.interp(dist, self._dist, self._time))
+        return _interp(dist, self._dist, self._time)
 
     def dist_at(self, time: float) -> float:
         """Scheduled metres along the shape at `time` seconds since the origin (clamped to the trip)."""
-        return float(np.interp(time, self._time, self._dist))
+        return _interp(time, self._time, self._dist)
 
     def next_stop(self, dist: float, tolerance: float = 0.0) -> int:
         """Index of the first stop at or beyond `dist - tolerance`; len(stops) past the last one."""
-        return bisect_left(self.trip.stop_dist.tolist(), dist - tolerance)
+        return bisect_left(self.stop_dist, dist - tolerance)
 
 
 class TimelineCache:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from eta.assignment import Fit, infer_trip, next_in_block, trusted_fit
+from eta.assignment import Fit, fit_trip, infer_trip, next_in_block, rank_trips, trusted_fit
 from eta.matching import Match
 from eta.tracking_context import DayTrips, TrackingContext
 from smartbus.messages import Ping, StopEvent, VehicleState, VehicleStatus
@@ -31,11 +31,17 @@ class TrackState:
     last_lon: float = 0.0
     last_x: float = 0.0
     last_y: float = 0.0
+    last_speed: float | None = None  # m/s as the device reported it
     speed_rejects: int = 0
     trip_id: str | None = None
     service_date: str | None = None
+    confirmed: bool = True  # False while an inferred trip is still being checked against its rivals
+    confirm_wins: int = 0
+    held: list[StopEvent] = field(default_factory=list)  # events of a trip not yet confirmed
+    history: list[tuple[float, float, float, float | None]] = field(default_factory=list)  # (ts, x, y, speed)
     progress: float = 0.0  # metres along the trip's shape, never decreasing within a trip
     progress_ts: float = 0.0
+    progress_speed: float | None = None  # the device's speed at progress_ts
     next_stop: int = 0  # index of the first stop not yet departed
     pending_arrival: float | None = None  # arrival at next_stop when the vehicle is there now
     pending_interpolated: bool = False
@@ -86,24 +92,36 @@ class VehicleTracker:
                     return TrackerOutput(None, rejected_reason="impossible_speed")
                 self._unassign()  # several fixes agree with each other, not with the anchor: re-anchor
         s.speed_rejects = 0
-        events: list[StopEvent] = []
         if s.trip_id is not None and s.last_ts is not None and ping.timestamp - s.last_ts > cfg.silence_unassign_s:
             self._unassign()
         s.last_ts, s.last_lat, s.last_lon, s.last_x, s.last_y = ping.timestamp, ping.latitude, ping.longitude, x, y
+        s.last_speed = ping.speed
+        out = self._track(ping, x, y)
+        if s.trip_id is not None and not s.confirmed:
+            out.events = self._recheck(ping, x, y, out.events)
+            if s.confirmed:
+                out.state = self._state(ping, out.state.status if out.state else self._status(ping.timestamp))
+        return out
+
+    def _track(self, ping: Ping, x: float, y: float) -> TrackerOutput:
+        s, cfg = self.s, self.ctx.config
+        events: list[StopEvent] = []
 
         if ping.trip_id is not None and (s.trip_id is None or ping.trip_id != s.trip_id.split("@")[0]):
             fit = trusted_fit(self.ctx, ping, x, y, self.vehicle_id)
             if fit is not None:
-                self._assign(fit, ping.timestamp)
+                self._assign(fit, ping.timestamp, confirmed=True)
         if s.trip_id is None:
             fit = infer_trip(self.ctx, ping, x, y, self.vehicle_id)
             if fit is None:
                 return TrackerOutput(self._state(ping, "unassigned"))
-            self._assign(fit, ping.timestamp)
-            events += self._advance(fit.match.dist, ping.timestamp, fresh=True)
+            self._assign(fit, ping.timestamp, confirmed=False, speed=ping.speed)
+            s.history.append((ping.timestamp, x, y, ping.speed))
+            events += self._advance(fit.match.dist, ping.timestamp, ping.speed, fresh=True)
             return TrackerOutput(self._state(ping, self._status(ping.timestamp)), events)
-
-        match = self._match(x, y, ping.timestamp)
+        if not s.confirmed:
+            s.history.append((ping.timestamp, x, y, ping.speed))
+        match = self._match(x, y, ping.timestamp, ping.speed)
         s.last_offset = match.offset
         if match.offset > cfg.off_route_m:
             s.off_route_count += 1
@@ -113,18 +131,25 @@ class VehicleTracker:
             status: VehicleStatus = "off_route" if s.off_route_count >= cfg.off_route_pings else "in_transit"
             return TrackerOutput(self._state(ping, status), events)
         s.off_route_count = 0
-        events += self._advance(match.dist, ping.timestamp)
+        events += self._advance(match.dist, ping.timestamp, ping.speed)
         return TrackerOutput(self._state(ping, self._status(ping.timestamp)), events)
 
     # --- matching -------------------------------------------------------------------------------
-    def _match(self, x: float, y: float, ts: float) -> Match:
+    def _match(self, x: float, y: float, ts: float, speed: float | None) -> Match:
         s, cfg = self.s, self.ctx.config
         assert s.trip_id is not None
         trip = self.ctx.network.trips[s.trip_id]
         matcher = self.ctx.matchers.get(trip.shape_id)
+        elapsed = max(ts - s.progress_ts, 1.0)
         lo = s.progress - cfg.window_back_m
-        hi = s.progress + cfg.max_speed_mps * max(ts - s.progress_ts, 1.0) + cfg.window_margin_m
+        hi = s.progress + cfg.max_speed_mps * elapsed + cfg.window_margin_m
         if hi - lo <= cfg.long_window_m:
+            # where the bus should be now: the reported speeds say how far it went
+            v0 = s.progress_speed if s.progress_speed is not None else s.cruise_mps
+            v1 = speed if speed is not None else s.cruise_mps
+            along, offset = matcher.locate(x, y, lo, hi, s.progress + 0.5 * (v0 + v1) * elapsed)
+            if offset <= cfg.off_route_m * 0.5:
+                return Match(along, offset)
             return matcher.project(x, y, lo, hi)
         # a long gap: the window spans several legs; take the one nearest where the schedule (with the
         # current delay) puts the vehicle
@@ -140,15 +165,16 @@ class VehicleTracker:
         return self.ctx.day_of(self.s.service_date) if self.s.service_date else None
 
     # --- stops --------------------------------------------------------------------------------------
-    def _advance(self, dist: float, ts: float, fresh: bool = False) -> list[StopEvent]:
+    def _advance(self, dist: float, ts: float, speed: float | None, fresh: bool = False) -> list[StopEvent]:
         """Move progress to `dist` at `ts`, emitting the arrivals and departures passed on the way."""
         s, cfg = self.s, self.ctx.config
         assert s.trip_id is not None
-        trip = self.ctx.network.trips[s.trip_id]
-        stop_dist = trip.stop_dist
+        stop_dist = self.ctx.timelines.get(s.trip_id).stop_dist
         n = len(stop_dist)
-        d1, t1 = s.progress, s.progress_ts
-        d2 = max(dist, d1)
+        d1, t1, v1 = s.progress, s.progress_ts, s.progress_speed
+        d2 = dist if dist > d1 else d1
+        if speed is not None and speed < cfg.stopped_mps and v1 is not None and v1 < cfg.stopped_mps:
+            d2 = d1  # standing still: what moves is GPS noise, which would only ratchet progress forward
         events: list[StopEvent] = []
         if fresh:
             # joined mid-trip: stops already behind are not ours to report
@@ -156,49 +182,82 @@ class VehicleTracker:
                 s.next_stop += 1
             if s.next_stop < n and stop_dist[s.next_stop] - cfg.arrive_radius_m <= d2 and s.pending_arrival is None:
                 s.pending_arrival, s.pending_interpolated = ts, False
-            s.progress, s.progress_ts = d2, ts
+            s.progress, s.progress_ts, s.progress_speed = d2, ts, speed
             self._finish_if_at_end(ts, events)
             self._update_delay(ts)
             return events
         dt = ts - t1
         moved = d2 - d1
-        passed = [i for i in range(s.next_stop, n) if stop_dist[i] + cfg.depart_radius_m < d2]
-        if dt > 0 and moved > 0 and not passed and s.pending_arrival is None and moved / dt > 2.0:
-            s.cruise_mps = 0.8 * s.cruise_mps + 0.2 * min(moved / dt, cfg.max_speed_mps)
-        cruise = max(s.cruise_mps, moved / dt if dt > 0 else s.cruise_mps, 0.5)
-        slack = max(0.0, dt - moved / cruise)  # time not spent moving at cruise speed: dwell at stops
-        dwell_stops = len([i for i in passed if s.pending_arrival is None or i != s.next_stop])
-        share = slack / dwell_stops if dwell_stops else 0.0
-        cursor_t, cursor_d = t1, d1
+        if s.next_stop < n and stop_dist[s.next_stop] - cfg.arrive_radius_m > d2 and s.pending_arrival is None:
+            # the common case: between stops, nothing to report
+            if dt > 0 and moved / dt > 2.0:
+                s.cruise_mps = 0.8 * s.cruise_mps + 0.2 * min(moved / dt, cfg.max_speed_mps)
+            s.progress, s.progress_ts, s.progress_speed = d2, ts, speed
+            self._update_delay(ts)
+            return events
         interpolated = dt > cfg.gap_s
+        cursor_t, cursor_d, cursor_v = t1, d1, v1
         while s.next_stop < n:
             i = s.next_stop
             stop = stop_dist[i]
             if s.pending_arrival is not None:
                 if stop + cfg.depart_radius_m < d2:
-                    departure = min(max(t1, ts - (d2 - stop) / cruise), ts)
+                    departure = self._left_at(stop, cursor_t, d2, ts, speed)
                     events.append(self._event(i, s.pending_arrival, departure, s.pending_interpolated))
                     s.pending_arrival = None
                     s.next_stop += 1
-                    cursor_t, cursor_d = departure, stop
+                    cursor_t, cursor_d, cursor_v = departure, stop, 0.0
                     continue
                 break
             if stop - cfg.arrive_radius_m > d2:
                 break
-            arrival = min(max(cursor_t + max(0.0, stop - cursor_d) / cruise, t1), ts)
+            arrival, served = self._reached_at(cursor_d, cursor_t, cursor_v, stop, d2, ts, speed)
             if stop + cfg.depart_radius_m < d2:
-                departure = min(arrival + share, ts)
+                departure = self._left_at(stop, arrival, d2, ts, speed) if served else arrival
                 events.append(self._event(i, arrival, departure, interpolated))
                 s.next_stop += 1
-                cursor_t, cursor_d = departure, stop
+                cursor_t, cursor_d, cursor_v = departure, stop, (0.0 if served else cursor_v)
                 continue
             s.pending_arrival, s.pending_interpolated = arrival, interpolated
             events.append(self._event(i, arrival, None, interpolated))
             break
-        s.progress, s.progress_ts = d2, ts
+        s.progress, s.progress_ts, s.progress_speed = d2, ts, speed
         self._finish_if_at_end(ts, events)
         self._update_delay(ts)
         return events
+
+    def _travel_s(self, metres: float, speed: float | None, braking: bool) -> float:
+        """Seconds to cover `metres` from (or, accelerating, up to) `speed`, to (or from) a standstill."""
+        cfg = self.ctx.config
+        if speed is None or speed < cfg.stopped_mps:
+            return metres / self.s.cruise_mps + (self.s.cruise_mps / (2 * cfg.brake_mps2))
+        ramp = speed / (2 * cfg.brake_mps2)  # the time lost braking to (or starting from) a standstill
+        return metres / speed + ramp if braking or metres > speed * ramp else 2 * metres / speed
+
+    def _reached_at(
+        self, d1: float, t1: float, v1: float | None, stop: float, d2: float, t2: float, v2: float | None
+    ) -> tuple[float, bool]:
+        """When the bus reached the stop at `stop` metres between fixes (t1, d1) and (t2, d2), and whether
+        it stopped there (the time between the fixes leaves room for a dwell) or drove past."""
+        a = max(stop - d1, 0.0)
+        b = max(d2 - stop, 0.0)
+        span = t2 - t1
+        if span <= 0 or a <= 0.0:
+            return t1, True
+        before = self._travel_s(a, v1, braking=True)
+        after = self._travel_s(b, v2, braking=False) if b > 0 else 0.0
+        if before + after <= span:
+            return t1 + before, True
+        # no room for a dwell: it drove past; split the time by each side's distance over its speed
+        va = v1 if v1 is not None and v1 >= 1.0 else self.s.cruise_mps
+        vb = v2 if v2 is not None and v2 >= 1.0 else self.s.cruise_mps
+        wa, wb = a / va, b / vb
+        return t1 + span * wa / (wa + wb), False
+
+    def _left_at(self, stop: float, not_before: float, d2: float, t2: float, v2: float | None) -> float:
+        """When the bus left the stop at `stop` metres, seen at d2 at t2 (not before `not_before`)."""
+        leave = t2 - self._travel_s(max(d2 - stop, 0.0), v2, braking=False)
+        return min(max(leave, not_before), t2)
 
     def _finish_if_at_end(self, ts: float, events: list[StopEvent]) -> None:
         """At the last stop the trip is done: report it and move on to the block's next trip."""
@@ -212,6 +271,8 @@ class VehicleTracker:
         if s.next_stop == last:
             if not events or events[-1].stop_sequence != int(trip.stop_sequences[last]):
                 events.append(self._event(last, arrival, None, s.pending_interpolated))
+        if not s.confirmed:
+            events[:0] = s.held  # nothing rivalled it to the end
         day = self._day()
         finished = s.trip_id
         self._unassign()
@@ -223,8 +284,10 @@ class VehicleTracker:
         nxt = self.ctx.network.trips[following]
         s.trip_id, s.service_date = following, day.service_date
         self.ctx.claims[(day.service_date, following)] = self.vehicle_id
-        s.progress, s.progress_ts, s.next_stop = float(nxt.stop_dist[0]), ts, 0
+        s.progress, s.progress_ts, s.progress_speed, s.next_stop = float(nxt.stop_dist[0]), ts, s.last_speed, 0
         s.pending_arrival, s.pending_interpolated = arrival, False  # waiting at the first stop: arrived already
+        # a guess from the timetable: checked like an inferred trip
+        s.confirmed, s.confirm_wins, s.history = False, 0, [(ts, s.last_x, s.last_y, s.last_speed)]
 
     def _event(self, i: int, arrival: float, departure: float | None, interpolated: bool) -> StopEvent:
         s = self.s
@@ -246,13 +309,56 @@ class VehicleTracker:
         )
 
     # --- assignment ---------------------------------------------------------------------------------
-    def _assign(self, fit: Fit, ts: float) -> None:
+    def _assign(self, fit: Fit, ts: float, confirmed: bool, speed: float | None = None) -> None:
         self._unassign()
         s = self.s
         s.trip_id, s.service_date = fit.trip_id, fit.day.service_date
-        s.progress, s.progress_ts, s.next_stop = fit.match.dist, ts, 0
+        s.progress, s.progress_ts, s.progress_speed, s.next_stop = fit.match.dist, ts, speed, 0
         s.pending_arrival, s.delay_s, s.off_route_count = None, fit.delay_s, 0
+        s.confirmed, s.confirm_wins = confirmed, 0
         self.ctx.claims[(fit.day.service_date, fit.trip_id)] = self.vehicle_id
+
+    def _recheck(self, ping: Ping, x: float, y: float, events: list[StopEvent]) -> list[StopEvent]:
+        """While an inferred trip is provisional, hold its events and check it against its rivals on every
+        fix: switch (re-running the fixes since the guess) when a rival fits clearly better; confirm, and
+        release the held events, once it has clearly beaten them on a few fixes."""
+        s, cfg = self.s, self.ctx.config
+        ours_now = [e for e in events if e.trip_id == s.trip_id and e.service_date == s.service_date]
+        passing = [e for e in events if not (e.trip_id == s.trip_id and e.service_date == s.service_date)]
+        s.held.extend(ours_now)
+        ranked = rank_trips(self.ctx, ping, x, y, self.vehicle_id)
+        ours = next((f for f in ranked if f.trip_id == s.trip_id and f.day.service_date == s.service_date), None)
+        best = ranked[0] if ranked else None
+        if best is not None and (ours is None or best.score + cfg.confirm_margin < ours.score):
+            self._switch(best)
+            return passing
+        rival = next((f for f in ranked if f is not ours), None)
+        if ours is not None and (rival is None or rival.score - ours.score > cfg.confirm_margin):
+            s.confirm_wins += 1
+        if s.confirm_wins >= cfg.confirm_fixes or len(s.history) >= cfg.provisional_max_fixes:
+            released, s.held, s.history = s.held, [], []
+            s.confirmed = True
+            return passing + released
+        return passing
+
+    def _switch(self, fit: Fit) -> None:
+        """Re-run the fixes seen since the wrong guess on the better trip."""
+        s = self.s
+        history = s.history
+        self._unassign()
+        t0, x0, y0, v0 = history[0]
+        first = fit_trip(self.ctx, fit.trip_id, fit.day, x0, y0, t0, self.vehicle_id) or fit
+        self._assign(first, t0, confirmed=False, speed=v0)
+        s.history = [history[0]]
+        s.held = self._advance(first.match.dist, t0, v0, fresh=True)
+        for ts, x, y, v in history[1:]:
+            if s.trip_id is None:
+                break
+            s.history.append((ts, x, y, v))
+            match = self._match(x, y, ts, v)
+            s.last_offset = match.offset
+            if match.offset <= self.ctx.config.off_route_m:
+                s.held.extend(self._advance(match.dist, ts, v))
 
     def _unassign(self) -> None:
         s = self.s
@@ -261,6 +367,7 @@ class VehicleTracker:
             if self.ctx.claims.get(key) == self.vehicle_id:
                 del self.ctx.claims[key]
         s.trip_id = s.service_date = None
+        s.confirmed, s.confirm_wins, s.held, s.history = True, 0, [], []
         s.progress, s.next_stop, s.pending_arrival, s.delay_s, s.off_route_count = 0.0, 0, None, None, 0
 
     def _update_delay(self, ts: float) -> None:
