@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import heapq
+import itertools
 import math
 from collections import defaultdict
 from collections.abc import Iterator
@@ -20,8 +21,8 @@ import numpy as np
 from eta.network import Network, Trip
 from simulator.blocks import Duty, chain_blocks, select_duties
 from simulator.config import SimConfig
-from simulator.device import DeviceClock, draw_faults, fix_times
-from simulator.motion import TripRun, drive_trip
+from simulator.device import DeviceClock, FixFaults, draw_faults, fix_times
+from simulator.motion import TripRun, TripStatics, drive_trip
 from simulator.records import Delivery, Event, PositionTruth, StopTruth
 from smartbus.messages import Ping
 
@@ -61,11 +62,34 @@ def simulate(plan: DayPlan, *, start_at: float | None = None) -> Iterator[Event]
 
     With `start_at` (UTC epoch) the stream starts there: buses already out are mid-trip, earlier events
     are not produced. Truth records are ordered by when they become known (a stop at its departure).
+    A vehicle's stream is only started when the merged stream reaches its first possible event, so
+    vehicles that have not yet pulled out cost nothing.
     """
     shared = _Shared(plan)
-    streams = [_vehicle_stream(shared, duty, start_at) for duty in plan.duties]
-    for _, _, _, event in heapq.merge(*streams):
+    model = plan.config.delay
+    waiting = sorted(
+        (plan.origin + plan.network.trips[d.trip_ids[0]].start_time + d.offset_s - model.pull_in_s, d.index)
+        for d in plan.duties
+    )
+    duties = {d.index: d for d in plan.duties}
+    heap: list[tuple[float, int, int, Event, Iterator[tuple[float, int, int, Event]]]] = []
+    w = 0
+    while heap or w < len(waiting):
+        while w < len(waiting) and (not heap or waiting[w][0] <= heap[0][0]):
+            stream = _vehicle_stream(shared, duties[waiting[w][1]], start_at)
+            w += 1
+            first = next(stream, None)
+            if first is not None:
+                heapq.heappush(heap, (*first, stream))
+        if not heap:
+            continue
+        key, index, seq, event, stream = heap[0]
         yield event
+        following = next(stream, None)
+        if following is None:
+            heapq.heappop(heap)
+        else:
+            heapq.heapreplace(heap, (*following, stream))
 
 
 @dataclass
@@ -76,6 +100,8 @@ class _Shared:
     headings: dict[str, np.ndarray] = field(default_factory=dict)
     route_trips: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     origin_hour: float = 0.0
+    service_date: str = ""
+    statics: dict[str, TripStatics] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         net = self.plan.network
@@ -83,6 +109,7 @@ class _Shared:
             self.route_trips[net.trips[trip_id].route_id].append(trip_id)
         local = dt.datetime.fromtimestamp(self.plan.origin, ZoneInfo(net.agency_timezone))
         self.origin_hour = local.hour + local.minute / 60.0
+        self.service_date = self.plan.service_date
 
     def heading(self, shape_id: str) -> np.ndarray:
         h = self.headings.get(shape_id)
@@ -94,49 +121,173 @@ class _Shared:
         return h
 
 
-def _vehicle_stream(shared: _Shared, duty: Duty, start_at: float | None) -> Iterator[tuple[float, int, int, Event]]:
+Keyed = tuple[float, int, int, Event]  # (key, vehicle index, sequence, event): sorts without touching events
+CHUNK_FIXES = 120  # fixes are drawn and built this many at a time: memory per vehicle stays small
+
+
+def _vehicle_stream(shared: _Shared, duty: Duty, start_at: float | None) -> Iterator[Keyed]:
+    """One vehicle's events in delivery order. Every event's key is at least the start of the chunk it
+    is made in, so an event is released once the chunk being made starts after it."""
     plan, config = shared.plan, shared.plan.config
     net, origin, model = plan.network, plan.origin, config.delay
     motion_rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([config.seed, duty.index, 1])))
     device_rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([config.seed, duty.index, 2])))
     trips = [net.trips[t] for t in duty.trip_ids]
-    first = trips[0]
-    ready = first.start_time + duty.offset_s - model.pull_in_s * motion_rng.uniform(0.5, 1.0)
+    ready = trips[0].start_time + duty.offset_s - model.pull_in_s * motion_rng.uniform(0.5, 1.0)
     clock = DeviceClock(next_fix=ready + device_rng.uniform(0.0, config.ping_interval_s))
-    pending: list[tuple[float, int, int, Event]] = []
-    seq = 0
-    noise = 0.0
-    run = _drive(shared, first, ready, motion_rng, noise, duty.offset_s, 0.0)
+    carried: list[Keyed] = []
+    counter = itertools.count()
+    run = _drive(shared, trips[0], ready, motion_rng, 0.0, duty.offset_s, 0.0)
     for j, trip in enumerate(trips):
-        noise = run.noise_out
         nxt: TripRun | None = None
+        window_end = run.finished_at + PULL_OUT_S
         if j + 1 < len(trips):
             gap_m = _terminal_distance(net, trip, run.passed - 1, trips[j + 1])
-            next_ready = run.finished_at + (0.0 if gap_m <= SAME_TERMINAL_M else gap_m / DEADHEAD_SPEED + 120.0)
-            nxt = _drive(shared, trips[j + 1], next_ready, motion_rng, noise, duty.offset_s, model.min_layover_s)
-            window_end = next_ready if gap_m <= SAME_TERMINAL_M else run.finished_at + PULL_OUT_S
-        else:
-            window_end = run.finished_at + PULL_OUT_S
-        for event in _trip_events(shared, duty, run, window_end, clock, device_rng, start_at):
-            key = event.deliver_at if isinstance(event, Delivery) else event.departure_time
-            heapq.heappush(pending, (key, duty.index, seq, event))
-            seq += 1
-        horizon = origin + (nxt.ready_at if nxt is not None else math.inf)
-        while pending and pending[0][0] <= horizon:
-            item = heapq.heappop(pending)
-            if start_at is None or item[0] >= start_at:
-                yield item
+            same_terminal = gap_m <= SAME_TERMINAL_M
+            next_ready = run.finished_at + (0.0 if same_terminal else gap_m / DEADHEAD_SPEED + 120.0)
+            nxt = _drive(
+                shared, trips[j + 1], next_ready, motion_rng, run.noise_out, duty.offset_s, model.min_layover_s
+            )
+            if same_terminal:
+                window_end = next_ready
+        trip_device = _TripDevice(shared, duty, run, device_rng)
+        chunk_start = run.ready_at
+        while chunk_start < window_end:
+            chunk_end = min(chunk_start + CHUNK_FIXES * config.ping_interval_s, window_end)
+            if window_end - chunk_end < 1.0:
+                chunk_end = window_end
+            skip_fixes = start_at is not None and origin + chunk_end + 700.0 < start_at
+            fresh = trip_device.chunk(chunk_start, chunk_end, clock, counter, skip_fixes)
+            last_chunk = chunk_end >= window_end
+            horizon = origin + (chunk_end if not last_chunk or nxt is None else nxt.ready_at)
+            if last_chunk and nxt is None:
+                horizon = math.inf
+            kept: list[Keyed] = []
+            for item in heapq.merge(carried, fresh) if carried else fresh:
+                if item[0] > horizon:
+                    kept.append(item)
+                elif start_at is None or item[0] >= start_at:
+                    yield item
+            carried = kept
+            chunk_start = chunk_end
         if nxt is not None:
             run = nxt
+
+
+class _TripDevice:
+    """The device's view of one trip: which trip it reports, and its fixes chunk by chunk."""
+
+    def __init__(self, shared: _Shared, duty: Duty, run: TripRun, rng: np.random.Generator) -> None:
+        self.shared, self.duty, self.run, self.rng = shared, duty, run, rng
+        plan, config, trip = shared.plan, shared.plan.config, run.trip
+        u_missing, u_wrong, u_pick = rng.random(3)
+        self.reported: Trip | None = trip
+        self.trip_label = ""
+        if u_missing < config.device.missing_trip_rate:
+            self.reported, self.trip_label = None, "missing_trip"
+        elif u_wrong < config.device.wrong_trip_rate:
+            others = [t for t in shared.route_trips[trip.route_id] if t != trip.trip_id]
+            if others:
+                self.reported = plan.network.trips[others[int(u_pick * len(others))]]
+                self.trip_label = "wrong_trip"
+        self.stops_done = 0
+
+    def chunk(
+        self, start: float, end: float, clock: DeviceClock, counter: Iterator[int], skip_fixes: bool
+    ) -> Iterator[Keyed]:
+        """Events whose key falls in this chunk (stops left in [start, end), fixes taken in it), sorted."""
+        shared, run, duty = self.shared, self.run, self.duty
+        plan, config, trip = shared.plan, shared.plan.config, run.trip
+        origin, vehicle, service_date = plan.origin, duty.vehicle_id, shared.service_date
+        last = end >= run.finished_at
+        stop_end = run.passed if last else int(np.searchsorted(run.departure, end, side="left"))
+        stops = range(self.stops_done, max(stop_end, self.stops_done))
+        self.stops_done = max(stop_end, self.stops_done)
+        times = fix_times(clock, start, end, self.rng, config.ping_interval_s, config.ping_jitter)
+        if skip_fixes:
+            times = times[:0]
+        faults = draw_faults(times, clock, self.rng, config.device, config.ping_interval_s, config.gps_noise_m)
+        sent = np.flatnonzero(faults.sent)
+        dup = np.flatnonzero(faults.duplicate)
+        keys = np.concatenate((
+            origin + run.departure[stops.start : stops.stop], origin + faults.deliver_at[sent],
+            origin + faults.duplicate_at[dup],
+        ))
+        order = np.argsort(keys, kind="stable").tolist()
+        n_stops, n_sent = len(stops), len(sent)
+        if n_sent:
+            rows, labels = self._fix_rows(times, faults)
+            fields = self.ping_fields
+        keys_l = keys.tolist()
+        sent_l, dup_l = sent.tolist(), dup.tolist()
+        index, true_trip = duty.index, trip.trip_id
+        pings: dict[int, Ping] = {}
+        for k in order:
+            key = keys_l[k]
+            if k < n_stops:
+                i = stops.start + k
+                event: Event = StopTruth(
+                    vehicle, true_trip, service_date, trip.stop_ids[i], int(trip.stop_sequences[i]),
+                    origin + float(run.arrival[i]), origin + float(run.departure[i]), bool(run.served[i]),
+                )
+            elif k < n_stops + n_sent:
+                i = sent_l[k - n_stops]
+                stamp, lat, lon, bearing, speed, true_lat, true_lon, dist = rows[i].tolist()
+                ping = Ping(vehicle, stamp, lat, lon, bearing, speed, *fields)
+                truth = PositionTruth(vehicle, stamp, true_trip, true_lat, true_lon, dist, key, labels[i])
+                event = Delivery(key, ping, truth)
+                pings[i] = ping
+            else:  # the second copy of a duplicated fix: the very same report, delivered again
+                event = Delivery(key, pings[dup_l[k - n_stops - n_sent]], None)
+            yield key, index, next(counter), event
+
+    def _fix_rows(self, times: np.ndarray, faults: FixFaults) -> tuple[np.ndarray, list[str]]:
+        """Per fix: timestamp, reported lat, lon, bearing, speed, true lat, lon, shape_dist; fault labels."""
+        shared, run = self.shared, self.run
+        plan, trip = shared.plan, run.trip
+        net, origin = plan.network, plan.origin
+        shape = net.shapes[trip.shape_id]
+        s, speed = run.progress(times)
+        x = np.interp(s, shape.dist, shape.xy[:, 0])
+        y = np.interp(s, shape.dist, shape.xy[:, 1])
+        true_lat, true_lon = net.projection.to_latlon(x, y)
+        noise, jump = faults.noise_xy, faults.jump_xy
+        dx = np.where(faults.jump, jump[:, 0], noise[:, 0])
+        dy = np.where(faults.jump, jump[:, 1], noise[:, 1])
+        lat, lon = net.projection.to_latlon(x + dx, y + dy)
+        lat, lon = np.where(faults.swapped, lon, lat), np.where(faults.swapped, lat, lon)
+        lat[faults.zero] = 0.0
+        lon[faults.zero] = 0.0
+        headings = shared.heading(trip.shape_id)
+        segment = np.clip(np.searchsorted(shape.dist, s, side="right") - 1, 0, len(headings) - 1)
+        rows = np.column_stack((
+            np.round(origin + times, 3), np.round(lat, 7), np.round(lon, 7), np.round(headings[segment]),
+            np.round(speed, 2), true_lat, true_lon, s,
+        ))
+        return rows, _labels(faults, self.trip_label)
+
+    @property
+    def ping_fields(self) -> tuple[str | None, str, int | None, str | None, str | None]:
+        """trip_id, route_id, direction_id, start_date, start_time as the device reports them."""
+        reported, trip = self.reported, self.run.trip
+        if reported is None:
+            return None, trip.route_id, None, None, None
+        return (
+            reported.trip_id, reported.route_id, reported.direction_id, self.shared.service_date,
+            _hhmmss(reported.start_time),
+        )
 
 
 def _drive(
     shared: _Shared, trip: Trip, ready: float, rng: np.random.Generator, noise: float, offset: float, layover: float
 ) -> TripRun:
     config = shared.plan.config
+    statics = shared.statics.get(trip.trip_id)
+    if statics is None:
+        statics = shared.statics[trip.trip_id] = TripStatics.of(trip, config.seed, config.delay)
     return drive_trip(
         trip, ready, rng, seed=config.seed, model=config.delay, driving=config.driving, noise_in=noise,
-        origin_hour=shared.origin_hour, offset_s=offset, layover_s=layover,
+        origin_hour=shared.origin_hour, offset_s=offset, layover_s=layover, statics=statics,
     )
 
 
@@ -145,77 +296,6 @@ def _terminal_distance(net: Network, trip: Trip, last_index: int, following: Tri
     ax, ay = net.projection.point_xy(a.lat, a.lon)
     bx, by = net.projection.point_xy(b.lat, b.lon)
     return math.hypot(ax - bx, ay - by)
-
-
-def _trip_events(
-    shared: _Shared,
-    duty: Duty,
-    run: TripRun,
-    window_end: float,
-    clock: DeviceClock,
-    rng: np.random.Generator,
-    start_at: float | None,
-) -> Iterator[Event]:
-    plan, config = shared.plan, shared.plan.config
-    net, origin, trip, vehicle = plan.network, plan.origin, run.trip, duty.vehicle_id
-    service_date = plan.service_date
-    for i in range(run.passed):
-        yield StopTruth(
-            vehicle, trip.trip_id, service_date, trip.stop_ids[i], int(trip.stop_sequences[i]),
-            origin + float(run.arrival[i]), origin + float(run.departure[i]), bool(run.served[i]),
-        )
-    u_missing, u_wrong, u_pick = rng.random(3)
-    times = fix_times(clock, run.ready_at, window_end, rng, config.ping_interval_s, config.ping_jitter)
-    if len(times) == 0 or (start_at is not None and origin + window_end + 700.0 < start_at):
-        return  # nothing to send, or all of it delivered before the stream starts
-    faults = draw_faults(times, clock, rng, config.device, config.ping_interval_s, config.gps_noise_m)
-    reported: Trip | None = trip
-    trip_label = ""
-    if u_missing < config.device.missing_trip_rate:
-        reported, trip_label = None, "missing_trip"
-    elif u_wrong < config.device.wrong_trip_rate:
-        others = [t for t in shared.route_trips[trip.route_id] if t != trip.trip_id]
-        if others:
-            reported, trip_label = net.trips[others[int(u_pick * len(others))]], "wrong_trip"
-
-    shape = net.shapes[trip.shape_id]
-    s, speed = run.progress(times)
-    x = np.interp(s, shape.dist, shape.xy[:, 0])
-    y = np.interp(s, shape.dist, shape.xy[:, 1])
-    true_lat, true_lon = net.projection.to_latlon(x, y)
-    lat, lon = net.projection.to_latlon(x + faults.noise_xy[:, 0], y + faults.noise_xy[:, 1])
-    jx, jy = net.projection.to_latlon(x + faults.jump_xy[:, 0], y + faults.jump_xy[:, 1])
-    lat = np.where(faults.jump, jx, lat)
-    lon = np.where(faults.jump, jy, lon)
-    lat, lon = np.where(faults.swapped, lon, lat), np.where(faults.swapped, lat, lon)
-    lat = np.where(faults.zero, 0.0, lat)
-    lon = np.where(faults.zero, 0.0, lon)
-    headings = shared.heading(trip.shape_id)
-    segment = np.clip(np.searchsorted(shape.dist, s, side="right") - 1, 0, len(headings) - 1)
-    bearing = np.round(headings[segment])
-
-    trip_id = reported.trip_id if reported else None
-    route_id = reported.route_id if reported else trip.route_id
-    direction_id = reported.direction_id if reported else None
-    start_date = service_date if reported else None
-    start_time = _hhmmss(reported.start_time) if reported else None
-    labels = _labels(faults, trip_label)
-    stamps = np.round(origin + times, 3).tolist()
-    deliver = (origin + faults.deliver_at).tolist()
-    again = (origin + faults.duplicate_at).tolist()
-    lat_l, lon_l = np.round(lat, 7).tolist(), np.round(lon, 7).tolist()
-    tlat, tlon = true_lat.tolist(), true_lon.tolist()
-    bearing_l, speed_l, s_l = bearing.tolist(), np.round(speed, 2).tolist(), s.tolist()
-    duplicate = faults.duplicate.tolist()
-    for i in np.flatnonzero(faults.sent).tolist():
-        ping = Ping(
-            vehicle, stamps[i], lat_l[i], lon_l[i], bearing_l[i], speed_l[i],
-            trip_id, route_id, direction_id, start_date, start_time,
-        )
-        truth = PositionTruth(vehicle, stamps[i], trip.trip_id, tlat[i], tlon[i], s_l[i], deliver[i], labels[i])
-        yield Delivery(deliver[i], ping, truth)
-        if duplicate[i]:
-            yield Delivery(again[i], ping, None)
 
 
 _FAULT_NAMES = ("duplicate", "late", "out_of_order", "zero", "swapped", "jump")

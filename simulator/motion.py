@@ -27,6 +27,15 @@ def congestion_factor(hour: float, model: DelayModel) -> float:
     return model.free_flow_ratio * (1.0 + am + pm)
 
 
+def congestion_factors(hours: np.ndarray, model: DelayModel) -> np.ndarray:
+    """`congestion_factor` for many hours at once."""
+    h = hours % 24.0
+    am = model.am_peak_slowdown * np.exp(-0.5 * ((h - model.am_peak_hour) / model.peak_width_h) ** 2)
+    pm = model.pm_peak_slowdown * np.exp(-0.5 * ((h - model.pm_peak_hour) / model.peak_width_h) ** 2)
+    result: np.ndarray = model.free_flow_ratio * (1.0 + am + pm)
+    return result
+
+
 def segment_factor(seed: int, from_stop: str, to_stop: str, sigma: float) -> float:
     """A street's fixed speed factor, the same for every bus that drives it (mean 1, log-sd sigma).
 
@@ -135,6 +144,28 @@ def _easing(u: np.ndarray, from_rest: np.ndarray, to_rest: np.ndarray) -> tuple[
     return f, df
 
 
+@dataclass(frozen=True)
+class TripStatics:
+    """What every run of a trip shares, computed once per trip: nominal driving times, the fastest
+    possible run of each segment, the street factors, and where buses hold."""
+
+    nominal: np.ndarray  # (k-1,) seconds
+    fastest: np.ndarray  # (k-1,) seconds
+    street: np.ndarray  # (k-1,) factor
+    holds: list[bool]
+
+    @classmethod
+    def of(cls, trip: Trip, seed: int, model: DelayModel) -> TripStatics:
+        ids = trip.stop_ids
+        street = [segment_factor(seed, a, b, model.segment_sigma) for a, b in zip(ids, ids[1:], strict=False)]
+        return cls(
+            nominal_run_times(trip, model),
+            np.diff(trip.stop_dist) / model.max_speed,
+            np.array(street),
+            holding_stops(trip).tolist(),
+        )
+
+
 def drive_trip(
     trip: Trip,
     ready_at: float,
@@ -147,60 +178,69 @@ def drive_trip(
     origin_hour: float,
     offset_s: float = 0.0,
     layover_s: float = 0.0,
+    statics: TripStatics | None = None,
 ) -> TripRun:
     """Run `trip` for a bus that reaches its first stop at `ready_at` (seconds since origin).
 
     `origin_hour` is the local clock hour at the service day's origin (0 except on DST days) so peaks
     land on local time; `offset_s` shifts the whole schedule for a replicated vehicle; `layover_s` is the
-    minimum rest at the first stop before leaving (terminal layover between trips).
+    minimum rest at the first stop before leaving (terminal layover between trips); `statics` is
+    `TripStatics.of(trip, seed, model)`, passed in when the caller caches it.
     The number of random draws depends only on the trip, so other options never reshuffle a bus's day.
     """
     k = len(trip.stop_ids)
-    sched_dep = trip.departure + offset_s
-    nominal = nominal_run_times(trip, model)
-    lengths = np.diff(trip.stop_dist)
-    holds = holding_stops(trip)
-    z = rng.standard_normal(max(k - 1, 0))
-    u_skip = rng.random(k)
-    u_early = rng.random(k)
-    dwell = model.dwell_base_s + rng.gamma(2.0, model.dwell_mean_extra_s / 2.0, k)
-    start_lag = rng.exponential(model.start_lag_mean_s)
-    u_short, u_short_at = rng.random(2)
+    st = statics or TripStatics.of(trip, seed, model)
+    sched_dep = (trip.departure + offset_s).tolist()
+    z = rng.standard_normal(max(k - 1, 0)).tolist()
+    u_skip = rng.random(k).tolist()
+    u_early = rng.random(k).tolist()
+    dwell = (model.dwell_base_s + rng.gamma(2.0, model.dwell_mean_extra_s / 2.0, k)).tolist()
+    start_lag = float(rng.exponential(model.start_lag_mean_s))
+    u_short, u_short_at = rng.random(2).tolist()
 
     passed = k
     if k >= 4 and u_short < driving.short_turn_rate:
         passed = k // 2 + 1 + int(u_short_at * (k - 2 - k // 2))  # ends somewhere in the second half
-    arrival = np.empty(passed)
-    departure = np.empty(passed)
-    served = np.ones(passed, dtype=bool)
-    early = np.zeros(passed, dtype=bool)
-    arrival[0] = ready_at
-    departure[0] = max(float(sched_dep[0]), ready_at + layover_s) + start_lag
+    arrival = [ready_at] * passed
+    departure = [0.0] * passed
+    served = [True] * passed
+    early = [False] * passed
+    departure[0] = max(sched_dep[0], ready_at + layover_s) + start_lag
     rho, sigma = model.noise_correlation, model.noise_sigma
     innovation = sigma * math.sqrt(1.0 - rho * rho)
-    noise = noise_in
+    skip_rate, early_rate = driving.skip_stop_rate, driving.early_departure_rate
+    noise = [0.0] * k
+    level = noise_in
+    for j in range(k - 1):
+        level = rho * level + innovation * z[j]
+        noise[j] = level
+    # Congestion at the scheduled departure shifted by the delay the bus starts with: the delay gained
+    # within one trip moves a segment by minutes on a bell hours wide, which does not matter.
+    start_delay = departure[0] - sched_dep[0]
+    hours = origin_hour + (np.asarray(sched_dep[: k - 1]) + start_delay) / SECONDS_PER_HOUR
+    runs = np.maximum(
+        st.nominal * congestion_factors(hours, model) * st.street
+        * np.exp(np.asarray(noise[: k - 1]) - 0.5 * sigma * sigma),
+        st.fastest,
+    ).tolist()
     for j in range(1, passed):
-        noise = rho * noise + innovation * z[j - 1]
-        hour = origin_hour + departure[j - 1] / SECONDS_PER_HOUR
-        factor = congestion_factor(hour, model)
-        factor *= segment_factor(seed, trip.stop_ids[j - 1], trip.stop_ids[j], model.segment_sigma)
-        factor *= math.exp(noise - 0.5 * sigma * sigma)
-        run = max(nominal[j - 1] * factor, lengths[j - 1] / model.max_speed)
-        arrival[j] = departure[j - 1] + run
-        last = j == passed - 1
-        if last:
-            departure[j] = arrival[j] + 0.5 * dwell[j]  # passengers alight; nobody boards
-            continue
-        if holds[j]:
-            leave = arrival[j] + dwell[j]
+        run = runs[j - 1]
+        arrival[j] = arrive = departure[j - 1] + run
+        if j == passed - 1:
+            departure[j] = arrive + 0.5 * dwell[j]  # passengers alight; nobody boards
+        elif st.holds[j]:
+            leave = arrive + dwell[j]
             if leave < sched_dep[j]:
                 early[j] = True
-                if u_early[j] >= driving.early_departure_rate:
-                    leave = float(sched_dep[j])
+                if u_early[j] >= early_rate:
+                    leave = sched_dep[j]
             departure[j] = leave
-        elif u_skip[j] < driving.skip_stop_rate:
+        elif u_skip[j] < skip_rate:
             served[j] = False
-            departure[j] = arrival[j]
+            departure[j] = arrive
         else:
-            departure[j] = arrival[j] + dwell[j]
-    return TripRun(trip, offset_s, arrival, departure, served, early, noise)
+            departure[j] = arrive + dwell[j]
+    return TripRun(
+        trip, offset_s, np.array(arrival), np.array(departure), np.array(served, dtype=bool),
+        np.array(early, dtype=bool), noise[passed - 2] if passed >= 2 else noise_in,
+    )
