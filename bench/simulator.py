@@ -44,7 +44,8 @@ def main() -> None:
     plan = plan_day(network, dt.date(2026, 11, 25), config)
     planned = time.perf_counter() - started
     machine = platform.processor() or platform.machine()
-    print(f"machine: {machine}, {os.cpu_count()} cpus, load {os.getloadavg()[0]:.1f}, Python {platform.python_version()}")
+    load = os.getloadavg()[0]
+    print(f"machine: {machine}, {os.cpu_count()} cpus, load {load:.1f}, Python {platform.python_version()}")
     print(f"input: Cairns feed day {plan.feed_day} as {plan.real_day}, {len(plan.duties)} vehicles "
           f"({args.vehicles} at the peak), {sum(len(d.trip_ids) for d in plan.duties)} trips, "
           f"ping every {args.ping_interval:g} s; planning took {planned:.2f} s")
