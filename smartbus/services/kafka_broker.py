@@ -15,6 +15,7 @@ from pathlib import Path
 
 from smartbus.services.apt import ensure_packages
 from smartbus.services.base import Service
+from smartbus.services.java import find_java
 from smartbus.services.process import live_pid, port_accepts, run_checked, spawn_detached, terminate
 
 NODE_ID = 1
@@ -110,9 +111,9 @@ def kafka_version(libs: Path) -> str | None:
     return None
 
 
-def java_command(paths: KafkaPaths, main_class: str, arguments: Sequence[str]) -> list[str]:
+def java_command(java: str, paths: KafkaPaths, main_class: str, arguments: Sequence[str]) -> list[str]:
     return [
-        "java",
+        java,
         *JVM_OPTIONS,
         f"-Dlog4j2.configurationFile={paths.log4j_config}",
         f"-Dkafka.logs.dir={paths.logs_dir}",
@@ -161,6 +162,7 @@ class KafkaService(Service):
         self.port = port
         self.partitions = partitions
         self.topics = tuple(topics)
+        self.java = "java"  # replaced by install() with one known to be new enough
 
     @property
     def endpoint(self) -> str:
@@ -184,9 +186,9 @@ class KafkaService(Service):
         return server_log if server_log.exists() else self.paths.logs_dir / "stdout.log"
 
     def install(self) -> None:
-        missing = [p for p, tool in (("openjdk-17-jre-headless", "java"), ("maven", "mvn")) if not shutil.which(tool)]
-        if missing:
-            ensure_packages(missing)
+        self.java = find_java()
+        if shutil.which("mvn") is None:
+            ensure_packages(["maven"])
         libs = self.paths.libs
         stamp = libs / ".pom-sha256"
         wanted = hashlib.sha256(POM.read_bytes()).hexdigest()
@@ -240,6 +242,7 @@ class KafkaService(Service):
         if not (paths.data_dir / "meta.properties").exists():
             run_checked(
                 java_command(
+                    self.java,
                     paths,
                     "kafka.tools.StorageTool",
                     ["format", "--ignore-formatted", "-t", new_cluster_id(), "-c", str(paths.config)],
@@ -247,7 +250,7 @@ class KafkaService(Service):
                 "formatting Kafka storage",
             )
         spawn_detached(
-            java_command(paths, MAIN_CLASS, [str(paths.config)]),
+            java_command(self.java, paths, MAIN_CLASS, [str(paths.config)]),
             cwd=self.home,
             log_path=paths.logs_dir / "stdout.log",
             pidfile=paths.pidfile,
