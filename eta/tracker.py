@@ -244,6 +244,9 @@ class VehicleTracker:
         span = t2 - t1
         if span <= 0 or a <= 0.0:
             return t1, True
+        if v1 is None or v2 is None:
+            # no reported speeds to tell a dwell from steady driving: interpolate by distance
+            return t1 + span * a / (a + b), b <= 0.0
         before = self._travel_s(a, v1, braking=True)
         after = self._travel_s(b, v2, braking=False) if b > 0 else 0.0
         if before + after <= span:

@@ -56,6 +56,7 @@ class TrackingContext:
     timelines: TimelineCache = field(init=False)
     claims: dict[tuple[str, str], str] = field(default_factory=dict)  # (service_date, trip_id) -> vehicle
     _days: dict[dt.date, DayTrips] = field(default_factory=dict)
+    _by_date: dict[str, DayTrips] = field(default_factory=dict)  # day_of's parse, once per date
     _zone: ZoneInfo = field(init=False)
     _bbox: tuple[float, float, float, float] = field(init=False)
 
@@ -97,8 +98,12 @@ class TrackingContext:
         return cached
 
     def day_of(self, service_date: str) -> DayTrips | None:
+        cached = self._by_date.get(service_date)
+        if cached is not None:
+            return cached
         try:
             real_day = dt.date(int(service_date[:4]), int(service_date[4:6]), int(service_date[6:8]))
         except (ValueError, IndexError):
             return None
-        return self.day(real_day)
+        found = self._by_date[service_date] = self.day(real_day)
+        return found

@@ -1,0 +1,126 @@
+"""Tracker rules a user would notice: arrivals on time, rejects, monotone progress, replay and restart."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from pathlib import Path
+
+import numpy as np
+import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from eta.engine import Engine
+from eta.matching import ShapeMatcher
+from eta.network import Network
+from eta.replay import replay
+from smartbus.messages import Ping, StopEvent
+from tests.eta.pings import trip_pings
+
+DAY = dt.date(2014, 6, 3)  # a Tuesday inside the Cairns calendar
+
+
+def _long_trip(network: Network) -> str:
+    ids = network.trips_on(DAY)
+    return max(ids[:200], key=lambda t: len(network.trips[t].stop_ids))
+
+
+def _run(engine: Engine, pings: list[Ping]) -> list[StopEvent]:
+    final: dict[tuple[str, int], StopEvent] = {}
+    for ping in pings:
+        for event in engine.process(ping).events:
+            final[(event.trip_id, event.stop_sequence)] = event
+    return list(final.values())
+
+
+def test_on_schedule_bus_with_trip_id_gets_arrivals_at_the_scheduled_times(cairns: Network) -> None:
+    trip_id = _long_trip(cairns)
+    trip = cairns.trips[trip_id]
+    pings, _ = trip_pings(cairns, trip_id, DAY, interval_s=20.0, with_trip_id=True)
+    events = _run(Engine(cairns), pings)
+    origin = cairns.service_day_origin(DAY)
+    by_seq = {e.stop_sequence: e for e in events}
+    assert len(by_seq) >= len(trip.stop_ids) - 1
+    for k, seq in enumerate(trip.stop_sequences.tolist()):
+        if seq in by_seq:
+            # 20 s, not 5: a fix inside the arrive radius but short of the stop still fixes the arrival early
+            assert abs(by_seq[seq].arrival_time - (origin + float(trip.arrival[k]))) <= 20.0
+
+
+def test_trip_is_inferred_without_trip_id_and_progress_never_goes_back(cairns: Network) -> None:
+    trip_id = _long_trip(cairns)
+    pings, dists = trip_pings(cairns, trip_id, DAY, interval_s=30.0, noise_m=10.0, seed=3)
+    engine = Engine(cairns)
+    progress = []
+    for ping in pings:
+        state = engine.process(ping).state
+        assert state is not None
+        if state.trip_id == trip_id and state.shape_dist is not None:
+            progress.append(state.shape_dist)
+    assert len(progress) >= 0.9 * len(pings)
+    assert all(b >= a for a, b in zip(progress, progress[1:], strict=False))
+
+
+def test_duplicates_out_of_order_and_impossible_speed_are_rejected(cairns: Network) -> None:
+    trip_id = _long_trip(cairns)
+    pings, _ = trip_pings(cairns, trip_id, DAY, interval_s=30.0, with_trip_id=True)
+    engine = Engine(cairns)
+    engine.process(pings[0])
+    engine.process(pings[1])
+    assert engine.process(pings[1]).rejected_reason == "duplicate"
+    assert engine.process(pings[0]).rejected_reason == "out_of_order"
+    far = Ping(pings[2].vehicle_id, pings[1].timestamp + 10, pings[1].latitude + 0.05, pings[1].longitude)
+    assert engine.process(far).rejected_reason == "impossible_speed"
+    assert engine.process(pings[2]).rejected_reason is None
+
+
+def test_silent_vehicle_is_reported_stale(cairns: Network) -> None:
+    pings, _ = trip_pings(cairns, _long_trip(cairns), DAY, with_trip_id=True)
+    engine = Engine(cairns)
+    engine.process(pings[0])
+    assert engine.stale(pings[0].timestamp + 30) == []
+    stale = engine.stale(pings[0].timestamp + 3600)
+    assert [s.status for s in stale] == ["stale"]
+
+
+def test_snapshot_and_restore_give_the_same_outputs(cairns: Network) -> None:
+    pings, _ = trip_pings(cairns, _long_trip(cairns), DAY, interval_s=30.0, noise_m=8.0, seed=5)
+    half = len(pings) // 2
+    straight = Engine(cairns)
+    for ping in pings[:half]:
+        straight.process(ping)
+    restored = Engine.restore(cairns, straight.snapshot())
+    for ping in pings[half:]:
+        assert restored.process(ping) == straight.process(ping)
+
+
+def test_replay_twice_gives_byte_identical_files(cairns: Network, tmp_path: Path) -> None:
+    pings, _ = trip_pings(cairns, _long_trip(cairns), DAY, interval_s=30.0, noise_m=10.0, seed=7)
+    csv_path = tmp_path / "pings.csv"
+    lines = ["vehicle_id,timestamp,latitude,longitude"]
+    lines += [f"{p.vehicle_id},{p.timestamp},{p.latitude:.7f},{p.longitude:.7f}" for p in pings]
+    csv_path.write_text("\n".join(lines) + "\n")
+    replay(cairns, csv_path, tmp_path / "a")
+    replay(cairns, csv_path, tmp_path / "b")
+    for name in ("stop_events.jsonl", "summary.json"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    assert (tmp_path / "a" / "stop_events.jsonl").read_text().count("\n") > 5
+
+
+@settings(max_examples=60, deadline=None)
+@given(fraction=st.floats(0.0, 1.0), dx=st.floats(-15.0, 15.0), dy=st.floats(-15.0, 15.0))
+def test_windowed_matching_agrees_with_shapely_on_a_shape_without_loops(
+    cairns: Network, fraction: float, dx: float, dy: float
+) -> None:
+    shape = cairns.shapes[cairns.trips[_long_trip(cairns)].shape_id]
+    straightish = shape.dist[-1] / math.dist(shape.xy[0], shape.xy[-1])
+    assert straightish < 10  # a shape that does not come back on itself
+    true = fraction * shape.length
+    x = float(np.interp(true, shape.dist, shape.xy[:, 0])) + dx
+    y = float(np.interp(true, shape.dist, shape.xy[:, 1])) + dy
+    line = shapely.LineString(shape.xy)
+    lo, hi = true - 300.0, true + 300.0
+    along, offset = ShapeMatcher(shape).locate(x, y, lo, hi, true)
+    reference = line.distance(shapely.Point(x, y))
+    assert offset <= reference + 1.0 or abs(line.project(shapely.Point(x, y)) - true) > 300.0
