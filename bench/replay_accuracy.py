@@ -63,7 +63,8 @@ class Score:
 
         return (
             f"{name:<20} fixes {self.fixes:>7}  within 20 m {pct(self.within_20m, self.fixes)}  "
-            f"wrong leg {self.wrong_leg:>4}  arrivals {self.arrivals:>6}  detected {pct(self.detected, self.arrivals)}  "
+            f"wrong leg {self.wrong_leg:>4}  arrivals {self.arrivals:>6}  "
+            f"detected {pct(self.detected, self.arrivals)}  "
             f"within 10 s {pct(self.within_10s, self.detected)}  within 30 s {pct(self.within_30s, self.detected)}"
         )
 
