@@ -15,7 +15,7 @@ from smartbus.errors import SmartbusError
 from smartbus.services.base import Service
 from smartbus.services.endpoints import database_from_url, kafka_address, redis_address
 from smartbus.services.kafka_broker import KafkaService
-from smartbus.services.postgres_server import TIMESCALE_FALLBACK_NOTE, PostgresService
+from smartbus.services.postgres_server import PLAIN_PATH, PostgresService
 from smartbus.services.redis_server import RedisService
 
 # Kafka first: its JVM boots while PostgreSQL and Redis start, which takes them a second or two.
@@ -102,7 +102,7 @@ def up(services: list[Service]) -> int:
         try:
             service.install()
             if isinstance(service, PostgresService):
-                _say_storage_path(service)
+                say_storage_path(service)
             if service.probe() is not None:
                 if service.pid() is not None and service.config_is_stale():
                     print(f"{service.name}: configuration changed, restarting", flush=True)
@@ -167,12 +167,14 @@ def _tail(path: Path, lines: int = 15) -> str:
     return "\n".join([*errors, "...", *text[-lines:]] if errors else text[-lines:])
 
 
-def _say_storage_path(service: PostgresService) -> None:
-    version = service.timescale()
-    if version is not None:
-        print(f"postgres: TimescaleDB {version} found: hypertables in use", flush=True)
+def say_storage_path(service: PostgresService) -> None:
+    installed = service.installed_timescale()
+    if installed is None:
+        print(f"postgres: TimescaleDB not installed: {PLAIN_PATH}", flush=True)
+    elif service.allow_timescale:
+        print(f"postgres: TimescaleDB {installed} found: hypertables in use", flush=True)
     else:
-        print(f"postgres: {TIMESCALE_FALLBACK_NOTE}", flush=True)
+        print(f"postgres: TimescaleDB {installed} installed but turned off (--no-timescale): {PLAIN_PATH}", flush=True)
 
 
 def _report_running(service: Service, how: str) -> None:

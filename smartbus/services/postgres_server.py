@@ -21,9 +21,7 @@ from smartbus.services.process import live_pid, run_checked, terminate
 
 PG_OS_USER = "postgres"
 DEBIAN_PG_ROOT = Path("/usr/lib/postgresql")
-TIMESCALE_FALLBACK_NOTE = (
-    "TimescaleDB not installed: using the plain PostgreSQL path (native partitioning, BRIN, materialized views)"
-)
+PLAIN_PATH = "using the plain PostgreSQL path (native partitioning, BRIN, materialized views)"
 
 
 def newest_bin_dir(root: Path = DEBIAN_PG_ROOT) -> Path | None:
@@ -140,11 +138,13 @@ class PostgresService(Service):
         output = run_checked([str(self.bin_dir / "pg_config"), "--sharedir"], "pg_config --sharedir")
         return Path(output.strip())
 
+    def installed_timescale(self) -> str | None:
+        """The TimescaleDB extension's version when the server has it installed."""
+        return timescale_version(self.share_dir())
+
     def timescale(self) -> str | None:
         """The TimescaleDB version we will load, or None for the plain PostgreSQL path."""
-        if not self.allow_timescale:
-            return None
-        return timescale_version(self.share_dir())
+        return self.installed_timescale() if self.allow_timescale else None
 
     def install(self) -> None:
         if newest_bin_dir() is None:

@@ -8,8 +8,9 @@ import pytest
 
 from smartbus.errors import ServiceUnavailable
 from smartbus.services.base import Service
-from smartbus.services.command import down, selected, status, up
+from smartbus.services.command import down, say_storage_path, selected, status, up
 from smartbus.services.java import java_major
+from smartbus.services.postgres_server import Database, PostgresService
 
 
 class StandIn(Service):
@@ -143,3 +144,27 @@ def test_services_start_in_a_fixed_order_whatever_order_they_are_named() -> None
 )
 def test_java_major_version_is_read_from_java_version_output(output: str, major: int | None) -> None:
     assert java_major(output) == major
+
+
+@pytest.mark.parametrize(
+    ("installed", "allow", "expected"),
+    [
+        (None, True, "TimescaleDB not installed: using the plain PostgreSQL path"),
+        ("2.17.2", True, "TimescaleDB 2.17.2 found: hypertables in use"),
+        ("2.17.2", False, "TimescaleDB 2.17.2 installed but turned off (--no-timescale): using the plain PostgreSQL"),
+    ],
+)
+def test_up_says_which_storage_path_postgres_serves(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    installed: str | None,
+    allow: bool,
+    expected: str,
+) -> None:
+    monkeypatch.setattr(PostgresService, "installed_timescale", lambda self: installed)
+    database = Database(host="127.0.0.1", port=15432, role="smartbus", password="smartbus", name="smartbus")
+
+    say_storage_path(PostgresService(tmp_path, database, allow_timescale=allow))
+
+    assert expected in capsys.readouterr().out
