@@ -67,9 +67,12 @@ def simulate(plan: DayPlan, *, start_at: float | None = None) -> Iterator[Event]
     """
     shared = _Shared(plan)
     model = plan.config.delay
+    trips = plan.network.trips
     waiting = sorted(
-        (plan.origin + plan.network.trips[d.trip_ids[0]].start_time + d.offset_s - model.pull_in_s, d.index)
+        (plan.origin + trips[d.trip_ids[0]].start_time + d.offset_s - model.pull_in_s, d.index)
         for d in plan.duties
+        # with a late start, skip vehicles that are surely back at the depot (3 h of delay to spare)
+        if start_at is None or plan.origin + trips[d.trip_ids[-1]].end_time + d.offset_s + 3 * 3600 > start_at
     )
     duties = {d.index: d for d in plan.duties}
     heap: list[tuple[float, int, int, Event, Iterator[tuple[float, int, int, Event]]]] = []
