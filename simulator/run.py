@@ -19,6 +19,7 @@ from simulator.generator import DayPlan, plan_day, simulate
 from simulator.records import Delivery, Event
 from simulator.sinks import CsvSink, Pacer, publish
 from smartbus.errors import SmartbusError, ValidationError
+from smartbus.messages import TOPIC_PINGS
 from smartbus.settings import Settings
 
 log = logging.getLogger("simulator")
@@ -127,7 +128,8 @@ async def _to_kafka(events: Iterable[Event], speed: float | None, sim_start: flo
     from simulator.kafka_sink import kafka_send
 
     pacer = Pacer(sim_start, speed) if speed is not None else None
-    async with kafka_send(Settings().kafka_bootstrap) as send:
+    settings = Settings()
+    async with kafka_send(settings.kafka_bootstrap, settings.kafka_topic_prefix + TOPIC_PINGS) as send:
         return await publish(events, send, pacer=pacer)
 
 
