@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from eta.network import Network, load_network
 from simulator.config import DeviceFaults, DrivingFaults, SimConfig
 from simulator.generator import DayPlan, plan_day, simulate
+from simulator.live import live_events
 from simulator.records import Delivery, Event
 from simulator.sinks import CsvSink, Pacer, publish
 from smartbus.errors import SmartbusError, ValidationError
@@ -92,7 +93,11 @@ def execute(request: SimulateRequest) -> int:
     log.info("%d vehicles on %d trips, service date %s", len(plan.duties),
              sum(len(d.trip_ids) for d in plan.duties), plan.service_date)
     start_at = time.time() if request.from_now else None
-    events: Iterable[Event] = simulate(plan, start_at=start_at)
+    events: Iterable[Event]
+    if start_at is not None:  # live: from now on, day after day, until interrupted
+        events = live_events(network, request.config, start_at)
+    else:
+        events = simulate(plan)
     if request.progress:
         events = _with_progress(events, plan)
     started = time.perf_counter()
