@@ -75,24 +75,36 @@ def simulate(plan: DayPlan, *, start_at: float | None = None) -> Iterator[Event]
         if start_at is None or plan.origin + trips[d.trip_ids[-1]].end_time + d.offset_s + 3 * 3600 > start_at
     )
     duties = {d.index: d for d in plan.duties}
-    heap: list[tuple[float, int, int, Event, Iterator[tuple[float, int, int, Event]]]] = []
+    # Vehicles on the road, keyed by their next event: (key, vehicle index, that event, its stream).
+    active: list[tuple[float, int, Keyed, Iterator[Keyed]]] = []
     w = 0
-    while heap or w < len(waiting):
-        while w < len(waiting) and (not heap or waiting[w][0] <= heap[0][0]):
+    slice_end = -math.inf
+    while active or w < len(waiting):
+        # One slice of delivery time at a time: gather every vehicle's events before the slice's end, then
+        # one sort of those already-sorted runs gives the merged order (cheaper than a heap per event).
+        slice_start = min(active[0][0] if active else math.inf, waiting[w][0] if w < len(waiting) else math.inf)
+        slice_end = max(slice_start, slice_end) + SLICE_S
+        while w < len(waiting) and waiting[w][0] < slice_end:
             stream = _vehicle_stream(shared, duties[waiting[w][1]], start_at)
             w += 1
             first = next(stream, None)
             if first is not None:
-                heapq.heappush(heap, (*first, stream))
-        if not heap:
-            continue
-        key, index, seq, event, stream = heap[0]
-        yield event
-        following = next(stream, None)
-        if following is None:
-            heapq.heappop(heap)
-        else:
-            heapq.heapreplace(heap, (*following, stream))
+                heapq.heappush(active, (first[0], first[1], first, stream))
+        batch: list[Keyed] = []
+        while active and active[0][0] < slice_end:
+            _, index, item, stream = heapq.heappop(active)
+            batch.append(item)
+            for item in stream:
+                if item[0] >= slice_end:
+                    heapq.heappush(active, (item[0], index, item, stream))
+                    break
+                batch.append(item)
+        batch.sort()
+        for item in batch:
+            yield item[3]
+
+
+SLICE_S = 120.0  # seconds of delivery time merged at once: ~40,000 events for 10,000 buses pinging every 30 s
 
 
 @dataclass
@@ -216,17 +228,16 @@ class _TripDevice:
             origin + run.departure[stops.start : stops.stop], origin + faults.deliver_at[sent],
             origin + faults.duplicate_at[dup],
         ))
-        order = np.argsort(keys, kind="stable").tolist()
+        order_a = np.argsort(keys, kind="stable")
+        order, sorted_keys = order_a.tolist(), keys[order_a].tolist()
         n_stops, n_sent = len(stops), len(sent)
         if n_sent:
             rows, labels = self._fix_rows(times, faults)
             fields = self.ping_fields
-        keys_l = keys.tolist()
         sent_l, dup_l = sent.tolist(), dup.tolist()
         index, true_trip = duty.index, trip.trip_id
         pings: dict[int, Ping] = {}
-        for k in order:
-            key = keys_l[k]
+        for k, key in zip(order, sorted_keys, strict=True):
             if k < n_stops:
                 i = stops.start + k
                 event: Event = StopTruth(
