@@ -1,4 +1,8 @@
-"""`smartbus eta`: an ETA worker in the Kafka consumer group."""
+"""`smartbus eta`: an ETA worker in the Kafka consumer group.
+
+Vehicle trackers are snapshotted to Redis after every batch, so a restarted worker, or one that takes
+partitions over from another, carries on each vehicle where it was (see smartbus.stream.tracker_snapshots).
+"""
 
 from __future__ import annotations
 
@@ -13,18 +17,37 @@ log = logging.getLogger(__name__)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gtfs", type=Path, help="GTFS feed (zip or folder); default: settings (bundled feed)")
     parser.add_argument("--group", help="Kafka consumer group (default: settings.consumer_group)")
-    parser.add_argument("--metrics-port", type=int, default=0, help="serve Prometheus metrics on this port")
+    parser.add_argument(
+        "--metrics-port", type=int, default=0, help="serve /metrics, /healthz and /readyz on this port"
+    )
+    parser.add_argument("--json-logs", action="store_true", help="one JSON object per log line")
+    parser.add_argument(
+        "--no-snapshots", action="store_true", help="keep tracker state in memory only (lost on restart)"
+    )
+    parser.add_argument(
+        "--redis-namespace", default="smartbus", help="key prefix of the tracker snapshots in Redis"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from smartbus.settings import load_settings
+    from smartbus.stream.process import configure_logging
 
+    if args.json_logs:
+        configure_logging(json_logs=True)
     settings = load_settings()
-    asyncio.run(_main(args.gtfs or settings.gtfs, args.group or settings.consumer_group, args.metrics_port))
+    asyncio.run(
+        _main(
+            args.gtfs or settings.gtfs,
+            args.group or settings.consumer_group,
+            args.metrics_port,
+            None if args.no_snapshots else args.redis_namespace,
+        )
+    )
     return 0
 
 
-async def _main(gtfs: Path, group: str, metrics_port: int) -> None:
+async def _main(gtfs: Path, group: str, metrics_port: int, snapshot_namespace: str | None) -> None:
     from eta.engine import Engine
     from eta.network import load_network
     from eta.schedule_predictor import SchedulePredictor
@@ -34,17 +57,28 @@ async def _main(gtfs: Path, group: str, metrics_port: int) -> None:
     from smartbus.settings import load_settings
     from smartbus.stream.loop import run_stage
     from smartbus.stream.process import serve_metrics, start_with_retry, stop_on_signals
+    from smartbus.stream.tracker_snapshots import RedisTrackerSnapshots
 
     settings = load_settings()
     network = load_network(gtfs, settings.cache_dir)
     producer = KafkaProducer(settings.kafka_bootstrap, topic_prefix=settings.kafka_topic_prefix)
-    stage = EtaStage(Engine(network), SchedulePredictor(network).predict, producer)
+    snapshots = (
+        RedisTrackerSnapshots(settings.redis_url, network.feed_hash, namespace=snapshot_namespace)
+        if snapshot_namespace is not None
+        else None
+    )
+    stage = EtaStage(Engine(network), SchedulePredictor(network).predict, producer, snapshots)
     consumer = KafkaConsumer(
-        settings.kafka_bootstrap, [messages.TOPIC_PINGS], group, topic_prefix=settings.kafka_topic_prefix
+        settings.kafka_bootstrap,
+        [messages.TOPIC_PINGS],
+        group,
+        topic_prefix=settings.kafka_topic_prefix,
+        on_assigned=stage.forget_vehicles,
     )
     stop = asyncio.Event()
     stop_on_signals(stop)
     serve_metrics(metrics_port)
+
     async def make_topics() -> None:
         await ensure_topics(
             settings.kafka_bootstrap, messages.ALL_TOPICS, settings.kafka_partitions,
@@ -64,3 +98,5 @@ async def _main(gtfs: Path, group: str, metrics_port: int) -> None:
     finally:
         await consumer.stop()
         await producer.stop()
+        if snapshots is not None:
+            await snapshots.close()

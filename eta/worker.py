@@ -2,6 +2,12 @@
 
 Keyed by vehicle_id end to end, so a vehicle's pings reach one worker in order and its outputs keep that
 order. Bad pings are rejected with a reason onto `pings.rejected` and counted; they never stop the worker.
+
+One batch, in this order: restore the trackers of vehicles this worker has not seen (from their
+snapshots), run the engine, send every output, wait until they are durable (acks=all), save the touched
+vehicles' snapshots; the caller then commits. A batch retried after a failed send or save resends the
+outputs it computed the first time instead of running the engine again: the trackers have already
+moved past those pings and would drop them as duplicates.
 """
 
 from __future__ import annotations
@@ -9,25 +15,135 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from eta.engine import Engine
+from eta.tracker import VehicleTracker
 from ingest.validate import PingRejected, ping_from_message
 from smartbus import messages, metrics
 from smartbus.bus.base import Producer, Record
-from smartbus.messages import PredictionSet, RejectedPing, VehicleState
+from smartbus.messages import Ping, PredictionSet, RejectedPing, VehicleState
+from smartbus.stream.tracker_snapshots import TrackerSnapshots
 
 log = logging.getLogger(__name__)
 
 Predictor = Callable[[VehicleState], PredictionSet | None]
+Outgoing = tuple[str, bytes, str | None]  # topic, value, key
+
+
+@dataclass
+class _Outbox:
+    """The outputs of one batch, kept until they are durable."""
+
+    batch: tuple[str, int, int, int, int]  # topic, partition, first offset, last offset, count
+    outgoing: list[Outgoing]
+    touched: set[str]
+    received_at: list[float]
+
+
+def _batch_id(records: Sequence[Record]) -> tuple[str, int, int, int, int]:
+    first, last = records[0], records[-1]
+    return (first.topic, first.partition, first.offset, last.offset, len(records))
 
 
 class EtaStage:
-    def __init__(self, engine: Engine, predict: Predictor, producer: Producer) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        predict: Predictor,
+        producer: Producer,
+        snapshots: TrackerSnapshots | None = None,
+    ) -> None:
         self.engine = engine
         self._predict = predict
         self.producer = producer
+        self._snapshots = snapshots
+        self._outbox: _Outbox | None = None
 
-    async def _reject(self, record: Record, reason: str, detail: str) -> None:
+    def forget_vehicles(self) -> None:
+        """The group moved partitions: drop every tracker. Each vehicle this worker still (or now) owns is
+        restored from its snapshot at its next ping, so no state another worker advanced meanwhile is lost."""
+        if self._snapshots is None:
+            return  # nowhere to restore from: keeping the state is the better guess
+        self.engine.trackers.clear()
+        self.engine.ctx.claims.clear()
+
+    async def handle(self, records: Sequence[Record]) -> None:
+        if not records:
+            return
+        batch = _batch_id(records)
+        if self._outbox is None or self._outbox.batch != batch:
+            self._outbox = await self._compute(batch, records)
+        outbox = self._outbox
+        send = self.producer.send
+        for topic, value, key in outbox.outgoing:
+            await send(topic, value, key)
+        await self.producer.flush()
+        if self._snapshots is not None and outbox.touched:
+            trackers = self.engine.trackers
+            await self._snapshots.save({vid: trackers[vid].s for vid in outbox.touched if vid in trackers})
+        self._outbox = None
+        now = time.time()
+        for received_at in outbox.received_at:
+            metrics.PING_LATENCY_SECONDS.observe(max(0.0, now - received_at))
+
+    async def _restore(self, pings: list[Ping]) -> None:
+        if self._snapshots is None:
+            return
+        trackers = self.engine.trackers
+        unknown = {p.vehicle_id for p in pings if p.vehicle_id not in trackers}
+        if not unknown:
+            return
+        restored = await self._snapshots.load(unknown)
+        ctx = self.engine.ctx
+        for vid, state in restored.items():
+            trackers[vid] = VehicleTracker(ctx, vid, state)
+            if state.trip_id is not None and state.service_date is not None:
+                ctx.claims[(state.service_date, state.trip_id)] = vid
+        metrics.SNAPSHOT_LOADS.inc(len(restored))
+
+    async def _compute(self, batch: tuple[str, int, int, int, int], records: Sequence[Record]) -> _Outbox:
+        outbox = _Outbox(batch, [], set(), [])
+        parsed: list[tuple[Record, Ping | PingRejected]] = []
+        for record in records:
+            try:
+                parsed.append((record, ping_from_message(record.value)))
+            except PingRejected as exc:
+                parsed.append((record, exc))
+        await self._restore([p for _, p in parsed if isinstance(p, Ping)])
+
+        out = outbox.outgoing
+        for record, ping in parsed:
+            metrics.PINGS_IN.inc()
+            if isinstance(ping, PingRejected):
+                out.append(self._reject(record, ping.code, str(ping)))
+                continue
+            try:
+                output = self.engine.process(ping)
+                prediction = self._predict(output.state) if output.state is not None else None
+            except Exception as exc:  # a bug must cost one ping, never the worker
+                log.exception("engine failed on a ping of %s", ping.vehicle_id)
+                out.append(self._reject(record, "internal_error", f"{type(exc).__name__}: {exc}"))
+                continue
+            key = ping.vehicle_id
+            outbox.touched.add(key)
+            if ping.received_at is not None:
+                outbox.received_at.append(ping.received_at)
+            if output.rejected_reason is not None:
+                metrics.PINGS_REJECTED.labels(output.rejected_reason).inc()
+            if output.state is not None:
+                metrics.STATES_OUT.inc()
+                out.append((messages.TOPIC_VEHICLE_STATES, messages.encode(output.state), key))
+            for event in output.events:
+                metrics.STOP_EVENTS_OUT.inc()
+                out.append((messages.TOPIC_STOP_EVENTS, messages.encode(event), key))
+            if prediction is not None and prediction.stops:
+                metrics.PREDICTIONS_OUT.inc()
+                out.append((messages.TOPIC_PREDICTIONS, messages.encode(prediction), key))
+        return outbox
+
+    @staticmethod
+    def _reject(record: Record, reason: str, detail: str) -> Outgoing:
         metrics.PINGS_REJECTED.labels(reason).inc()
         rejected = RejectedPing(
             payload=record.value.decode("utf-8", errors="replace")[:4096],
@@ -35,34 +151,4 @@ class EtaStage:
             detail=detail,
             received_at=time.time(),
         )
-        await self.producer.send(messages.TOPIC_PINGS_REJECTED, messages.encode(rejected), None)
-
-    async def handle(self, records: Sequence[Record]) -> None:
-        send = self.producer.send
-        for record in records:
-            metrics.PINGS_IN.inc()
-            try:
-                ping = ping_from_message(record.value)
-            except PingRejected as exc:
-                await self._reject(record, exc.code, str(exc))
-                continue
-            try:
-                output = self.engine.process(ping)
-                prediction = self._predict(output.state) if output.state is not None else None
-            except Exception as exc:  # a bug must cost one ping, never the worker
-                log.exception("engine failed on a ping of %s", ping.vehicle_id)
-                await self._reject(record, "internal_error", f"{type(exc).__name__}: {exc}")
-                continue
-            if output.rejected_reason is not None:
-                metrics.PINGS_REJECTED.labels(output.rejected_reason).inc()
-            key = ping.vehicle_id
-            if output.state is not None:
-                metrics.STATES_OUT.inc()
-                await send(messages.TOPIC_VEHICLE_STATES, messages.encode(output.state), key)
-            for event in output.events:
-                metrics.STOP_EVENTS_OUT.inc()
-                await send(messages.TOPIC_STOP_EVENTS, messages.encode(event), key)
-            if prediction is not None and prediction.stops:
-                metrics.PREDICTIONS_OUT.inc()
-                await send(messages.TOPIC_PREDICTIONS, messages.encode(prediction), key)
-        await self.producer.flush()
+        return (messages.TOPIC_PINGS_REJECTED, messages.encode(rejected), None)

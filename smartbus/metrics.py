@@ -21,3 +21,15 @@ PROCESSING_SECONDS = Histogram(
 ROWS_WRITTEN = Counter("smartbus_rows_written_total", "Rows newly stored, by table", ["table"])
 SINK_ERRORS = Counter("smartbus_sink_errors_total", "Failed sink writes (retried), by stage", ["stage"])
 LAST_BATCH_AT = Gauge("smartbus_last_batch_timestamp", "When each stage last finished a batch", ["stage"])
+CONSUMER_LAG = Gauge(
+    "smartbus_consumer_lag", "Messages behind the partition's high-water mark", ["group", "topic", "partition"]
+)
+PING_LATENCY_SECONDS = Histogram(
+    "smartbus_ping_latency_seconds",
+    "From the ping's receipt at ingest (or its fix time) to its outputs being durable on the bus",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30),
+)
+PINGS_ACCEPTED = Counter("smartbus_ingest_pings_total", "Pings accepted at the ingest edge, by source", ["source"])
+SNAPSHOT_LOADS = Counter("smartbus_tracker_snapshots_loaded_total", "Vehicle trackers restored from snapshots")
+READY = Gauge("smartbus_ready", "1 when the process is connected and processing, 0 otherwise")
+COMMIT_ERRORS = Counter("smartbus_commit_errors_total", "Offset commits that failed (covered by the next)", ["stage"])

@@ -9,11 +9,13 @@ the code only ever sees the plain names of `smartbus.messages`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Callable, Sequence
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 
+from smartbus import metrics
 from smartbus.bus.base import Record
 from smartbus.errors import ServiceUnavailable
 
@@ -32,6 +34,9 @@ class KafkaProducer:
             compression_type=None,
             request_timeout_ms=30_000,
         )
+        # aiokafka's flush() waits for delivery but does not raise when a batch expired undelivered (broker
+        # down longer than request_timeout_ms); keeping the futures lets flush() tell the caller.
+        self._in_flight: list[asyncio.Future[object]] = []
 
     async def start(self) -> None:
         try:
@@ -45,10 +50,20 @@ class KafkaProducer:
 
     async def send(self, topic: str, value: bytes, key: str | None = None) -> None:
         # send() only queues (and waits when the accumulator is full: back-pressure); flush() makes it durable.
-        await self._producer.send(self._prefix + topic, value, key=key.encode() if key is not None else None)
+        future = await self._producer.send(
+            self._prefix + topic, value, key=key.encode() if key is not None else None
+        )
+        self._in_flight.append(future)
 
     async def flush(self) -> None:
+        futures, self._in_flight = self._in_flight, []
+        if not futures:
+            return
         await self._producer.flush()
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        failed = [r for r in results if isinstance(r, BaseException)]
+        if failed:
+            raise ServiceUnavailable(f"{len(failed)} of {len(futures)} messages not delivered: {failed[0]!r}")
 
 
 class KafkaConsumer:
@@ -60,10 +75,16 @@ class KafkaConsumer:
         *,
         topic_prefix: str = "",
         client_id: str | None = None,
+        on_assigned: Callable[[], None] | None = None,
     ) -> None:
+        """`on_assigned` runs (inside `getmany`, between batches) whenever the group hands this consumer a
+        new set of partitions: a stage holding per-key state drops what it may no longer own."""
         self._prefix = topic_prefix
+        self._topics = [topic_prefix + topic for topic in topics]
+        self._group = group
+        self._listener = _Assignments(on_assigned)
+        self._next_offset: dict[TopicPartition, int] = {}
         self._consumer = AIOKafkaConsumer(
-            *(topic_prefix + topic for topic in topics),
             bootstrap_servers=bootstrap,
             group_id=group,
             client_id=client_id or group,
@@ -81,6 +102,7 @@ class KafkaConsumer:
         except KafkaError as exc:
             await self._consumer.stop()
             raise ServiceUnavailable(f"Kafka consumer could not connect: {exc}") from exc
+        self._consumer.subscribe(self._topics, listener=self._listener)
 
     async def stop(self) -> None:
         await self._consumer.stop()
@@ -91,15 +113,39 @@ class KafkaConsumer:
         )
         records: list[Record] = []
         for tp, messages in batches.items():
+            if messages:
+                self._next_offset[tp] = messages[-1].offset + 1  # type: ignore[attr-defined]
             records.extend(
                 Record(tp.topic.removeprefix(self._prefix), tp.partition, m.offset, m.key, m.value)  # type: ignore[attr-defined]
                 for m in messages
             )
+        self._record_lag()
         return records
+
+    def _record_lag(self) -> None:
+        """Consumer lag per partition (high-water mark minus position), as the fetcher last saw it."""
+        for tp, next_offset in self._next_offset.items():
+            highwater = self._consumer.highwater(tp)
+            if highwater is not None:
+                metrics.CONSUMER_LAG.labels(self._group, tp.topic.removeprefix(self._prefix), str(tp.partition)).set(
+                    max(0, highwater - next_offset)
+                )
 
     async def commit(self) -> None:
         # Commits the positions of everything getmany() has returned (aiokafka tracks them).
         await self._consumer.commit()
+
+
+class _Assignments(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, on_assigned: Callable[[], None] | None) -> None:
+        self._on_assigned = on_assigned
+
+    async def on_partitions_revoked(self, revoked: object) -> None:
+        pass
+
+    async def on_partitions_assigned(self, assigned: object) -> None:
+        if self._on_assigned is not None:
+            self._on_assigned()
 
 
 async def ensure_topics(bootstrap: str, topics: Sequence[str], partitions: int, *, topic_prefix: str = "") -> list[str]:

@@ -15,20 +15,29 @@ log = logging.getLogger(__name__)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--only", choices=("storage", "live"), help="run one of the two writers")
-    parser.add_argument("--metrics-port", type=int, default=0, help="serve Prometheus metrics on this port")
+    parser.add_argument(
+        "--metrics-port", type=int, default=0, help="serve /metrics, /healthz and /readyz on this port"
+    )
     parser.add_argument("--plain", action="store_true", help="use the plain PostgreSQL path even with TimescaleDB")
+    parser.add_argument("--json-logs", action="store_true", help="one JSON object per log line")
+    parser.add_argument("--redis-namespace", default="smartbus", help="key prefix of the live state in Redis")
 
 
 def run(args: argparse.Namespace) -> int:
-    asyncio.run(_main(args.only, args.metrics_port, args.plain))
+    from smartbus.stream.process import configure_logging
+
+    if args.json_logs:
+        configure_logging(json_logs=True)
+    asyncio.run(_main(args.only, args.metrics_port, args.plain, args.redis_namespace))
     return 0
 
 
-async def _main(only: str | None, metrics_port: int, force_plain: bool) -> None:
+async def _main(only: str | None, metrics_port: int, force_plain: bool, redis_namespace: str) -> None:
     import psycopg
 
     from smartbus import messages
     from smartbus.bus.kafka import KafkaConsumer, ensure_topics
+    from smartbus.errors import ServiceUnavailable
     from smartbus.live.redis_store import RedisLiveStore
     from smartbus.settings import load_settings
     from smartbus.storage.migrate import migrate
@@ -52,8 +61,15 @@ async def _main(only: str | None, metrics_port: int, force_plain: bool) -> None:
     if not await start_with_retry("Kafka topics", make_topics, stop):
         return
     if only in (None, "storage"):
-        async with await psycopg.AsyncConnection.connect(settings.database_url) as conn:
-            await migrate(conn, force_plain=force_plain)
+        async def migrate_database() -> None:
+            try:
+                async with await psycopg.AsyncConnection.connect(settings.database_url) as conn:
+                    await migrate(conn, force_plain=force_plain)
+            except psycopg.OperationalError as exc:
+                raise ServiceUnavailable(f"PostgreSQL: {exc}") from exc
+
+        if not await start_with_retry("PostgreSQL", migrate_database, stop):
+            return
 
         async def connect() -> psycopg.AsyncConnection:
             return await psycopg.AsyncConnection.connect(settings.database_url)
@@ -68,7 +84,7 @@ async def _main(only: str | None, metrics_port: int, force_plain: bool) -> None:
         sink = StorageSink(connect)
         tasks.append(asyncio.create_task(run_stage("storage", storage_consumer, sink.handle, stop)))
     if only in (None, "live"):
-        live = RedisLiveStore(settings.redis_url)
+        live = RedisLiveStore(settings.redis_url, namespace=redis_namespace)
         live_consumer = KafkaConsumer(
             settings.kafka_bootstrap, OUTPUT_TOPICS, GROUP_LIVE, topic_prefix=settings.kafka_topic_prefix
         )

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from smartbus import metrics
 from smartbus.bus.base import Consumer, Record
+from smartbus.stream.health import HEALTH
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +32,13 @@ async def run_stage(
     max_records: int = 2000,
     poll_timeout_s: float = 0.2,
 ) -> None:
+    HEALTH.beat(name)
     while not stop.is_set():
+        HEALTH.beat(name)
         try:
             records = await consumer.getmany(poll_timeout_s, max_records)
         except Exception as exc:  # the bus is down: wait and poll again
+            HEALTH.failing(name, f"reading the bus: {exc}")
             log.warning("%s: reading the bus failed (%s); retrying", name, exc)
             await _sleep_or_stop(stop, 1.0)
             continue
@@ -45,14 +49,23 @@ async def run_stage(
         while True:
             try:
                 await handle(records)
-                await consumer.commit()
                 break
             except Exception as exc:
+                HEALTH.beat(name)
+                HEALTH.failing(name, f"batch failed: {exc}")
                 metrics.SINK_ERRORS.labels(name).inc()
                 log.warning("%s: batch of %d failed (%s); retrying in %.1f s", name, len(records), exc, backoff)
                 if await _sleep_or_stop(stop, backoff):
                     return  # uncommitted: the batch is read again after restart
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
+        HEALTH.recovered(name)
+        try:
+            await consumer.commit()
+        except Exception as exc:
+            # Not retried here: the next batch's commit covers this one (positions only move past handled
+            # records); after a rebalance the new owner replays it, and the writes are idempotent.
+            metrics.COMMIT_ERRORS.labels(name).inc()
+            log.warning("%s: commit failed (%s); the next commit covers this batch", name, exc)
         metrics.BATCH_SIZE.labels(name).observe(len(records))
         metrics.PROCESSING_SECONDS.labels(name).observe(time.perf_counter() - started)
         metrics.LAST_BATCH_AT.labels(name).set_to_current_time()
