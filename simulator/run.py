@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from eta.network import Network, load_network
 from simulator.config import DeviceFaults, DrivingFaults, SimConfig
+from simulator.gc_settings import relax_gc
 from simulator.generator import DayPlan, plan_day, simulate
 from simulator.live import live_events
 from simulator.records import Delivery, Event
@@ -92,6 +93,7 @@ def execute(request: SimulateRequest) -> int:
         log.info("the feed has no service on %s: running its %s (same weekday) instead", day, plan.feed_day)
     log.info("%d vehicles on %d trips, service date %s", len(plan.duties),
              sum(len(d.trip_ids) for d in plan.duties), plan.service_date)
+    relax_gc()
     start_at = time.time() if request.from_now else None
     events: Iterable[Event]
     if start_at is not None:  # live: from now on, day after day, until interrupted
