@@ -20,12 +20,20 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.websockets import WebSocketDisconnect
 
+from api import gtfs_rt
 from api.errors import install_error_handlers
 from api.hub import CLOSE_TOO_SLOW, Client, FleetClient, Hub, SlowClient, StopClient
 from api.search import StopIndex
 from api.views import Views
 from eta.network import Network
 from smartbus.live import LiveStore
+from smartbus.live.notices import (
+    MemoryNoticeStore,
+    NoticeStore,
+    TripCancellation,
+    alert_from_dict,
+    skipped_from_dict,
+)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 CLOSE_NOT_FOUND = 4404
@@ -56,8 +64,14 @@ def create_app(
     clock: Callable[[], float] = time.time,
     min_interval_s: float = 1.0,
     send_timeout_s: float = 10.0,
+    notices: NoticeStore | None = None,
 ) -> FastAPI:
-    """`clock` gives "now" in UTC epoch seconds for boards and server_time (a replay may pass its own)."""
+    """`clock` gives "now" in UTC epoch seconds for boards and server_time (a replay may pass its own).
+
+    `notices` holds operators' alerts, cancellations, skipped stops and overrides (default: in memory,
+    for one process; pass a RedisNoticeStore when several api processes serve together).
+    """
+    notice_store: NoticeStore = notices if notices is not None else MemoryNoticeStore()
     views = Views(network)
     hub = Hub(live, views.vehicle)
     stop_index = StopIndex((s.stop_id, s.name) for s in network.stops.values())
@@ -83,12 +97,25 @@ def create_app(
     async def board(stop_id: str, kind: str) -> dict[str, Any]:
         now = clock()
         arrivals = await live.stop_arrivals(stop_id, now)
+        cancelled = [TripCancellation(**c) for c in await notice_store.all("cancellation", now)]
+        skipped = [skipped_from_dict(s) for s in await notice_store.all("skip", now)]
         return {
             "type": kind,
             "stop_id": stop_id,
-            "arrivals": [views.arrival(a) for a in arrivals],
+            "arrivals": views.board(stop_id, arrivals, cancelled, skipped, now),
             "server_time": now,
         }
+
+    def protobuf_or_json(feed: Any, fmt: str) -> Response:
+        if fmt == "pb":
+            return Response(feed.SerializeToString(), media_type="application/x-protobuf")
+        body = json.dumps(gtfs_rt.to_json(feed), separators=(",", ":"), ensure_ascii=False)
+        return Response(body, media_type="application/json")
+
+    def feed_format(fmt: str) -> str:
+        if fmt not in ("pb", "json"):
+            raise HTTPException(404, "GTFS-realtime feeds are served as .pb (protobuf) or .json")
+        return fmt
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -155,6 +182,31 @@ def create_app(
     @app.get("/api/routes.geojson")
     async def routes_map() -> Response:
         return Response(routes_geojson, media_type="application/geo+json")
+
+    @app.get("/gtfs-rt/vehicle-positions.{fmt}", tags=["gtfs-realtime"])
+    async def gtfs_rt_vehicle_positions(fmt: str) -> Response:
+        fmt = feed_format(fmt)
+        return protobuf_or_json(gtfs_rt.vehicle_positions(await live.vehicles(), network, clock()), fmt)
+
+    @app.get("/gtfs-rt/trip-updates.{fmt}", tags=["gtfs-realtime"])
+    async def gtfs_rt_trip_updates(fmt: str) -> Response:
+        fmt = feed_format(fmt)
+        now = clock()
+        vehicle_trips = [
+            gtfs_rt.VehicleTrip(state, await live.vehicle_arrivals(state.vehicle_id, now))
+            for state in await live.vehicles()
+            if state.trip_id
+        ]
+        cancelled = [TripCancellation(**c) for c in await notice_store.all("cancellation", now)]
+        skipped = [skipped_from_dict(s) for s in await notice_store.all("skip", now)]
+        return protobuf_or_json(gtfs_rt.trip_updates(vehicle_trips, cancelled, skipped, network, now), fmt)
+
+    @app.get("/gtfs-rt/alerts.{fmt}", tags=["gtfs-realtime"])
+    async def gtfs_rt_alerts(fmt: str) -> Response:
+        fmt = feed_format(fmt)
+        now = clock()
+        operator_alerts = [alert_from_dict(a) for a in await notice_store.all("alert", now)]
+        return protobuf_or_json(gtfs_rt.alerts(await live.vehicles(), operator_alerts, network, now), fmt)
 
     @app.websocket("/ws/stops/{stop_id}")
     async def stop_socket(websocket: WebSocket, stop_id: str) -> None:

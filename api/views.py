@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import math
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Final
 
 from eta.network import Network, Route, Stop
 from smartbus.live import Arrival
+from smartbus.live.notices import SkippedStops, TripCancellation
 from smartbus.messages import VehicleState
 
 _STATE_FIELDS = tuple(f.name for f in dataclasses.fields(VehicleState))
+# A cancelled trip stays on a board from its scheduled time this far back, to this far ahead (seconds).
+CANCELLED_SHOWN_FROM_S: Final = -120.0
+CANCELLED_SHOWN_UNTIL_S: Final = 2 * 3600.0
 
 
 class Views:
@@ -38,7 +44,74 @@ class Views:
         view["route_color"] = _color(route)
         view["headsign"] = trip.headsign if trip else None
         view["live"] = arrival.method != "schedule"  # schedule only: no vehicle data behind the time
+        view["wheelchair_accessible"] = trip.wheelchair_accessible == 1 if trip else None
+        view["cancelled"] = False
+        view["skipped"] = False
         return view
+
+    def board(
+        self,
+        stop_id: str,
+        arrivals: Sequence[Arrival],
+        cancellations: Sequence[TripCancellation],
+        skips: Sequence[SkippedStops],
+        now: float,
+    ) -> list[dict[str, Any]]:
+        """A stop's board: predicted arrivals, marked when the trip is cancelled or skips this stop,
+        plus cancelled trips due here soon that no vehicle predicts (a rider should know the bus is not coming)."""
+        cancelled = {(c.trip_id, c.service_date) for c in cancellations}
+        skipping = {(s.trip_id, s.service_date) for s in skips if stop_id in s.stop_ids}
+        rows = []
+        for arrival in arrivals:
+            view = self.arrival(arrival)
+            key = (arrival.trip_id, arrival.service_date)
+            view["cancelled"] = key in cancelled
+            view["skipped"] = key in skipping
+            rows.append(view)
+        on_board = {(a.trip_id, a.service_date) for a in arrivals}
+        for trip_id, service_date in sorted(cancelled - on_board):
+            scheduled = self._scheduled_arrival(trip_id, service_date, stop_id)
+            if scheduled is None or not (CANCELLED_SHOWN_FROM_S <= scheduled - now <= CANCELLED_SHOWN_UNTIL_S):
+                continue
+            rows.append(self._cancelled_row(trip_id, service_date, stop_id, scheduled))
+        rows.sort(key=lambda r: (r["predicted_arrival"], r["trip_id"]))
+        return rows
+
+    def _scheduled_arrival(self, trip_id: str, service_date: str, stop_id: str) -> float | None:
+        trip = self._network.trips.get(trip_id)
+        if trip is None or stop_id not in trip.stop_ids:
+            return None
+        try:
+            day = dt.datetime.strptime(service_date, "%Y%m%d").date()  # noqa: DTZ007  # a calendar date, no time
+        except ValueError:
+            return None
+        index = trip.stop_ids.index(stop_id)
+        return self._network.service_day_origin(day) + float(trip.arrival[index])
+
+    def _cancelled_row(self, trip_id: str, service_date: str, stop_id: str, scheduled: float) -> dict[str, Any]:
+        trip = self._network.trips[trip_id]
+        route = self._network.routes.get(trip.route_id)
+        index = trip.stop_ids.index(stop_id)
+        return {
+            "stop_id": stop_id,
+            "trip_id": trip_id,
+            "service_date": service_date,
+            "route_id": trip.route_id,
+            "vehicle_id": None,
+            "stop_sequence": int(trip.stop_sequences[index]),
+            "scheduled_arrival": scheduled,
+            "predicted_arrival": scheduled,
+            "method": "schedule",
+            "uncertainty_s": 0.0,
+            "updated_at": None,
+            "route_short_name": route.short_name if route else None,
+            "route_color": _color(route),
+            "headsign": trip.headsign,
+            "live": False,
+            "wheelchair_accessible": trip.wheelchair_accessible == 1,
+            "cancelled": True,
+            "skipped": False,
+        }
 
     def stop(self, stop: Stop) -> dict[str, Any]:
         return {

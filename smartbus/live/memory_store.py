@@ -60,6 +60,8 @@ class MemoryLiveStore:
         self._boards: dict[str, _Board] = {}
         self._vehicle_predictions: dict[str, _VehiclePredictions] = {}
         self._subscribers: list[_Subscriber] = []
+        # (stop_id, trip_key) -> expiry: trips that reached a stop, so a late prediction cannot bring them back.
+        self._arrived: dict[tuple[str, str], float] = {}
 
     async def put_states(self, states: Sequence[VehicleState]) -> None:
         expires_at = self._clock() + self._vehicle_ttl_s
@@ -90,9 +92,11 @@ class MemoryLiveStore:
                 self._publish(stop_channel(stop_id), b"")
 
     async def put_stop_events(self, events: Sequence[StopEvent]) -> None:
+        expires_at = self._clock() + self._board_ttl_s
         for event in events:
             board = self._live_board(event.stop_id)
             key = trip_key(event.trip_id, event.service_date)
+            self._arrived[(event.stop_id, key)] = expires_at
             if board is not None and key in board.entries:
                 del board.entries[key]
                 self._publish(stop_channel(event.stop_id), b"")
@@ -104,6 +108,18 @@ class MemoryLiveStore:
         for key in [k for k, a in board.entries.items() if is_expired(a, now)]:
             del board.entries[key]
         return visible_board(board.entries.values(), now)
+
+    async def vehicle_arrivals(self, vehicle_id: str, now: float) -> list[Arrival]:
+        index = self._vehicle_predictions.get(vehicle_id)
+        if index is None or index.expires_at <= self._clock():
+            return []
+        arrivals = []
+        for stop_id, key in index.entries:
+            board = self._live_board(stop_id)
+            arrival = board.entries.get(key) if board is not None else None
+            if arrival is not None and arrival.vehicle_id == vehicle_id:
+                arrivals.append(arrival)
+        return visible_board(arrivals, now)
 
     async def subscribe(self, channels: Sequence[str]) -> AsyncIterator[tuple[str, bytes]]:
         subscriber = _Subscriber(tuple(channels), asyncio.Queue(SUBSCRIBER_QUEUE_LIMIT))
@@ -155,6 +171,8 @@ class MemoryLiveStore:
                     touched.add(stop_id)
         entries = []
         for arrival in arrivals_of(prediction_set):
+            if self._has_arrived(arrival.stop_id, arrival.trip_key, now):
+                continue
             board = self._live_board(arrival.stop_id)
             if board is None:
                 board = self._boards[arrival.stop_id] = _Board()
@@ -166,6 +184,13 @@ class MemoryLiveStore:
             prediction_set.made_at, entries, now + self._board_ttl_s
         )
         return touched
+
+    def _has_arrived(self, stop_id: str, key: str, now: float) -> bool:
+        expires_at = self._arrived.get((stop_id, key))
+        if expires_at is not None and expires_at <= now:
+            del self._arrived[(stop_id, key)]
+            return False
+        return expires_at is not None
 
     def _publish(self, channel: str, payload: bytes) -> None:
         for subscriber in self._subscribers:

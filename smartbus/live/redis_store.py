@@ -6,6 +6,8 @@ Layout under a namespace (default "smartbus"), all keys expiring so a dead vehic
                                                         dropped when read)
   {ns}:board:{stop_id}      hash trip_key -> Arrival JSON
   {ns}:vpred:{vehicle_id}   JSON {made_at, entries}     what the vehicle's latest set wrote, to replace it
+  {ns}:arrived:{stop_id}    set of trip_keys            trips that reached the stop: a late prediction
+                                                        must not put them back on the board
 Channels are published as "{ns}:fleet" and "{ns}:stop:{stop_id}" and handed to subscribers without the
 namespace. Every write batch runs as Lua scripts in one pipeline: one round trip, and each vehicle's
 compare-and-replace is atomic even with several writers.
@@ -13,6 +15,7 @@ compare-and-replace is atomic even with several writers.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Final
 
@@ -66,11 +69,13 @@ if old then
 end
 local entries = {}
 for i = 5, #ARGV, 3 do
-  local board = ns .. ':board:' .. ARGV[i]
-  redis.call('HSET', board, ARGV[i + 1], ARGV[i + 2])
-  redis.call('PEXPIRE', board, ttl)
-  touched[ARGV[i]] = true
-  entries[#entries + 1] = {ARGV[i], ARGV[i + 1]}
+  if redis.call('SISMEMBER', ns .. ':arrived:' .. ARGV[i], ARGV[i + 1]) == 0 then
+    local board = ns .. ':board:' .. ARGV[i]
+    redis.call('HSET', board, ARGV[i + 1], ARGV[i + 2])
+    redis.call('PEXPIRE', board, ttl)
+    touched[ARGV[i]] = true
+    entries[#entries + 1] = {ARGV[i], ARGV[i + 1]}
+  end
 end
 redis.call('SET', index_key, cjson.encode({made_at = ARGV[4], entries = entries}), 'PX', ttl)
 for stop_id, _ in pairs(touched) do
@@ -79,10 +84,12 @@ end
 return 1
 """
 
-# ARGV: ns, then (stop_id, trip_key) pairs. Publishes for each stop whose board lost an entry.
+# ARGV: ns, ttl_ms, then (stop_id, trip_key) pairs. Publishes for each stop whose board lost an entry.
 _REMOVE_ARRIVED: Final = """
-local ns = ARGV[1]
-for i = 2, #ARGV, 2 do
+local ns, ttl = ARGV[1], tonumber(ARGV[2])
+for i = 3, #ARGV, 2 do
+  redis.call('SADD', ns .. ':arrived:' .. ARGV[i], ARGV[i + 1])
+  redis.call('PEXPIRE', ns .. ':arrived:' .. ARGV[i], ttl)
   if redis.call('HDEL', ns .. ':board:' .. ARGV[i], ARGV[i + 1]) == 1 then
     redis.call('PUBLISH', ns .. ':stop:' .. ARGV[i], '')
   end
@@ -167,7 +174,7 @@ class RedisLiveStore:
     async def put_stop_events(self, events: Sequence[StopEvent]) -> None:
         if not events:
             return
-        args: list[Any] = [self._ns]
+        args: list[Any] = [self._ns, self._board_ttl_ms]
         for event in events:
             args += [event.stop_id, trip_key(event.trip_id, event.service_date)]
         await self._run(self._remove_arrived(args=args))
@@ -182,6 +189,22 @@ class RedisLiveStore:
             args = [x for key in expired for x in (key, raw[key])]
             await self._run(self._prune_board(keys=[board_key], args=args))
         return visible_board(entries.values(), now)
+
+    async def vehicle_arrivals(self, vehicle_id: str, now: float) -> list[Arrival]:
+        async def read() -> list[Arrival]:
+            raw_index = await self._redis.get(f"{self._ns}:vpred:{vehicle_id}")
+            if raw_index is None:
+                return []
+            entries = json.loads(raw_index).get("entries") or []  # cjson encodes an empty list as {}
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for stop_id, key in entries:
+                    pipe.hget(f"{self._ns}:board:{stop_id}", key)
+                raw = await pipe.execute()
+            arrivals = [Arrival.from_json(r) for r in raw if r is not None]
+            return [a for a in arrivals if a.vehicle_id == vehicle_id]
+
+        arrivals: list[Arrival] = await self._run(read())
+        return visible_board(arrivals, now)
 
     async def subscribe(self, channels: Sequence[str]) -> AsyncIterator[tuple[str, bytes]]:
         prefix = self._ns + ":"

@@ -39,10 +39,17 @@ class LiveStore(Protocol):
         """
 
     async def put_stop_events(self, events: Sequence[StopEvent]) -> None:
-        """The trip reached the stop: drop it from that stop's board, publishing when it was there."""
+        """The trip reached the stop: drop it from that stop's board, publishing when it was there.
+
+        The stop remembers the trip arrived (for the board's lifetime): a prediction made before the
+        arrival but written after it does not put the bus back on the board.
+        """
 
     async def stop_arrivals(self, stop_id: str, now: float) -> list[Arrival]:
         """The stop's board at `now` (UTC epoch seconds), soonest first."""
+
+    async def vehicle_arrivals(self, vehicle_id: str, now: float) -> list[Arrival]:
+        """The vehicle's latest predictions still on the boards at `now`, soonest first (for TripUpdates)."""
 
     def subscribe(self, channels: Sequence[str]) -> AsyncIterator[tuple[str, bytes]]:
         """Yield (channel, payload) as published; a channel may be a glob pattern such as "stop:*"."""

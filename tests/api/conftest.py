@@ -10,6 +10,7 @@ from starlette.testclient import TestClient
 from api.app import create_app
 from eta.network import Network, Stop, load_network
 from smartbus.live.memory_store import MemoryLiveStore
+from smartbus.live.notices import MemoryNoticeStore
 from smartbus.settings import BUNDLED_FEED
 
 NOW = 1_401_600_000.0  # 2014-06-01, inside the bundled feed's calendar; the app's clock in these tests
@@ -31,7 +32,12 @@ def live() -> MemoryLiveStore:
 
 
 @pytest.fixture
-def client(live: MemoryLiveStore, network: Network) -> Iterator[TestClient]:
-    app = create_app(live, network, clock=lambda: NOW, tile_url=None)
+def notices() -> MemoryNoticeStore:
+    return MemoryNoticeStore()
+
+
+@pytest.fixture
+def client(live: MemoryLiveStore, notices: MemoryNoticeStore, network: Network) -> Iterator[TestClient]:
+    app = create_app(live, network, clock=lambda: NOW, tile_url=None, notices=notices)
     with TestClient(app) as test_client:
         yield test_client

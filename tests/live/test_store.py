@@ -214,3 +214,24 @@ async def test_silent_vehicles_and_boards_expire(make_store: StoreFactory) -> No
 
 async def test_store_answers_ping(make_store: StoreFactory) -> None:
     assert await make_store().ping()
+
+
+async def test_a_late_prediction_does_not_put_an_arrived_bus_back_on_the_board(make_store: StoreFactory) -> None:
+    store = make_store()
+    await store.put_predictions([prediction_set("V1", T0, prediction("T1", "S1", T0 + 60))])
+    await store.put_stop_events([arrived("T1", "S1", T0 + 50)])
+    # Made before the arrival, written after it (a lagging partition): must not resurrect the entry.
+    await store.put_predictions([prediction_set("V1", T0 + 40, prediction("T1", "S1", T0 + 55))])
+    assert await store.stop_arrivals("S1", T0 + 50) == []
+
+
+async def test_vehicle_arrivals_are_its_latest_predictions_still_on_boards(make_store: StoreFactory) -> None:
+    store = make_store()
+    await store.put_predictions(
+        [prediction_set("V1", T0, prediction("T1", "S1", T0 + 60, 1), prediction("T1", "S2", T0 + 120, 2))]
+    )
+    await store.put_predictions([prediction_set("V2", T0, prediction("T2", "S1", T0 + 90, 1))])
+    await store.put_stop_events([arrived("T1", "S1", T0 + 58)])
+    arrivals = await store.vehicle_arrivals("V1", T0 + 60)
+    assert [(a.stop_id, a.trip_id) for a in arrivals] == [("S2", "T1")]
+    assert await store.vehicle_arrivals("nobody", T0) == []
