@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from eta.assignment import Fit, fit_trip, infer_trip, next_in_block, rank_trips, trusted_fit
 from eta.matching import Match
+from eta.stop_timing import ease_kind, segment_clock
 from eta.tracking_context import DayTrips, TrackingContext
 from smartbus.messages import Ping, StopEvent, VehicleState, VehicleStatus
 
@@ -45,6 +46,10 @@ class TrackState:
     next_stop: int = 0  # index of the first stop not yet departed
     pending_arrival: float | None = None  # arrival at next_stop when the vehicle is there now
     pending_interpolated: bool = False
+    trusted: bool = False  # the trip came from the device's own trip_id
+    other_trip_id: str | None = None  # a trip_id the device reports that is not ours, and on how many fixes
+    other_trip_fixes: int = 0
+    prev_served: bool = True  # whether the bus stood at the last stop it passed (it then pulled away slowly)
     delay_s: float | None = None
     cruise_mps: float = 7.0
     off_route_count: int = 0
@@ -108,9 +113,19 @@ class VehicleTracker:
         events: list[StopEvent] = []
 
         if ping.trip_id is not None and (s.trip_id is None or ping.trip_id != s.trip_id.split("@")[0]):
-            fit = trusted_fit(self.ctx, ping, x, y, self.vehicle_id)
-            if fit is not None:
-                self._assign(fit, ping.timestamp, confirmed=True)
+            # devices now and then report a wrong trip for one fix: leave a trip the device itself gave us
+            # only when it reports another one twice running
+            s.other_trip_fixes = s.other_trip_fixes + 1 if s.other_trip_id == ping.trip_id else 1
+            s.other_trip_id = ping.trip_id
+            if s.trip_id is None or not s.trusted or s.other_trip_fixes >= 2:
+                fit = trusted_fit(self.ctx, ping, x, y, self.vehicle_id)
+                if fit is not None:
+                    self._assign(fit, ping.timestamp, confirmed=True)
+                    s.trusted = True
+                    events += self._advance(fit.match.dist, ping.timestamp, ping.speed, fresh=True)
+                    return TrackerOutput(self._state(ping, self._status(ping.timestamp)), events)
+        else:
+            s.other_trip_id, s.other_trip_fixes = None, 0
         if s.trip_id is None:
             fit = infer_trip(self.ctx, ping, x, y, self.vehicle_id)
             if fit is None:
@@ -202,19 +217,22 @@ class VehicleTracker:
             stop = stop_dist[i]
             if s.pending_arrival is not None:
                 if stop + cfg.depart_radius_m < d2:
-                    departure = self._left_at(stop, cursor_t, d2, ts, speed)
+                    departure = self._left_at(i, cursor_t, d2, ts, speed)
                     events.append(self._event(i, s.pending_arrival, departure, s.pending_interpolated))
-                    s.pending_arrival = None
+                    s.pending_arrival, s.prev_served = None, True
                     s.next_stop += 1
                     cursor_t, cursor_d, cursor_v = departure, stop, 0.0
                     continue
                 break
             if stop - cfg.arrive_radius_m > d2:
                 break
-            arrival, served = self._reached_at(cursor_d, cursor_t, cursor_v, stop, d2, ts, speed)
+            if d2 < stop and speed is not None and speed >= cfg.stopped_mps:
+                break  # near the stop but still rolling towards it: the next fix times the arrival better
+            arrival, served = self._reached_at(i, cursor_d, cursor_t, cursor_v, d2, ts, speed)
             if stop + cfg.depart_radius_m < d2:
-                departure = self._left_at(stop, arrival, d2, ts, speed) if served else arrival
+                departure = self._left_at(i, arrival, d2, ts, speed) if served else arrival
                 events.append(self._event(i, arrival, departure, interpolated))
+                s.prev_served = served
                 s.next_stop += 1
                 cursor_t, cursor_d, cursor_v = departure, stop, (0.0 if served else cursor_v)
                 continue
@@ -235,10 +253,13 @@ class VehicleTracker:
         return metres / speed + ramp if braking or metres > speed * ramp else 2 * metres / speed
 
     def _reached_at(
-        self, d1: float, t1: float, v1: float | None, stop: float, d2: float, t2: float, v2: float | None
+        self, i: int, d1: float, t1: float, v1: float | None, d2: float, t2: float, v2: float | None
     ) -> tuple[float, bool]:
-        """When the bus reached the stop at `stop` metres between fixes (t1, d1) and (t2, d2), and whether
-        it stopped there (the time between the fixes leaves room for a dwell) or drove past."""
+        """When the bus reached stop `i` between fixes (t1, d1, v1) and (t2, d2, v2), and whether it stopped
+        there (the fixes leave room for a dwell) or drove past."""
+        cfg = self.ctx.config
+        stop_dist = self.ctx.timelines.get(self.s.trip_id or "").stop_dist
+        stop = stop_dist[i]
         a = max(stop - d1, 0.0)
         b = max(d2 - stop, 0.0)
         span = t2 - t1
@@ -247,19 +268,60 @@ class VehicleTracker:
         if v1 is None or v2 is None:
             # no reported speeds to tell a dwell from steady driving: interpolate by distance
             return t1 + span * a / (a + b), b <= 0.0
+        # the run into the stop, read from the fix before it: when it would stand at the stop
+        reach: float | None = None
+        reach_sure = False
+        if i > 0 and v1 >= cfg.stopped_mps:
+            prev = stop_dist[i - 1]
+            clock = segment_clock(d1 - prev, stop - prev, v1, ease_kind(self.s.prev_served, True))
+            if clock is not None:
+                reach, reach_sure = t1 + clock[1], clock[2]
+        dwelling = v2 < cfg.stopped_mps and b <= cfg.depart_radius_m
+        if dwelling:
+            if reach is not None and reach_sure:
+                return min(max(reach, t1), t2), True
+            return max(t1, t2 - 0.5 * cfg.typical_dwell_s), True
+        # the run out of it, read from the fix after it: when it left
+        leave = self._left_clock(i, d2, t2, v2)
+        if reach is not None and leave is not None and leave[0] - reach < cfg.min_dwell_s and reach_sure:
+            # no room for a dwell: it drove past; split the time by each side's distance over its speed
+            va = v1 if v1 >= 1.0 else self.s.cruise_mps
+            vb = v2 if v2 >= 1.0 else self.s.cruise_mps
+            wa, wb = a / va, b / vb
+            return t1 + span * wa / (wa + wb), False
+        if reach is not None and reach_sure:
+            limit = leave[0] if leave is not None else t2
+            return min(max(reach, t1), limit), True
+        if leave is not None and leave[1]:
+            return min(max(leave[0] - cfg.typical_dwell_s, t1), t2), True
         before = self._travel_s(a, v1, braking=True)
         after = self._travel_s(b, v2, braking=False) if b > 0 else 0.0
         if before + after <= span:
             return t1 + before, True
-        # no room for a dwell: it drove past; split the time by each side's distance over its speed
-        va = v1 if v1 is not None and v1 >= 1.0 else self.s.cruise_mps
-        vb = v2 if v2 is not None and v2 >= 1.0 else self.s.cruise_mps
+        va = v1 if v1 >= 1.0 else self.s.cruise_mps
+        vb = v2 if v2 >= 1.0 else self.s.cruise_mps
         wa, wb = a / va, b / vb
         return t1 + span * wa / (wa + wb), False
 
-    def _left_at(self, stop: float, not_before: float, d2: float, t2: float, v2: float | None) -> float:
-        """When the bus left the stop at `stop` metres, seen at d2 at t2 (not before `not_before`)."""
-        leave = t2 - self._travel_s(max(d2 - stop, 0.0), v2, braking=False)
+    def _left_clock(self, i: int, d2: float, t2: float, v2: float | None) -> tuple[float, bool] | None:
+        """(when the bus left stop `i`, reliable) read from a moving fix on the segment after it."""
+        stop_dist = self.ctx.timelines.get(self.s.trip_id or "").stop_dist
+        if v2 is None or i + 1 >= len(stop_dist) or d2 <= stop_dist[i]:
+            return None
+        stop, nxt = stop_dist[i], stop_dist[i + 1]
+        if d2 >= nxt:
+            return None
+        clock = segment_clock(d2 - stop, nxt - stop, v2, "both")
+        return None if clock is None else (t2 - clock[0], clock[2])
+
+    def _left_at(self, i: int, not_before: float, d2: float, t2: float, v2: float | None) -> float:
+        """When the bus left stop `i`, seen at d2 at t2 (not before `not_before`)."""
+        stop = self.ctx.timelines.get(self.s.trip_id or "").stop_dist[i]
+        clock = self._left_clock(i, d2, t2, v2)
+        if clock is not None and clock[1]:
+            leave = clock[0]
+        else:
+            leave = t2 - self._travel_s(max(d2 - stop, 0.0), v2, braking=False)
         return min(max(leave, not_before), t2)
 
     def _finish_if_at_end(self, ts: float, events: list[StopEvent]) -> None:
@@ -370,7 +432,8 @@ class VehicleTracker:
             if self.ctx.claims.get(key) == self.vehicle_id:
                 del self.ctx.claims[key]
         s.trip_id = s.service_date = None
-        s.confirmed, s.confirm_wins, s.held, s.history = True, 0, [], []
+        s.confirmed, s.confirm_wins, s.held, s.history, s.prev_served = True, 0, [], [], True
+        s.trusted = False
         s.progress, s.next_stop, s.pending_arrival, s.delay_s, s.off_route_count = 0.0, 0, None, None, 0
 
     def _update_delay(self, ts: float) -> None:
