@@ -27,6 +27,7 @@ from simulator.records import Delivery, Event, PositionTruth, StopTruth
 from smartbus.messages import Ping
 
 SAME_TERMINAL_M = 300.0
+LATEST_DELIVERY_S = 700.0  # no fix is delivered later than this after it was taken (late and out of order)
 DEADHEAD_SPEED = 8.0  # m/s between terminals that are apart: no pings while deadheading
 PULL_OUT_S = 60.0  # the device keeps reporting this long after the block's last trip
 
@@ -165,13 +166,17 @@ def _vehicle_stream(shared: _Shared, duty: Duty, start_at: float | None) -> Iter
             )
             if same_terminal:
                 window_end = next_ready
+        if start_at is not None and origin + window_end + LATEST_DELIVERY_S < start_at:
+            if nxt is not None:  # all of this trip was delivered before the stream starts: only drive it
+                run = nxt
+            continue
         trip_device = _TripDevice(shared, duty, run, device_rng)
         chunk_start = run.ready_at
         while chunk_start < window_end:
             chunk_end = min(chunk_start + CHUNK_FIXES * config.ping_interval_s, window_end)
             if window_end - chunk_end < 1.0:
                 chunk_end = window_end
-            skip_fixes = start_at is not None and origin + chunk_end + 700.0 < start_at
+            skip_fixes = start_at is not None and origin + chunk_end + LATEST_DELIVERY_S < start_at
             fresh = trip_device.chunk(chunk_start, chunk_end, clock, counter, skip_fixes)
             last_chunk = chunk_end >= window_end
             horizon = origin + (chunk_end if not last_chunk or nxt is None else nxt.ready_at)
