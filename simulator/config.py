@@ -47,7 +47,7 @@ class DelayModel:
     segment_sigma: float = 0.12  # log-sd of a segment's fixed speed factor (some streets are slower)
     noise_sigma: float = 0.15  # log-sd of the AR(1) traffic noise on run times
     noise_correlation: float = 0.8  # AR(1) coefficient stop to stop: lateness persists
-    max_speed: float = 22.0  # m/s, no bus is faster between stops
+    max_speed: float = 22.0  # m/s (79 km/h): no bus is ever faster, accelerating and braking included
     schedule_speed_floor: float = 15.0  # m/s: schedules rounded to the minute give 0 s runs; assume this speed
     dwell_base_s: float = 8.0  # door open/close
     dwell_mean_extra_s: float = 16.0  # boarding, gamma distributed (shape 2)

@@ -16,6 +16,7 @@ from eta.network import Trip
 from simulator.config import DelayModel, DrivingFaults
 
 SECONDS_PER_HOUR = 3600.0
+PEAK_OVER_MEAN_SPEED = 1.5  # a segment run from rest to rest (smoothstep) peaks at 1.5 x its mean speed
 
 
 def congestion_factor(hour: float, model: DelayModel) -> float:
@@ -160,7 +161,7 @@ class TripStatics:
         street = [segment_factor(seed, a, b, model.segment_sigma) for a, b in zip(ids, ids[1:], strict=False)]
         return cls(
             nominal_run_times(trip, model),
-            np.diff(trip.stop_dist) / model.max_speed,
+            np.diff(trip.stop_dist) / (model.max_speed / PEAK_OVER_MEAN_SPEED),
             np.array(street),
             holding_stops(trip).tolist(),
         )

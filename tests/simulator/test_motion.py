@@ -34,6 +34,7 @@ def test_progress_moves_forward_along_the_trip_and_rests_at_served_stops() -> No
     assert np.all(np.diff(s) >= -1e-9)
     assert s[0] == 0.0 and s[-1] == 4000.0
     assert np.all(speed >= 0.0)
+    assert speed.max() <= DEFAULT_MODEL.max_speed + 1e-6
     stopped, _ = run.progress(run.arrival)
     assert np.allclose(stopped, run.stop_dist)
     _, at_stop_speed = run.progress((run.arrival + run.departure) / 2.0)
@@ -43,7 +44,9 @@ def test_progress_moves_forward_along_the_trip_and_rests_at_served_stops() -> No
 def test_stop_times_are_ordered_and_never_faster_than_the_speed_limit() -> None:
     model = DelayModel()
     for seed in range(50):
-        run = _drive(street_trip(), seed=seed, driving=DrivingFaults(0.3, 0.5, 0.0))
+        run = _drive(street_trip(run_s=10.0), seed=seed, driving=DrivingFaults(0.3, 0.5, 0.0))  # a rushed schedule
+        _, speed = run.progress(np.linspace(run.ready_at, run.finished_at, 3000))
+        assert speed.max() <= model.max_speed + 1e-6
         assert np.all(run.departure >= run.arrival)
         assert np.all(run.arrival[1:] >= run.departure[:-1])
         runs = run.arrival[1:] - run.departure[:-1]
