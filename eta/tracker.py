@@ -188,7 +188,12 @@ class VehicleTracker:
         n = len(stop_dist)
         d1, t1, v1 = s.progress, s.progress_ts, s.progress_speed
         d2 = dist if dist > d1 else d1
-        if speed is not None and speed < cfg.stopped_mps and v1 is not None and v1 < cfg.stopped_mps:
+        # standing on both fixes: what moves is GPS noise, unless it moved farther than noise goes (a bus
+        # caught standing at two stops); at a stop (a terminal's street often doubles back) ask for more
+        jitter = cfg.standing_jitter_m if s.pending_arrival is None else cfg.standing_at_stop_m
+        if speed is not None and speed < cfg.stopped_mps and v1 is not None and v1 < cfg.stopped_mps and (
+            d2 - d1 < jitter
+        ):
             d2 = d1  # standing still: what moves is GPS noise, which would only ratchet progress forward
         events: list[StopEvent] = []
         if fresh:
