@@ -240,6 +240,7 @@ class _TripDevice:
             rows, labels = self._fix_rows(times, faults)
             fields = self.ping_fields
         sent_l, dup_l = sent.tolist(), dup.tolist()
+        del times, faults, keys, order_a, sent, dup  # this generator lives on: keep only what the loop reads
         index, true_trip = duty.index, trip.trip_id
         pings: dict[int, Ping] = {}
         for k, key in zip(order, sorted_keys, strict=True):
