@@ -91,7 +91,8 @@ def execute(request: SimulateRequest) -> int:
         return 2
     if plan.mapped:
         log.info("the feed has no service on %s: running its %s (same weekday) instead", day, plan.feed_day)
-    log.info("%d vehicles on %d trips, service date %s", len(plan.duties),
+    peak = f" ({request.config.vehicles} at the busiest moment)" if request.config.vehicles else ""
+    log.info("%d vehicles%s on %d trips, service date %s", len(plan.duties), peak,
              sum(len(d.trip_ids) for d in plan.duties), plan.service_date)
     relax_gc()
     start_at = time.time() if request.from_now else None
