@@ -58,15 +58,16 @@ def plan_day(network: Network, real_day: dt.date, config: SimConfig) -> DayPlan:
     return DayPlan(network, real_day, feed_day, mapped, origin, config, tuple(duties))
 
 
-def simulate(plan: DayPlan, *, start_at: float | None = None) -> Iterator[Event]:
+def simulate(plan: DayPlan, *, start_at: float | None = None, truth: bool = True) -> Iterator[Event]:
     """Every ping (as a Delivery) and every StopTruth of the day, in delivery order.
 
     With `start_at` (UTC epoch) the stream starts there: buses already out are mid-trip, earlier events
     are not produced. Truth records are ordered by when they become known (a stop at its departure).
     A vehicle's stream is only started when the merged stream reaches its first possible event, so
-    vehicles that have not yet pulled out cost nothing.
+    vehicles that have not yet pulled out cost nothing. `truth=False` (live publishing) leaves out
+    StopTruth records and the Deliveries' truth, which nobody downstream may see anyway.
     """
-    shared = _Shared(plan)
+    shared = _Shared(plan, with_truth=truth)
     model = plan.config.delay
     trips = plan.network.trips
     waiting = sorted(
@@ -113,6 +114,7 @@ class _Shared:
     """Read-only lookups every vehicle uses; built lazily, independent of vehicle order."""
 
     plan: DayPlan
+    with_truth: bool = True
     headings: dict[str, np.ndarray] = field(default_factory=dict)
     route_trips: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     origin_hour: float = 0.0
@@ -221,7 +223,7 @@ class _TripDevice:
         origin, vehicle, service_date = plan.origin, duty.vehicle_id, shared.service_date
         last = end >= run.finished_at
         stop_end = run.passed if last else int(np.searchsorted(run.departure, end, side="left"))
-        stops = range(self.stops_done, max(stop_end, self.stops_done))
+        stops = range(self.stops_done, max(stop_end, self.stops_done) if shared.with_truth else self.stops_done)
         self.stops_done = max(stop_end, self.stops_done)
         times = fix_times(clock, start, end, self.rng, config.ping_interval_s, config.ping_jitter)
         if skip_fixes:
@@ -241,7 +243,7 @@ class _TripDevice:
             fields = self.ping_fields
         sent_l, dup_l = sent.tolist(), dup.tolist()
         del times, faults, keys, order_a, sent, dup  # this generator lives on: keep only what the loop reads
-        index, true_trip = duty.index, trip.trip_id
+        index, true_trip, with_truth = duty.index, trip.trip_id, shared.with_truth
         pings: dict[int, Ping] = {}
         for k, key in zip(order, sorted_keys, strict=True):
             if k < n_stops:
@@ -254,8 +256,9 @@ class _TripDevice:
                 i = sent_l[k - n_stops]
                 stamp, lat, lon, bearing, speed, true_lat, true_lon, dist = rows[i].tolist()
                 ping = Ping(vehicle, stamp, lat, lon, bearing, speed, *fields)
-                truth = PositionTruth(vehicle, stamp, true_trip, true_lat, true_lon, dist, key, labels[i])
-                event = Delivery(key, ping, truth)
+                event = Delivery(key, ping, PositionTruth(
+                    vehicle, stamp, true_trip, true_lat, true_lon, dist, key, labels[i]
+                ) if with_truth else None)
                 pings[i] = ping
             else:  # the second copy of a duplicated fix: the very same report, delivered again
                 event = Delivery(key, pings[dup_l[k - n_stops - n_sent]], None)

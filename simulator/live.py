@@ -41,13 +41,13 @@ async def run_live(
     """
     config = dataclasses.replace(config or SimConfig(), vehicles=vehicles, seed=seed)
     now = time.time() if start_at is None else start_at
-    events: Iterator[Event] = live_events(network, config, now)
+    events: Iterator[Event] = live_events(network, config, now, truth=False)
     if until is not None:
         events = _before(events, until)
     return await publish(events, send, pacer=Pacer(now, speed))
 
 
-def live_events(network: Network, config: SimConfig, start_at: float) -> Iterator[Event]:
+def live_events(network: Network, config: SimConfig, start_at: float, *, truth: bool = True) -> Iterator[Event]:
     """Every event from `start_at` on, across as many service days as it takes, in delivery order.
 
     Consecutive service days overlap (trips past midnight), so each day's stream is opened ahead of its
@@ -63,7 +63,7 @@ def live_events(network: Network, config: SimConfig, start_at: float) -> Iterato
         plan = plan_day(network, day, config)
         if plan.mapped:
             log.info("no service in the feed on %s: running the feed's %s instead", day, plan.feed_day)
-        stream = simulate(plan, start_at=start_at)
+        stream = simulate(plan, start_at=start_at, truth=truth)
         first = next(stream, None)
         if first is not None:
             heapq.heappush(running, (_key(first), opened, first, stream))

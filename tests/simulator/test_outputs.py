@@ -144,3 +144,11 @@ async def test_run_live_publishes_paced_pings_until_told_to_stop(cairns: Network
     assert sent == len(received) > 10
     assert len({p.vehicle_id for p in received}) > 10
     assert all(p.timestamp < start_at + 60 for p in received)
+
+
+def test_leaving_out_the_truth_changes_no_ping() -> None:
+    plan = plan_day(edge_network("loop"), A_WEDNESDAY, SimConfig())
+    with_truth = [e for e in simulate(plan) if isinstance(e, Delivery)]
+    without = list(simulate(plan, truth=False))
+    assert all(isinstance(e, Delivery) and e.truth is None for e in without)
+    assert [e.ping for e in without if isinstance(e, Delivery)] == [d.ping for d in with_truth]
