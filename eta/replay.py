@@ -7,11 +7,11 @@ import gzip
 import io
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from eta.engine import Engine
+from eta.engine import Engine, EngineOutput
 from eta.network import Network
 from smartbus.messages import Ping, StopEvent, VehicleState
 
@@ -86,9 +86,16 @@ def _state_record(state: VehicleState) -> dict[str, Any]:
     }
 
 
-def replay(network: Network, pings_path: Path, out: Path, write_states: bool = False) -> dict[str, Any]:
+def replay(
+    network: Network,
+    pings_path: Path,
+    out: Path,
+    write_states: bool = False,
+    on_output: Callable[[EngineOutput], object] | None = None,
+) -> dict[str, Any]:
     """Run `pings_path` through a fresh Engine; write DIR/stop_events.jsonl, DIR/summary.json and, when
-    asked, DIR/vehicle_states.jsonl (one state per accepted ping, for accuracy scoring)."""
+    asked, DIR/vehicle_states.jsonl (one state per accepted ping, for accuracy scoring). `on_output` sees
+    every engine output in order (the predictions hook)."""
     engine = Engine(network)
     out.mkdir(parents=True, exist_ok=True)
     states_file = (out / "vehicle_states.jsonl").open("w", encoding="utf-8") if write_states else None
@@ -98,6 +105,8 @@ def replay(network: Network, pings_path: Path, out: Path, write_states: bool = F
     for ping in read_pings(pings_path, counts):
         counts["pings"] += 1
         output = engine.process(ping)
+        if on_output is not None:
+            on_output(output)
         if output.rejected_reason:
             counts[f"rejected_{output.rejected_reason}"] += 1
         if output.state is not None:

@@ -1,0 +1,363 @@
+"""The learning predictor: stop events in (it learns from them), vehicle states in, predictions out.
+
+For the vehicle's trip it walks the stops ahead: the rest of the current segment, then for each stop a
+run time (the model's fused estimate, nudged by the vehicle's own pace) and a dwell (learned; an early
+bus waits at holding stops for its scheduled time). After the trip's last stop it carries on onto the
+trips the block runs next (method "block_next": at the terminal the bus leaves at its scheduled time or
+after its turnaround, whichever is later, so delay is recovered at layovers), up to the horizon.
+
+Never garbage: no stop already passed, no arrival before the state's time, arrivals non-decreasing.
+Pure: no I/O except `save`/`load` of the learned state.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from eta.network import Network
+from eta.prediction.blocks import BlockChains, parse_service_date
+from eta.prediction.travel_model import TravelModel, tod_bin
+from eta.prediction.trip_plan import TripPlan, plan_trip
+from smartbus.messages import PredictionMethod, PredictionSet, StopEvent, StopPrediction, VehicleState
+
+DEFAULT_HORIZON_S = 3600.0
+RECOMPUTE_S = 120.0  # a vehicle's whole walk is redone this often (new learning, holds, layovers)
+REWRITE_S = 10.0
+REFRESH_S = 120.0  # inside a rider's 180 s freshness window even with a 30 s ping interval and jitter
+MAX_NEXT_TRIPS = 4
+APPROACH_SPEED_MPS = 8.0  # heading for a trip's first stop: no segment to learn from yet
+BASE_UNCERTAINTY_S = 20.0
+STATE_VERSION = 1
+_METHOD: dict[str, PredictionMethod] = {
+    "prior": "schedule_delay",
+    "history": "history",
+    "recent": "recent",
+    "blend": "blend",
+}
+_RANK = {"prior": 0, "history": 1, "recent": 1, "blend": 2}
+_NO_PREDICTION_STATUSES = frozenset({"stale", "unassigned"})
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    plan: TripPlan
+    service_date: str
+    index: int
+    arrival: float  # UTC epoch seconds, as walked
+    scheduled: float
+    method: PredictionMethod
+    uncertainty: float
+
+
+@dataclass(slots=True)
+class _Path:
+    key: tuple[str, str]  # trip, service date
+    computed_at: float
+    entries: list[_Entry]
+    published_at: float = float("-inf")
+    published_shift: float = float("nan")
+
+
+@dataclass(slots=True)
+class _Seen:
+    """The last stop event of one vehicle, and its pace (log residual of its last observed run)."""
+
+    trip_id: str
+    service_date: str
+    index: int
+    arrival: float
+    departure: float | None
+    interpolated: bool
+    pace: float = 0.0
+    has_pace: bool = False
+
+
+class LearningPredictor:
+    def __init__(self, network: Network, model: TravelModel | None = None,
+                 horizon_s: float = DEFAULT_HORIZON_S) -> None:
+        self.network = network
+        self.model = model if model is not None else TravelModel()
+        self.horizon_s = horizon_s
+        self._plans: dict[str, TripPlan] = {}
+        self._origins: dict[str, float] = {}
+        self._seen: dict[str, _Seen] = {}
+        self._paths: dict[str, _Path] = {}
+        self.blocks = BlockChains(network)
+
+    # --- lookups -----------------------------------------------------------------------------------------
+    def plan(self, trip_id: str) -> TripPlan | None:
+        plan = self._plans.get(trip_id)
+        if plan is None:
+            trip = self.network.trips.get(trip_id)
+            if trip is None:
+                return None
+            plan = plan_trip(trip)
+            self._plans[trip_id] = plan
+        return plan
+
+    def origin(self, service_date: str) -> float:
+        origin = self._origins.get(service_date)
+        if origin is None:
+            origin = self.network.service_day_origin(parse_service_date(service_date))
+            self._origins[service_date] = origin
+        return origin
+
+    # --- learning ----------------------------------------------------------------------------------------
+    def observe(self, events: list[StopEvent]) -> None:
+        for event in events:
+            self._observe(event)
+
+    def _observe(self, event: StopEvent) -> None:
+        plan = self.plan(event.trip_id)
+        index = plan.index_of.get(event.stop_sequence) if plan is not None else None
+        if plan is None or index is None:
+            return
+        seen = self._seen.get(event.vehicle_id)
+        same_trip = seen is not None and seen.trip_id == event.trip_id and seen.service_date == event.service_date
+        if seen is not None and same_trip and index == seen.index:
+            if seen.departure is None and event.departure_time is not None:  # the departure of a known arrival
+                seen.departure = event.departure_time
+                self._learn_stay(plan, index, event)
+            return
+        origin = self.origin(event.service_date)
+        pace, has_pace = (seen.pace, seen.has_pace) if seen is not None else (0.0, False)
+        if (
+            seen is not None and same_trip and index == seen.index + 1 and seen.departure is not None
+            and not seen.interpolated and not event.interpolated and event.arrival_time > seen.departure
+        ):
+            residual = self.model.observe_run(
+                plan.segments[index - 1],
+                tod_bin(seen.departure - origin),
+                plan.prior_log[index - 1],
+                seen.departure,
+                event.arrival_time - seen.departure,
+            )
+            if has_pace:
+                self.model.observe_pace(pace, residual)
+            pace, has_pace = residual, True
+        self._seen[event.vehicle_id] = _Seen(
+            event.trip_id, event.service_date, index, event.arrival_time, event.departure_time,
+            event.interpolated, pace, has_pace,
+        )
+        if event.departure_time is not None:
+            self._learn_stay(plan, index, event)
+
+    def _learn_stay(self, plan: TripPlan, index: int, event: StopEvent) -> None:
+        """Learn from how long the bus stayed: turnaround at a first stop, dwell elsewhere (not when it was
+        waiting for its time at a holding stop, which says nothing of boarding)."""
+        if event.departure_time is None or event.interpolated or index == len(plan.segments):
+            return
+        stay = event.departure_time - event.arrival_time
+        scheduled_departure = self.origin(event.service_date) + plan.departure[index]
+        if index == 0:
+            if event.arrival_time >= scheduled_departure:
+                self.model.turnaround.add(stay, 0.05)
+            elif event.arrival_time + self.model.turnaround_s() < scheduled_departure:
+                self.model.start_lag.add(event.departure_time - scheduled_departure, 0.05)
+            return
+        if plan.holds[index] and event.arrival_time + stay <= scheduled_departure + 5.0:
+            return
+        self.model.observe_dwell(plan.stop_ids[index], stay)
+
+    # --- prediction --------------------------------------------------------------------------------------
+    def __call__(self, state: VehicleState) -> PredictionSet | None:
+        return self.predict(state)
+
+    def predict(self, state: VehicleState) -> PredictionSet | None:
+        """Every stop ahead within the horizon (the vehicle's trip, then its block's next trips)."""
+        found = self._current(state)
+        if found is None:
+            return None
+        path, shift = found
+        return self._set(state, path, shift)
+
+    def publish(self, state: VehicleState) -> PredictionSet | None:
+        """Like `predict`, but None when what riders were last shown for this vehicle still holds: nothing
+        moved by `REWRITE_S` and the last set is younger than `REFRESH_S` (a live board's traffic)."""
+        found = self._current(state)
+        if found is None:
+            return None
+        path, shift = found
+        if abs(shift - path.published_shift) < REWRITE_S and state.timestamp - path.published_at < REFRESH_S:
+            return None
+        path.published_shift, path.published_at = shift, state.timestamp
+        return self._set(state, path, shift)
+
+    def _set(self, state: VehicleState, path: _Path, shift: float) -> PredictionSet:
+        now = state.timestamp
+        floor = now
+        stops: list[StopPrediction] = []
+        for e in path.entries:
+            arrival = e.arrival + shift
+            floor = arrival if arrival > floor else floor
+            stops.append(StopPrediction(
+                trip_id=e.plan.trip_id,
+                service_date=e.service_date,
+                stop_id=e.plan.stop_ids[e.index],
+                stop_sequence=e.plan.stop_sequences[e.index],
+                predicted_arrival=round(floor, 1),
+                scheduled_arrival=e.scheduled,
+                method=e.method,
+                uncertainty_s=e.uncertainty,
+                route_id=e.plan.route_id,
+            ))
+        return PredictionSet(state.vehicle_id, now, tuple(stops), state.feed_version)
+
+    def _current(self, state: VehicleState) -> tuple[_Path, float] | None:
+        """The vehicle's predicted path and how far to shift it: the whole walk is redone when the vehicle
+        reaches a stop or the path is `RECOMPUTE_S` old; in between only the first stop is re-estimated
+        from the new position and the rest moves with it."""
+        if (
+            state.trip_id is None or state.service_date is None or state.next_stop_sequence is None
+            or state.status in _NO_PREDICTION_STATUSES
+        ):
+            self._paths.pop(state.vehicle_id, None)
+            return None
+        plan = self.plan(state.trip_id)
+        index = plan.index_of.get(state.next_stop_sequence) if plan is not None else None
+        if plan is None or index is None:
+            return None
+        at_stop = state.status in ("at_stop", "layover")
+        key = (plan.trip_id, state.service_date)
+        path = self._paths.get(state.vehicle_id)
+        if path is not None and path.key == key and state.timestamp - path.computed_at < RECOMPUTE_S:
+            head = _Walk(self, state, max_stops=1)
+            head.trip(plan, state.service_date, index, at_stop, state.shape_dist)
+            first = head.out[0] if head.out else None
+            # the stops passed since the walk drop off the front; the rest moves with the first one ahead
+            for skip, entry in enumerate(path.entries[:3]):
+                if first is not None and entry.plan is first.plan and entry.index == first.index:
+                    if skip:
+                        del path.entries[:skip]
+                    return path, first.arrival - entry.arrival
+        walk = _Walk(self, state)
+        walk.trip(plan, state.service_date, index, at_stop, state.shape_dist)
+        chained = 0
+        trip_id = plan.trip_id
+        while walk.open and chained < MAX_NEXT_TRIPS:
+            following = self.blocks.next_trip(state.service_date, trip_id)
+            nxt = self.plan(following) if following is not None else None
+            if nxt is None:
+                break
+            walk.next_trip(nxt, state.service_date)
+            trip_id = nxt.trip_id
+            chained += 1
+        fresh = _Path(key, state.timestamp, walk.out)  # never published: `publish` sends it at once
+        self._paths[state.vehicle_id] = fresh
+        return fresh, 0.0
+
+    # --- persistence -------------------------------------------------------------------------------------
+    def state_json(self) -> str:
+        body = {"version": STATE_VERSION, "model": self.model.to_json()}
+        return json.dumps(body, sort_keys=True, separators=(",", ":")) + "\n"
+
+    def save(self, path: Path) -> None:
+        path.write_text(self.state_json(), encoding="utf-8")
+
+    @classmethod
+    def load(cls, network: Network, path: Path, horizon_s: float = DEFAULT_HORIZON_S) -> LearningPredictor:
+        body = json.loads(path.read_text(encoding="utf-8"))
+        if body.get("version") != STATE_VERSION:
+            raise ValueError(f"{path}: prediction state version {body.get('version')}, expected {STATE_VERSION}")
+        return cls(network, TravelModel.from_json(body["model"]), horizon_s)
+
+
+class _Walk:
+    """One walk along the stops ahead of a vehicle, accumulating predictions until the horizon."""
+
+    def __init__(self, predictor: LearningPredictor, state: VehicleState, max_stops: int = 1 << 30) -> None:
+        self.p = predictor
+        self.max_stops = max_stops
+        self.model = predictor.model
+        self.state = state
+        self.now = state.timestamp
+        self.limit = state.timestamp + predictor.horizon_s
+        seen = predictor._seen.get(state.vehicle_id)
+        self.seen = seen
+        self.pace = seen.pace if seen is not None and seen.has_pace else 0.0
+        self.rho = self.model.pace_correlation()
+        self.t = state.timestamp  # the clock of the walk: when the bus leaves the last stop walked
+        self.var = BASE_UNCERTAINTY_S**2
+        self.best = "prior"  # the most informed source used so far on this walk
+        self.out: list[_Entry] = []
+        self.open = True  # still inside the horizon at the end of the last trip walked
+
+    def _emit(self, plan: TripPlan, service_date: str, origin: float, index: int, arrival: float,
+              method: PredictionMethod) -> bool:
+        arrival = max(arrival, self.now, self.out[-1].arrival if self.out else self.now)
+        if arrival > self.limit or len(self.out) >= self.max_stops:
+            self.open = False
+            return False
+        self.out.append(_Entry(
+            plan, service_date, index, arrival, origin + plan.arrival[index], method, round(math.sqrt(self.var), 1)
+        ))
+        return True
+
+    def _leave(self, plan: TripPlan, origin: float, index: int, arrival: float) -> float:
+        """When the bus leaves stop `index` having reached it at `arrival`."""
+        if index == 0:
+            return max(origin + plan.departure[0] + self.model.start_lag_s(), arrival + self.model.turnaround_s())
+        if index == len(plan.segments):
+            return arrival
+        leave = arrival + self.model.dwell_s(plan.stop_ids[index], plan.scheduled_dwell[index])
+        if plan.holds[index]:
+            leave = max(leave, origin + plan.departure[index])
+        return leave
+
+    def _run(self, plan: TripPlan, origin: float, segment: int, share: float, steps: int) -> float:
+        estimate = self.model.run_estimate(
+            plan.segments[segment], tod_bin(self.t - origin), plan.prior_log[segment], self.now
+        )
+        if _RANK[estimate.source] > _RANK[self.best]:
+            self.best = estimate.source
+        run = math.exp(estimate.log_run + self.pace * self.rho**steps) * share
+        self.var += run * run * estimate.log_var
+        return run
+
+    def _method(self) -> PredictionMethod:
+        return _METHOD[self.best]
+
+    def trip(self, plan: TripPlan, service_date: str, index: int, at_stop: bool, shape_dist: float | None) -> None:
+        origin = self.p.origin(service_date)
+        last = len(plan.segments)
+        steps = 1
+        if at_stop:
+            seen = self.seen
+            here = seen is not None and seen.trip_id == plan.trip_id and seen.index == index
+            arrived = seen.arrival if here and seen is not None else self.now
+            self.t = max(self._leave(plan, origin, index, arrived), self.now)
+            index += 1
+        elif index == 0:
+            gap = max(plan.stop_dist[0] - (shape_dist or plan.stop_dist[0]), 0.0)
+            arrival = self.now + gap / APPROACH_SPEED_MPS
+            if not self._emit(plan, service_date, origin, 0, arrival, self._method()):
+                return
+            self.t = max(self._leave(plan, origin, 0, arrival), self.now)
+            index = 1
+        for j in range(index, last + 1):
+            share = 1.0
+            if j == index and not at_stop and shape_dist is not None:
+                span = plan.stop_dist[j] - plan.stop_dist[j - 1]
+                share = min(max((plan.stop_dist[j] - shape_dist) / span, 0.0), 1.0) if span > 0 else 0.0
+            arrival = self.t + self._run(plan, origin, j - 1, share, steps)
+            steps += 1
+            if not self._emit(plan, service_date, origin, j, arrival, self._method()):
+                return
+            self.t = self._leave(plan, origin, j, arrival)
+
+    def next_trip(self, plan: TripPlan, service_date: str) -> None:
+        """The block's next trip: the bus reaches its first stop as it ends the trip before."""
+        origin = self.p.origin(service_date)
+        arrival = self.t
+        if not self._emit(plan, service_date, origin, 0, arrival, "block_next"):
+            return
+        self.t = self._leave(plan, origin, 0, arrival)
+        self.pace *= self.rho  # a new trip: the bus's pace matters less
+        for j in range(1, len(plan.segments) + 1):
+            arrival = self.t + self._run(plan, origin, j - 1, 1.0, 1)
+            if not self._emit(plan, service_date, origin, j, arrival, "block_next"):
+                return
+            self.t = self._leave(plan, origin, j, arrival)

@@ -1,0 +1,182 @@
+"""What the predictor learns from observed stop events: run times of stop-to-stop segments, dwell times, the
+turnaround at terminals, and how well each source of estimate has been doing.
+
+Run times are kept in log seconds: a slow street is slow by a factor, and errors are relative.
+Three sources estimate a segment's run time, each with a variance learned from its own past errors:
+- prior: the schedule's run time (what "schedule + current delay" assumes);
+- history: the mean run on this segment in this half hour of the service day, over past days and today;
+- recent: what the last vehicle on this segment took, its variance growing with its age.
+They are fused with inverse-variance weights (a Kalman update with learned noise, as TheTransitClock's
+filter does for one source pair), so a source that has been wrong lately counts for less.
+On top, each vehicle's own pace (its last residual against the fused estimate) carries forward to the
+segments ahead, decaying with the learned stop-to-stop correlation: a bus running slow keeps running slow.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from eta.prediction.estimate import Running
+
+TOD_BIN_S = 1800  # history profiles per half hour of the service day
+RECENT_AGE_BUCKETS_S = (300.0, 900.0, 1800.0, 3600.0, 7200.0)  # a recent run older than the last is ignored
+HISTORY_SHRINK = 2.0  # a half hour seen a few times leans on the segment's all-day mean
+HISTORY_TRUSTED_N = 3  # from this many runs on, the schedule's prior is left out of the fusion
+LEARN_RATE = 0.05  # exponential weight once enough runs are seen: about the last 20
+ERROR_LEARN_RATE = 0.01
+PACE_DEFAULT_CORRELATION = 0.5
+PACE_MIN_PAIRS = 30
+# Starting error variances (log seconds squared) before any error is measured: the schedule is known
+# to be rough, history and a fresh recent run better.
+_INITIAL_ERRORS = {"prior": 0.09, "segment": 0.06, "history_few": 0.05, "history": 0.04}
+
+Source = Literal["prior", "history", "recent", "blend"]
+
+
+@dataclass(frozen=True, slots=True)
+class RunEstimate:
+    log_run: float  # expected log seconds
+    log_var: float  # variance of its error, log seconds squared
+    source: Source
+
+
+def tod_bin(seconds_since_origin: float) -> int:
+    return int(seconds_since_origin // TOD_BIN_S)
+
+
+def _recent_key(age_s: float) -> str | None:
+    for i, limit in enumerate(RECENT_AGE_BUCKETS_S):
+        if age_s < limit:
+            return f"recent{i}"
+    return None
+
+
+@dataclass
+class TravelModel:
+    history: dict[str, Running] = field(default_factory=dict)  # "a>b@bin" -> log run
+    segment: dict[str, Running] = field(default_factory=dict)  # "a>b" -> log run, all day
+    recent: dict[str, tuple[float, float]] = field(default_factory=dict)  # "a>b" -> (seen at, log run)
+    errors: dict[str, Running] = field(default_factory=dict)  # source -> squared log error
+    dwell: dict[str, Running] = field(default_factory=dict)  # stop_id -> seconds at the stop
+    turnaround: Running = field(default_factory=Running)  # seconds from arrival to leaving, when late
+    start_lag: Running = field(default_factory=Running)  # seconds after the scheduled start, when early
+    pace_xy: Running = field(default_factory=Running)  # consecutive residual products (correlation)
+    pace_xx: Running = field(default_factory=Running)
+
+    # --- estimates -------------------------------------------------------------------------------------
+    def error_var(self, key: str) -> float:
+        found = self.errors.get(key)
+        if found is not None and found.n >= 5:
+            return max(found.mean, 1e-4)
+        if key.startswith("recent"):
+            return 0.03 + 0.01 * int(key[6:])
+        return _INITIAL_ERRORS[key]
+
+    def _sources(self, seg: str, bin_: int, prior_log: float, at: float) -> list[tuple[str, float]]:
+        """(error key, log run) of every source that has something to say about `seg` at time `at`."""
+        found: list[tuple[str, float]] = []
+        whole = self.segment.get(seg)
+        part = self.history.get(f"{seg}@{bin_}")
+        if part is not None and whole is not None:
+            mean = (part.n * part.mean + HISTORY_SHRINK * whole.mean) / (part.n + HISTORY_SHRINK)
+            found.append(("history" if part.n >= HISTORY_TRUSTED_N else "history_few", mean))
+        elif whole is not None:
+            found.append(("segment", whole.mean))
+        if part is None or part.n < HISTORY_TRUSTED_N:
+            found.append(("prior", prior_log))
+        last = self.recent.get(seg)
+        if last is not None:
+            key = _recent_key(max(at - last[0], 0.0))
+            if key is not None:
+                found.append((key, last[1]))
+        return found
+
+    def run_estimate(self, seg: str, bin_: int, prior_log: float, at: float) -> RunEstimate:
+        sources = self._sources(seg, bin_, prior_log, at)
+        total_w = 0.0
+        total = 0.0
+        learned_history = learned_recent = False
+        for key, value in sources:
+            w = 1.0 / self.error_var(key)
+            total_w += w
+            total += w * value
+            learned_history |= key in ("history", "history_few", "segment")
+            learned_recent |= key.startswith("recent")
+        source: Source = (
+            "blend" if learned_history and learned_recent
+            else "history" if learned_history
+            else "recent" if learned_recent
+            else "prior"
+        )
+        return RunEstimate(total / total_w, 1.0 / total_w, source)
+
+    def pace_correlation(self) -> float:
+        if self.pace_xx.n < PACE_MIN_PAIRS or self.pace_xx.mean <= 0.0:
+            return PACE_DEFAULT_CORRELATION
+        return min(max(self.pace_xy.mean / self.pace_xx.mean, 0.0), 0.95)
+
+    def dwell_s(self, stop_id: str, scheduled_s: float) -> float:
+        found = self.dwell.get(stop_id)
+        return found.mean if found is not None else scheduled_s
+
+    def turnaround_s(self) -> float:
+        return self.turnaround.mean if self.turnaround.n else 60.0
+
+    def start_lag_s(self) -> float:
+        return self.start_lag.mean if self.start_lag.n else 0.0
+
+    # --- learning --------------------------------------------------------------------------------------
+    def observe_run(self, seg: str, bin_: int, prior_log: float, started: float, run_s: float) -> float:
+        """Learn one observed run (departure at `started`, `run_s` seconds to the next stop); return its
+        residual against the fused estimate made before learning it (the vehicle's pace)."""
+        value = math.log(max(run_s, 1.0))
+        before = self.run_estimate(seg, bin_, prior_log, started)
+        for key, estimate in self._sources(seg, bin_, prior_log, started):
+            self.errors.setdefault(key, Running()).add((value - estimate) ** 2, ERROR_LEARN_RATE)
+        self.history.setdefault(f"{seg}@{bin_}", Running()).add(value, LEARN_RATE)
+        self.segment.setdefault(seg, Running()).add(value, LEARN_RATE)
+        self.recent[seg] = (started + run_s, value)
+        return value - before.log_run
+
+    def observe_pace(self, previous: float, current: float) -> None:
+        self.pace_xy.add(previous * current, ERROR_LEARN_RATE)
+        self.pace_xx.add(previous * previous, ERROR_LEARN_RATE)
+
+    def observe_dwell(self, stop_id: str, dwell_s: float) -> None:
+        self.dwell.setdefault(stop_id, Running()).add(max(dwell_s, 0.0), LEARN_RATE)
+
+    # --- persistence -----------------------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        def table(d: dict[str, Running]) -> dict[str, list[float]]:
+            return {k: d[k].to_list() for k in sorted(d)}
+
+        return {
+            "history": table(self.history),
+            "segment": table(self.segment),
+            "recent": {k: [round(self.recent[k][0], 3), round(self.recent[k][1], 6)] for k in sorted(self.recent)},
+            "errors": table(self.errors),
+            "dwell": table(self.dwell),
+            "turnaround": self.turnaround.to_list(),
+            "start_lag": self.start_lag.to_list(),
+            "pace_xy": self.pace_xy.to_list(),
+            "pace_xx": self.pace_xx.to_list(),
+        }
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> TravelModel:
+        def table(d: dict[str, list[float]]) -> dict[str, Running]:
+            return {k: Running.from_list(v) for k, v in d.items()}
+
+        return cls(
+            history=table(body["history"]),
+            segment=table(body["segment"]),
+            recent={k: (float(v[0]), float(v[1])) for k, v in body["recent"].items()},
+            errors=table(body["errors"]),
+            dwell=table(body["dwell"]),
+            turnaround=Running.from_list(body["turnaround"]),
+            start_lag=Running.from_list(body["start_lag"]),
+            pace_xy=Running.from_list(body["pace_xy"]),
+            pace_xx=Running.from_list(body["pace_xx"]),
+        )
