@@ -67,15 +67,20 @@ def _terminal_clusters(net: Network, trip_ids: list[str]) -> dict[str, int]:
     lon = np.array([net.stops[s].lon for s in stop_ids])
     x, y = net.projection.to_xy(lat, lon)
     cluster: dict[str, int] = {}
-    centres: list[tuple[float, float]] = []
+    grid: dict[tuple[int, int], list[tuple[float, float, int]]] = defaultdict(list)  # cell -> centres
+    count = 0
     for stop_id, sx, sy in zip(stop_ids, x.tolist(), y.tolist(), strict=True):
-        for number, (cx, cy) in enumerate(centres):
-            if math.hypot(sx - cx, sy - cy) <= TERMINAL_RADIUS_M:
-                cluster[stop_id] = number
-                break
+        cx, cy = int(sx // TERMINAL_RADIUS_M), int(sy // TERMINAL_RADIUS_M)
+        near = [
+            number for i in (-1, 0, 1) for j in (-1, 0, 1) for (px, py, number) in grid.get((cx + i, cy + j), ())
+            if math.hypot(sx - px, sy - py) <= TERMINAL_RADIUS_M
+        ]
+        if near:
+            cluster[stop_id] = min(near)
         else:
-            cluster[stop_id] = len(centres)
-            centres.append((sx, sy))
+            cluster[stop_id] = count
+            grid[(cx, cy)].append((sx, sy, count))
+            count += 1
     return cluster
 
 
