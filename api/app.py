@@ -21,8 +21,15 @@ from fastapi.staticfiles import StaticFiles
 from starlette.websockets import WebSocketDisconnect
 
 from api import gtfs_rt
+from api.access import RateLimitMiddleware, role_guard
+from api.analytics_routes import analytics_router
+from api.database import Database
 from api.errors import install_error_handlers
 from api.hub import CLOSE_TOO_SLOW, Client, FleetClient, Hub, SlowClient, StopClient
+from api.keys import KeyChecker
+from api.operator_routes import operator_router
+from api.problems import fleet_problems
+from api.ratelimit import RateLimiter
 from api.search import StopIndex
 from api.views import Views
 from eta.network import Network
@@ -65,11 +72,16 @@ def create_app(
     min_interval_s: float = 1.0,
     send_timeout_s: float = 10.0,
     notices: NoticeStore | None = None,
+    database: Database | None = None,
+    rate_per_s: float = 20.0,
+    rate_burst: float = 100.0,
 ) -> FastAPI:
     """`clock` gives "now" in UTC epoch seconds for boards and server_time (a replay may pass its own).
 
     `notices` holds operators' alerts, cancellations, skipped stops and overrides (default: in memory,
-    for one process; pass a RedisNoticeStore when several api processes serve together).
+    for one process; pass a RedisNoticeStore when several api processes serve together). `database` serves the
+    analyst and operator endpoints; without it they answer 503 and everything riders use still works.
+    Each client address may make `rate_per_s` requests a second, in bursts of up to `rate_burst`.
     """
     notice_store: NoticeStore = notices if notices is not None else MemoryNoticeStore()
     views = Views(network)
@@ -81,12 +93,24 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if database is not None:
+            await database.open()
         hub.start()
         yield
         await hub.stop()
+        if database is not None:
+            await database.close()
 
-    app = FastAPI(title="smartbus", lifespan=lifespan)
+    app = FastAPI(
+        title="smartbus",
+        description="Live bus positions and arrivals, GTFS-realtime feeds, punctuality history and fleet operations.",
+        lifespan=lifespan,
+    )
     install_error_handlers(app)
+    app.add_middleware(RateLimitMiddleware, limiter=RateLimiter(rate_per_s, rate_burst))
+    require = role_guard(database, KeyChecker())
+    app.include_router(analytics_router(database, network, require("analyst")))
+    app.include_router(operator_router(notice_store, database, network, require("operator"), clock))
     app.state.hub = hub
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
@@ -142,6 +166,13 @@ def create_app(
                 continue
             selected.append(views.vehicle(state))
         return {"vehicles": selected, "server_time": clock()}
+
+    @app.get("/api/fleet/problems")
+    async def problems() -> dict[str, Any]:
+        """Bunching, gaps, stale and off-route buses now."""
+        now = clock()
+        found = fleet_problems(await live.vehicles(), network, now)
+        return {"problems": [p.as_dict() for p in found], "server_time": now}
 
     @app.get("/api/vehicles/{vehicle_id}")
     async def vehicle(vehicle_id: str) -> dict[str, Any]:
@@ -251,6 +282,10 @@ def create_app(
     @app.get("/", include_in_schema=False)
     async def fleet_page() -> FileResponse:
         return FileResponse(STATIC_DIR / "map.html")
+
+    @app.get("/analytics", include_in_schema=False)
+    async def analytics_page() -> FileResponse:
+        return FileResponse(STATIC_DIR / "analytics.html")
 
     @app.get("/stops/{stop_id}", include_in_schema=False)
     async def board_page(stop_id: str) -> Response:

@@ -13,6 +13,9 @@ from smartbus.live.memory_store import MemoryLiveStore
 from smartbus.live.notices import MemoryNoticeStore
 from smartbus.settings import BUNDLED_FEED
 
+# A real PostgreSQL for the analyst and operator endpoints: the storage tests' server and per-test database.
+from tests.storage.conftest import database_url, server_url  # noqa: F401
+
 NOW = 1_401_600_000.0  # 2014-06-01, inside the bundled feed's calendar; the app's clock in these tests
 VIETNAMESE_STOP = Stop("vn-1", "Bến xe Bắc Ninh", -16.92, 145.77, 1)
 DD_STOP = Stop("vn-2", "Đường Lý Thái Tổ", -16.93, 145.78, None)

@@ -1,0 +1,253 @@
+"""Analyst queries over observed arrivals: on-time performance, delay distributions, headway regularity, and
+the trips of one route on one day (for a time-space chart).
+
+Delay = actual arrival - scheduled arrival, seconds, positive = late. A day is a GTFS service day; an hour
+of day is in the agency's time zone. The default on-time window (60 s early to 300 s late) is served from
+the `punctuality_hourly` rollup; any other window is counted from the arrivals themselves (exact, slower).
+Rollup hours are UTC hours shifted to local time, exact for zones whose offset is whole hours (both the
+bundled feed's and Vietnam's).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Final, Literal
+
+import psycopg
+from psycopg import sql
+
+GroupBy = Literal["route", "stop", "hour", "day"]
+DEFAULT_EARLY_S: Final = 60.0
+DEFAULT_LATE_S: Final = 300.0
+
+_ROLLUP_KEYS: Final[dict[GroupBy, str]] = {
+    "route": "route_id",
+    "stop": "stop_id",
+    "day": "to_char(service_date, 'YYYY-MM-DD')",
+    "hour": "extract(hour FROM (service_date + make_interval(hours => hour_utc))"
+    " AT TIME ZONE 'UTC' AT TIME ZONE %(tz)s)::int",
+}
+_RAW_KEYS: Final[dict[GroupBy, str]] = {
+    "route": "route_id",
+    "stop": "stop_id",
+    "day": "to_char(service_date, 'YYYY-MM-DD')",
+    "hour": "extract(hour FROM arrival_time AT TIME ZONE %(tz)s)::int",
+}
+_FILTERS: Final = """
+ service_date BETWEEN %(first)s AND %(last)s
+ AND (%(route)s::text IS NULL OR route_id = %(route)s::text)
+ AND (%(stop)s::text IS NULL OR stop_id = %(stop)s::text)
+"""
+
+_ON_TIME_ROLLUP: Final = """
+SELECT {key} AS key, sum(arrivals)::int8, sum(scheduled)::int8, sum(early)::int8, sum(on_time)::int8,
+       sum(late)::int8, sum(delay_sum_s) / nullif(sum(scheduled), 0)
+  FROM punctuality_hourly
+ WHERE {filters}
+ GROUP BY 1 ORDER BY 1 NULLS LAST
+"""
+
+_ON_TIME_RAW: Final = """
+WITH e AS (
+  SELECT {key} AS key, extract(epoch FROM arrival_time - scheduled_arrival)::float8 AS delay
+    FROM stop_events
+   WHERE {filters}
+)
+SELECT key, count(*), count(delay), count(*) FILTER (WHERE delay < -%(early)s),
+       count(*) FILTER (WHERE delay BETWEEN -%(early)s AND %(late)s), count(*) FILTER (WHERE delay > %(late)s),
+       avg(delay)
+  FROM e GROUP BY 1 ORDER BY 1 NULLS LAST
+"""
+
+_DELAYS: Final = """
+WITH e AS (
+  SELECT extract(epoch FROM arrival_time - scheduled_arrival)::float8 AS delay
+    FROM stop_events
+   WHERE {filters} AND scheduled_arrival IS NOT NULL
+)
+SELECT floor(greatest(least(delay, %(hi)s), %(lo)s) / %(bin)s) * %(bin)s, count(*)
+  FROM e GROUP BY 1 ORDER BY 1
+"""
+
+_DELAY_PERCENTILES: Final = """
+SELECT count(*), percentile_cont(ARRAY[0.05, 0.25, 0.5, 0.75, 0.95]) WITHIN GROUP (ORDER BY delay)
+  FROM (SELECT extract(epoch FROM arrival_time - scheduled_arrival)::float8 AS delay
+          FROM stop_events WHERE {filters} AND scheduled_arrival IS NOT NULL) e
+"""
+
+# Wait times from headways h: a rider arriving at random waits sum(h^2) / (2 sum(h)) on average. Excess
+# wait time = actual - scheduled, over the same buses. Only stop-days whose mean scheduled headway is
+# at most %(max_headway)s count: on infrequent routes riders time their arrival and EWT means little.
+_HEADWAYS: Final = """
+WITH e AS (
+  SELECT route_id, stop_id, service_date,
+         extract(epoch FROM arrival_time - lag(arrival_time) OVER (
+             PARTITION BY route_id, stop_id, service_date ORDER BY arrival_time))::float8 AS actual,
+         extract(epoch FROM scheduled_arrival - lag(scheduled_arrival) OVER (
+             PARTITION BY route_id, stop_id, service_date ORDER BY scheduled_arrival))::float8 AS planned
+    FROM stop_events
+   WHERE {filters} AND scheduled_arrival IS NOT NULL
+), p AS (
+  SELECT route_id, count(actual) AS n, sum(actual) AS sa, sum(actual ^ 2) AS sa2,
+         sum(planned) AS sp, sum(planned ^ 2) AS sp2
+    FROM e
+   GROUP BY route_id, stop_id, service_date
+  HAVING count(actual) > 0 AND sum(planned) / count(planned) <= %(max_headway)s
+)
+SELECT route_id, sum(n)::int8, sum(sp) / nullif(sum(n), 0), sum(sp2) / nullif(2 * sum(sp), 0),
+       sum(sa2) / nullif(2 * sum(sa), 0)
+  FROM p GROUP BY route_id ORDER BY route_id NULLS LAST
+"""
+
+_ROUTE_DAY: Final = """
+SELECT trip_id, stop_sequence, stop_id, vehicle_id, extract(epoch FROM arrival_time)::float8,
+       extract(epoch FROM departure_time)::float8, extract(epoch FROM scheduled_arrival)::float8
+  FROM stop_events
+ WHERE service_date = %(day)s AND route_id = %(route)s
+ ORDER BY trip_id, stop_sequence
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class OnTime:
+    """Arrivals in one group (a route, a stop, a local hour 0-23, or a day 'YYYY-MM-DD')."""
+
+    key: str | int | None
+    arrivals: int  # every observed arrival
+    scheduled: int  # those with a scheduled time: the base of the counts below
+    early: int
+    on_time: int
+    late: int
+    mean_delay_s: float | None
+
+    @property
+    def on_time_ratio(self) -> float | None:
+        return self.on_time / self.scheduled if self.scheduled else None
+
+    def as_row(self) -> dict[str, Any]:
+        return {
+            "key": self.key, "arrivals": self.arrivals, "scheduled": self.scheduled, "early": self.early,
+            "on_time": self.on_time, "late": self.late, "on_time_ratio": self.on_time_ratio,
+            "mean_delay_s": self.mean_delay_s,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class DelayDistribution:
+    bin_s: float
+    bins: list[tuple[float, int]]  # (lower edge in seconds, count); the end bins collect everything beyond
+    count: int
+    percentiles: dict[str, float | None]  # "p5", "p25", "p50", "p75", "p95"
+
+
+@dataclass(frozen=True, slots=True)
+class Headways:
+    """Headway regularity of one route: wait times a rider turning up at random can expect (seconds)."""
+
+    route_id: str | None
+    headways: int
+    mean_scheduled_headway_s: float | None
+    scheduled_wait_s: float | None
+    actual_wait_s: float | None
+
+    @property
+    def excess_wait_s(self) -> float | None:
+        if self.scheduled_wait_s is None or self.actual_wait_s is None:
+            return None
+        return self.actual_wait_s - self.scheduled_wait_s
+
+    def as_row(self) -> dict[str, Any]:
+        return {
+            "route_id": self.route_id, "headways": self.headways,
+            "mean_scheduled_headway_s": self.mean_scheduled_headway_s, "scheduled_wait_s": self.scheduled_wait_s,
+            "actual_wait_s": self.actual_wait_s, "excess_wait_s": self.excess_wait_s,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ObservedStop:
+    trip_id: str
+    stop_sequence: int
+    stop_id: str
+    vehicle_id: str
+    arrival: float  # UTC epoch seconds
+    departure: float | None
+    scheduled_arrival: float | None
+
+
+def _params(
+    first: date, last: date, timezone: str, route_id: str | None, stop_id: str | None, **extra: object
+) -> dict[str, object]:
+    return {"first": first, "last": last, "tz": timezone, "route": route_id, "stop": stop_id, **extra}
+
+
+async def on_time(
+    conn: psycopg.AsyncConnection,
+    first: date,
+    last: date,
+    by: GroupBy,
+    timezone: str,
+    *,
+    early_s: float = DEFAULT_EARLY_S,
+    late_s: float = DEFAULT_LATE_S,
+    route_id: str | None = None,
+    stop_id: str | None = None,
+    use_rollup: bool | None = None,
+) -> list[OnTime]:
+    """On-time performance over service days first..last, grouped `by`; on time = from early_s early to late_s late.
+
+    `use_rollup` None: the rollup when the window is the default one (it only counts that window).
+    """
+    if use_rollup is None:
+        use_rollup = (early_s, late_s) == (DEFAULT_EARLY_S, DEFAULT_LATE_S)
+    template, keys = (_ON_TIME_ROLLUP, _ROLLUP_KEYS) if use_rollup else (_ON_TIME_RAW, _RAW_KEYS)
+    query = sql.SQL(template.format(key=keys[by], filters=_FILTERS))
+    params = _params(first, last, timezone, route_id, stop_id, early=early_s, late=late_s)
+    cur = await conn.execute(query, params)
+    return [OnTime(r[0], r[1], r[2], r[3], r[4], r[5], r[6]) for r in await cur.fetchall()]
+
+
+async def delay_distribution(
+    conn: psycopg.AsyncConnection,
+    first: date,
+    last: date,
+    timezone: str,
+    *,
+    bin_s: float = 60.0,
+    low_s: float = -600.0,
+    high_s: float = 1800.0,
+    route_id: str | None = None,
+    stop_id: str | None = None,
+) -> DelayDistribution:
+    """Histogram of delays in `bin_s` bins from low_s to high_s (delays beyond fall in the end bins)."""
+    params = _params(first, last, timezone, route_id, stop_id, bin=bin_s, lo=low_s, hi=high_s)
+    cur = await conn.execute(sql.SQL(_DELAYS.format(filters=_FILTERS)), params)
+    bins = [(float(r[0]), int(r[1])) for r in await cur.fetchall()]
+    cur = await conn.execute(sql.SQL(_DELAY_PERCENTILES.format(filters=_FILTERS)), params)
+    row = await cur.fetchone()
+    count, values = (row[0], row[1]) if row is not None else (0, None)
+    names = ("p5", "p25", "p50", "p75", "p95")
+    percentiles = dict(zip(names, values or [None] * len(names), strict=True))
+    return DelayDistribution(bin_s, bins, int(count), percentiles)
+
+
+async def headway_regularity(
+    conn: psycopg.AsyncConnection,
+    first: date,
+    last: date,
+    timezone: str,
+    *,
+    route_id: str | None = None,
+    max_scheduled_headway_s: float = 900.0,
+) -> list[Headways]:
+    """Scheduled vs actual wait and excess wait time per route, on frequent service only."""
+    params = _params(first, last, timezone, route_id, None, max_headway=max_scheduled_headway_s)
+    cur = await conn.execute(sql.SQL(_HEADWAYS.format(filters=_FILTERS)), params)
+    return [Headways(r[0], r[1], r[2], r[3], r[4]) for r in await cur.fetchall()]
+
+
+async def route_day(conn: psycopg.AsyncConnection, route_id: str, day: date) -> list[ObservedStop]:
+    """Every observed arrival of the route's trips on one service day, by trip then stop order."""
+    cur = await conn.execute(_ROUTE_DAY, {"day": day, "route": route_id})
+    return [ObservedStop(r[0], r[1], r[2], r[3], r[4], r[5], r[6]) for r in await cur.fetchall()]
