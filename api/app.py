@@ -75,6 +75,7 @@ def create_app(
     database: Database | None = None,
     rate_per_s: float = 20.0,
     rate_burst: float = 100.0,
+    expiry_sweep_s: float = 15.0,
 ) -> FastAPI:
     """`clock` gives "now" in UTC epoch seconds for boards and server_time (a replay may pass its own).
 
@@ -85,7 +86,7 @@ def create_app(
     """
     notice_store: NoticeStore = notices if notices is not None else MemoryNoticeStore()
     views = Views(network)
-    hub = Hub(live, views.vehicle)
+    hub = Hub(live, views.vehicle, expiry_sweep_s=expiry_sweep_s)
     stop_index = StopIndex((s.stop_id, s.name) for s in network.stops.values())
     # Static for the life of the process: computed once, served as bytes.
     routes_geojson = json.dumps(views.routes_geojson(), separators=(",", ":")).encode()
@@ -260,6 +261,8 @@ def create_app(
 
         async def snapshot() -> dict[str, Any]:
             client.take_pending()  # the snapshot supersedes anything queued before it
+            client.take_removed()
+            client.needs_snapshot = False
             states = [s for s in await live.vehicles() if route_id is None or s.route_id == route_id]
             return {
                 "type": "snapshot",
@@ -269,10 +272,16 @@ def create_app(
             }
 
         async def update() -> dict[str, Any] | None:
+            if client.needs_snapshot:
+                return await snapshot()
             moved = client.take_pending()
-            if not moved:
+            removed = client.take_removed()
+            if not moved and not removed:
                 return None
-            return {"type": "update", "route_id": route_id, "vehicles": moved, "server_time": clock()}
+            body: dict[str, Any] = {"type": "update", "route_id": route_id, "vehicles": moved, "server_time": clock()}
+            if removed:
+                body["removed"] = removed
+            return body
 
         try:
             await serve(client, snapshot, update)

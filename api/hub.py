@@ -77,25 +77,52 @@ class FleetClient(Client):
         super().__init__(websocket, min_interval_s, send_timeout_s)
         self.route_id = route_id
         self.pending: dict[str, dict[str, Any]] = {}  # vehicle_id -> latest view not yet sent
+        self.removed: set[str] = set()  # vehicles gone from the store since the last message
+        self.needs_snapshot = False  # set after the subscription was lost: moves may have been missed
 
     def offer(self, vehicles: list[dict[str, Any]]) -> None:
         for vehicle in vehicles:
             if self.route_id is None or vehicle.get("route_id") == self.route_id:
                 self.pending[vehicle["vehicle_id"]] = vehicle
+                self.removed.discard(vehicle["vehicle_id"])
                 self._changed.set()
+
+    def offer_removed(self, vehicle_ids: set[str]) -> None:
+        """These vehicles expired; a client that never saw one is told anyway (cheaper than tracking)."""
+        for vehicle_id in vehicle_ids:
+            self.pending.pop(vehicle_id, None)
+        self.removed |= vehicle_ids
+        self._changed.set()
+
+    def resnapshot(self) -> None:
+        self.needs_snapshot = True
+        self._changed.set()
 
     def take_pending(self) -> list[dict[str, Any]]:
         taken, self.pending = self.pending, {}
         return sorted(taken.values(), key=lambda v: str(v["vehicle_id"]))
 
+    def take_removed(self) -> list[str]:
+        taken, self.removed = self.removed, set()
+        return sorted(taken)
+
 
 class Hub:
-    def __init__(self, live: LiveStore, vehicle_view: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        live: LiveStore,
+        vehicle_view: Callable[[dict[str, Any]], dict[str, Any]],
+        *,
+        expiry_sweep_s: float = 15.0,
+    ) -> None:
         self._live = live
         self._vehicle_view = vehicle_view
         self._stop_clients: dict[str, set[StopClient]] = {}
         self._fleet_clients: set[FleetClient] = set()
         self._task: asyncio.Task[None] | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+        self._expiry_sweep_s = expiry_sweep_s
+        self._known_vehicles: set[str] = set()  # alive at the last sweep or moved since
         self.subscribed = asyncio.Event()  # set while the shared subscription is live
 
     @property
@@ -120,12 +147,33 @@ class Hub:
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._listen(), name="api-live-subscription")
+        self._sweeper = asyncio.create_task(self._sweep_expired(), name="api-vehicle-expiry")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._task, self._sweeper):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def sweep_once(self) -> None:
+        """Tell fleet clients about vehicles the store let expire (no message is published when a key expires)."""
+        alive = {state.vehicle_id for state in await self._live.vehicles()}
+        gone = self._known_vehicles - alive
+        self._known_vehicles = alive
+        if gone:
+            for client in self._fleet_clients:
+                client.offer_removed(gone)
+
+    async def _sweep_expired(self) -> None:
+        while True:
+            await asyncio.sleep(self._expiry_sweep_s)
+            if not self._fleet_clients:
+                continue
+            try:
+                await self.sweep_once()
+            except Exception:
+                log.warning("vehicle expiry sweep failed; retrying next round", exc_info=True)
 
     async def _listen(self) -> None:
         backoff = 0.5
@@ -159,6 +207,7 @@ class Hub:
             except (ValueError, TypeError, KeyError):
                 log.warning("ignoring malformed fleet message")
                 return
+            self._known_vehicles.update(str(v["vehicle_id"]) for v in vehicles)
             for fleet_client in self._fleet_clients:
                 fleet_client.offer(vehicles)
         elif channel.startswith(STOP_CHANNEL_PREFIX):
@@ -169,3 +218,5 @@ class Hub:
         for clients in self._stop_clients.values():
             for client in clients:
                 client.notify()
+        for fleet_client in self._fleet_clients:
+            fleet_client.resnapshot()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import anyio
@@ -11,8 +12,10 @@ import pytest
 from starlette.testclient import TestClient, WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
 
-from api.app import serve
+from api.app import create_app, serve
 from api.hub import CLOSE_TOO_SLOW, FleetClient
+from eta.network import Network
+from smartbus.errors import ServiceUnavailable
 from smartbus.live.memory_store import MemoryLiveStore
 from smartbus.messages import StopEvent
 from tests.api.conftest import NOW
@@ -145,3 +148,48 @@ async def test_a_slow_client_is_dropped_without_holding_up_others() -> None:
 
     assert stuck.closed_with == CLOSE_TOO_SLOW
     assert quick.sent[1] == {"type": "update", "vehicles": [{"vehicle_id": "A", "route_id": None}]}
+
+
+def test_fleet_clients_are_told_when_a_vehicle_expires(network: Network) -> None:
+    store_clock = [0.0]
+    live = MemoryLiveStore(vehicle_ttl_s=60.0, clock=lambda: store_clock[0])
+    app = create_app(live, network, clock=lambda: NOW, min_interval_s=0.0, expiry_sweep_s=0.05)
+    with TestClient(app) as client:
+        client.portal.call(live.put_states, [bus("A", -16.9, 145.7), bus("B", -16.8, 145.7)])  # type: ignore[union-attr]
+        with client.websocket_connect("/ws/fleet") as ws:
+            assert [v["vehicle_id"] for v in receive(ws)["vehicles"]] == ["A", "B"]
+            client.portal.call(app.state.hub.sweep_once)  # type: ignore[union-attr]  # the sweeper learns who is alive
+            store_clock[0] = 30.0
+            client.portal.call(live.put_states, [bus("B", -16.7, 145.7)])  # type: ignore[union-attr]  # B keeps reporting
+            assert [v["vehicle_id"] for v in receive(ws)["vehicles"]] == ["B"]
+            store_clock[0] = 70.0  # A's last report is now older than its time to live
+            message = receive(ws)
+            assert message["type"] == "update" and message["removed"] == ["A"] and message["vehicles"] == []
+
+
+def test_fleet_clients_get_a_fresh_snapshot_after_the_subscription_comes_back(network: Network) -> None:
+    live = MemoryLiveStore()
+    original = live.subscribe
+    broken = asyncio.Event()
+    calls = [0]
+
+    async def flaky(channels: Sequence[str]) -> AsyncIterator[tuple[str, bytes]]:
+        calls[0] += 1
+        if calls[0] == 1:
+            await broken.wait()
+            raise ServiceUnavailable("redis went away")
+        async for message in original(channels):
+            yield message
+
+    live.subscribe = flaky  # type: ignore[method-assign]
+    app = create_app(live, network, clock=lambda: NOW, min_interval_s=0.0)
+    with TestClient(app) as client:
+        with client.websocket_connect("/ws/fleet") as ws:
+            assert receive(ws) == {"type": "snapshot", "route_id": None, "vehicles": [], "server_time": NOW}
+            # While the subscription is down a bus appears, and nobody publishes it to us again.
+            client.portal.call(live.put_states, [bus("A", -16.9, 145.7)])  # type: ignore[union-attr]
+            client.portal.call(broken.set)  # type: ignore[union-attr]
+            message = receive(ws)
+            while message["type"] != "snapshot":  # the direct publish may or may not have made it first
+                message = receive(ws)
+            assert [v["vehicle_id"] for v in message["vehicles"]] == ["A"]
