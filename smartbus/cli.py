@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "writer": ("smartbus.storage.command", "run the storage and live-state writers (PostgreSQL and Redis)"),
     "api": ("api.command", "run the HTTP and websocket api"),
     "replay": ("eta.replay_command", "run the tracker and predictor over a pings file"),
+    "eval": ("eta.eval_command", "score predictions as riders see them (MBTA, ETA benchmark) against baselines"),
     "migrate": ("smartbus.storage.migrate_command", "apply the database migrations"),
 }
 

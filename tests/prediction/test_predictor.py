@@ -1,0 +1,154 @@
+"""What riders would notice about predictions: never garbage, learning from the buses ahead, a block's
+next trip, state that persists, replays that repeat byte for byte."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from eta.network import Network
+from eta.prediction import LearningPredictor
+from eta.replay import replay
+from smartbus.messages import StopEvent, VehicleState, VehicleStatus
+
+DAY = dt.date(2024, 5, 14)
+DATE = "20240514"
+
+
+def _long_trip(network: Network) -> str:
+    ids = network.trips_on(network.service_day_for(DAY)[0])
+    return max(ids[:200], key=lambda t: len(network.trips[t].stop_ids))
+
+
+def _state(network: Network, trip_id: str, index: int, share: float, now_offset: float, status: VehicleStatus,
+           vehicle: str = "bus-1") -> VehicleState:
+    trip = network.trips[trip_id]
+    origin = network.service_day_origin(DAY)
+    before = float(trip.stop_dist[max(index - 1, 0)])
+    dist = before + share * (float(trip.stop_dist[index]) - before)
+    return VehicleState(
+        vehicle_id=vehicle, timestamp=origin + float(trip.arrival[index]) + now_offset, latitude=0.0, longitude=0.0,
+        status=status, trip_id=trip_id, service_date=DATE, shape_dist=dist,
+        next_stop_sequence=int(trip.stop_sequences[index]), next_stop_id=trip.stop_ids[index],
+    )
+
+
+def _events(network: Network, trip_id: str, vehicle: str, run_factor: float, start: float) -> list[StopEvent]:
+    """A bus running the trip with every run `run_factor` times the schedule's, dwelling 20 s."""
+    trip = network.trips[trip_id]
+    t = start
+    out = []
+    for i, stop_id in enumerate(trip.stop_ids):
+        if i:
+            t += max(float(trip.arrival[i] - trip.departure[i - 1]), 30.0) * run_factor
+        out.append(StopEvent(vehicle, trip_id, DATE, stop_id, int(trip.stop_sequences[i]), t, t + 20.0, False))
+        t += 20.0
+    return out
+
+
+@given(
+    index=st.integers(0, 60),
+    share=st.floats(0.0, 1.0),
+    offset=st.floats(-900.0, 1800.0),
+    status=st.sampled_from(["in_transit", "at_stop", "layover", "off_route"]),
+    learned=st.booleans(),
+    factor=st.floats(0.5, 2.0),
+)
+def test_predictions_are_never_garbage(
+    cairns: Network, index: int, share: float, offset: float, status: VehicleStatus, learned: bool, factor: float
+) -> None:
+    trip_id = _long_trip(cairns)
+    trip = cairns.trips[trip_id]
+    index = min(index, len(trip.stop_ids) - 1)
+    predictor = LearningPredictor(cairns)
+    if learned:
+        origin = cairns.service_day_origin(DAY)
+        predictor.observe(_events(cairns, trip_id, "bus-0", factor, origin + float(trip.departure[0]) - 600))
+    state = _state(cairns, trip_id, index, share, offset, status)
+    found = predictor.predict(state)
+    assert found is not None
+    arrivals = [s.predicted_arrival for s in found.stops]
+    assert all(a >= state.timestamp for a in arrivals)
+    assert arrivals == sorted(arrivals)
+    assert all(a <= state.timestamp + predictor.horizon_s for a in arrivals)
+    assert all(s.uncertainty_s > 0 for s in found.stops)
+    ours = [s for s in found.stops if s.trip_id == trip_id]
+    first = index + 1 if status in ("at_stop", "layover") else index
+    assert all(s.stop_sequence >= int(trip.stop_sequences[first]) for s in ours)
+    assert all(s.method == "block_next" for s in found.stops if s.trip_id != trip_id)
+
+
+def test_a_slow_day_learned_from_the_bus_ahead_moves_predictions_later(cairns: Network) -> None:
+    trip_id = _long_trip(cairns)
+    trip = cairns.trips[trip_id]
+    origin = cairns.service_day_origin(DAY)
+    state = _state(cairns, trip_id, 2, 0.5, 0.0, "in_transit")
+    cold = LearningPredictor(cairns).predict(state)
+    warm = LearningPredictor(cairns)
+    warm.observe(_events(cairns, trip_id, "bus-0", 1.5, origin + float(trip.departure[0]) - 900))
+    learned = warm.predict(state)
+    assert cold is not None and learned is not None
+    assert cold.stops[0].method == "schedule_delay"
+    assert learned.stops[-1].method in ("blend", "recent", "history")
+    common = min(len(cold.stops), len(learned.stops)) - 1
+    assert learned.stops[common].predicted_arrival > cold.stops[common].predicted_arrival + 60
+
+
+def test_near_the_end_of_a_trip_it_predicts_the_blocks_next_trip(cairns: Network) -> None:
+    predictor = LearningPredictor(cairns)
+    ids = cairns.trips_on(cairns.service_day_for(DAY)[0])
+    trip_id = next(t for t in ids if predictor.blocks.next_trip(DATE, t) is not None)
+    trip = cairns.trips[trip_id]
+    found = predictor.predict(_state(cairns, trip_id, len(trip.stop_ids) - 1, 0.5, 0.0, "in_transit"))
+    assert found is not None
+    following = predictor.blocks.next_trip(DATE, trip_id)
+    assert following is not None
+    nxt = [s for s in found.stops if s.trip_id == following]
+    assert nxt and all(s.method == "block_next" for s in nxt)
+    # a bus never leaves the terminal before the next trip's time
+    origin = cairns.service_day_origin(DAY)
+    second = cairns.trips[following]
+    if len(nxt) > 1:
+        assert nxt[1].predicted_arrival >= origin + float(second.departure[0])
+
+
+def test_learned_state_survives_save_and_load(cairns: Network, tmp_path: Path) -> None:
+    trip_id = _long_trip(cairns)
+    trip = cairns.trips[trip_id]
+    origin = cairns.service_day_origin(DAY)
+    predictor = LearningPredictor(cairns)
+    predictor.observe(_events(cairns, trip_id, "bus-0", 1.3, origin + float(trip.departure[0]) - 900))
+    predictor.save(tmp_path / "state.json")
+    loaded = LearningPredictor.load(cairns, tmp_path / "state.json")
+    assert loaded.state_json() == predictor.state_json()
+    state = _state(cairns, trip_id, 3, 0.2, 0.0, "in_transit", vehicle="bus-9")
+    a, b = predictor.predict(state), loaded.predict(state)
+    assert a is not None and b is not None
+    assert [s.predicted_arrival for s in a.stops] == [s.predicted_arrival for s in b.stops]
+
+
+def test_replay_with_predictions_is_byte_identical_and_the_state_warms_the_next_run(
+    cairns: Network, tmp_path: Path
+) -> None:
+    from eta.prediction.recorder import PredictionRecorder
+    from tests.eta.pings import trip_pings
+
+    pings, _ = trip_pings(cairns, _long_trip(cairns), DAY, interval_s=30.0, noise_m=10.0, seed=7, lead_s=120.0)
+    csv_path = tmp_path / "pings.csv"
+    lines = ["vehicle_id,timestamp,latitude,longitude"]
+    lines += [f"{p.vehicle_id},{p.timestamp},{p.latitude:.7f},{p.longitude:.7f}" for p in pings]
+    csv_path.write_text("\n".join(lines) + "\n")
+    for name in ("a", "b"):
+        recorder = PredictionRecorder(cairns, tmp_path / name, state_out=tmp_path / f"{name}.state")
+        replay(cairns, csv_path, tmp_path / name, on_output=recorder.on_output)
+        recorder.close()
+    first = (tmp_path / "a" / "predictions.jsonl").read_bytes()
+    assert first == (tmp_path / "b" / "predictions.jsonl").read_bytes()
+    assert first.count(b"\n") > 50
+    assert (tmp_path / "a.state").read_bytes() == (tmp_path / "b.state").read_bytes()
+    warm = PredictionRecorder(cairns, tmp_path / "c", state_in=tmp_path / "a.state")
+    assert warm.predictor.model.segment  # the learned run times came back
+    warm.close()
