@@ -12,6 +12,8 @@ from smartbus.messages import Ping
 
 _SECONDS_TO_METRES = 0.05  # in the fit score, 20 s of schedule deviation weigh like 1 m off the shape
 _CLAIMED_PENALTY = 500.0  # a trip another vehicle runs is a poor guess, though not impossible
+_OTHER_ROUTE_PENALTY = 10.0  # a bus mostly stays on its route: at a shared terminal, prefer its route's trips
+_WAIT_TO_METRES = 0.002  # waiting at a terminal, the sooner departure is likelier (one hour weighs 7.2 m)
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +26,14 @@ class Fit:
 
 
 def fit_trip(
-    ctx: TrackingContext, trip_id: str, day: DayTrips, x: float, y: float, ts: float, own: str | None = None
+    ctx: TrackingContext,
+    trip_id: str,
+    day: DayTrips,
+    x: float,
+    y: float,
+    ts: float,
+    own: str | None = None,
+    route: str | None = None,
 ) -> Fit | None:
     """How well a fix at (x, y, ts) fits a trip on a service day: the best leg within the schedule's reach."""
     cfg = ctx.config
@@ -38,10 +47,13 @@ def fit_trip(
     best: Fit | None = None
     for match in ctx.matchers.get(trip.shape_id).candidates(x, y, lo, hi, cfg.off_route_m):
         delay = t_rel - timeline.time_at(match.dist)
+        wait = 0.0
         if match.dist <= trip.stop_dist[0] + cfg.depart_radius_m and t_rel < trip.departure[0]:
             delay = 0.0  # waiting at the first stop before departure is a layover, not earliness
+            wait = trip.departure[0] - t_rel
         claimed = ctx.claims.get((day.service_date, trip_id), own) != own
         score = match.offset + abs(delay) * _SECONDS_TO_METRES + (_CLAIMED_PENALTY if claimed else 0.0)
+        score += wait * _WAIT_TO_METRES + (_OTHER_ROUTE_PENALTY if route and trip.route_id != route else 0.0)
         if best is None or score < best.score:
             best = Fit(trip_id, day, match, delay, score)
     return best
@@ -77,17 +89,24 @@ def trusted_fit(ctx: TrackingContext, ping: Ping, x: float, y: float, own: str |
     return best
 
 
-def infer_trip(ctx: TrackingContext, ping: Ping, x: float, y: float, own: str | None = None) -> Fit | None:
+def infer_trip(
+    ctx: TrackingContext, ping: Ping, x: float, y: float, own: str | None = None, route: str | None = None
+) -> Fit | None:
     """The trip, among those running around the fix's time (on its route and direction when given),
     whose shape passes nearest the fix at the time its schedule says, trips of other vehicles discounted."""
-    ranked = rank_trips(ctx, ping, x, y, own)
+    ranked = rank_trips(ctx, ping, x, y, own, route)
     return ranked[0] if ranked else None
 
 
-def rank_trips(ctx: TrackingContext, ping: Ping, x: float, y: float, own: str | None = None) -> list[Fit]:
-    """Every trip the fix fits, best first (see infer_trip)."""
+def rank_trips(
+    ctx: TrackingContext, ping: Ping, x: float, y: float, own: str | None = None, route: str | None = None
+) -> list[Fit]:
+    """Every trip the fix fits, best first (see infer_trip); `route` is the route the bus ran last."""
     cfg = ctx.config
     fits: list[Fit] = []
+    near = ctx.shapes_near(x, y)
+    if not near:
+        return fits
     for day in ctx.days_around(ping.timestamp):
         t_rel = ping.timestamp - day.origin
         active = np.flatnonzero(
@@ -96,11 +115,13 @@ def rank_trips(ctx: TrackingContext, ping: Ping, x: float, y: float, own: str | 
         for k in active:
             trip_id = day.trip_ids[int(k)]
             trip = ctx.network.trips[trip_id]
+            if trip.shape_id not in near:
+                continue
             if ping.route_id is not None and trip.route_id != ping.route_id:
                 continue
             if ping.direction_id is not None and trip.direction_id not in (None, ping.direction_id):
                 continue
-            fit = fit_trip(ctx, trip_id, day, x, y, ping.timestamp, own)
+            fit = fit_trip(ctx, trip_id, day, x, y, ping.timestamp, own, route)
             if fit is not None:
                 fits.append(fit)
     fits.sort(key=lambda f: (f.score, f.trip_id))

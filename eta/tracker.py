@@ -49,6 +49,8 @@ class TrackState:
     trusted: bool = False  # the trip came from the device's own trip_id
     other_trip_id: str | None = None  # a trip_id the device reports that is not ours, and on how many fixes
     other_trip_fixes: int = 0
+    fixes_since_check: int = 0
+    route_id: str | None = None  # the route of the trip the bus ran last (kept when it is unassigned)
     prev_served: bool = True  # whether the bus stood at the last stop it passed (it then pulled away slowly)
     delay_s: float | None = None
     cruise_mps: float = 7.0
@@ -106,7 +108,33 @@ class VehicleTracker:
             out.events = self._recheck(ping, x, y, out.events)
             if s.confirmed:
                 out.state = self._state(ping, out.state.status if out.state else self._status(ping.timestamp))
+        elif s.trip_id is not None and not s.trusted and self._doubtful():
+            if self._reconsider(ping, x, y):
+                out.state = self._state(ping, self._status(ping.timestamp))
         return out
+
+    def _doubtful(self) -> bool:
+        """Whether an inferred trip that was confirmed now looks wrong: far off its timetable (another trip
+        of the route, or of a route sharing the street, may fit better). Checked every few fixes."""
+        s, cfg = self.s, self.ctx.config
+        s.fixes_since_check += 1
+        if s.fixes_since_check < cfg.recheck_every_fixes:
+            return False
+        s.fixes_since_check = 0
+        return s.delay_s is not None and abs(s.delay_s) > cfg.recheck_delay_s
+
+    def _reconsider(self, ping: Ping, x: float, y: float) -> bool:
+        """Move to a rival trip that fits the fix clearly better than ours; True when it did."""
+        s, cfg = self.s, self.ctx.config
+        ranked = rank_trips(self.ctx, ping, x, y, self.vehicle_id, s.route_id)
+        ours = next((f for f in ranked if f.trip_id == s.trip_id and f.day.service_date == s.service_date), None)
+        best = ranked[0] if ranked else None
+        if best is None or best is ours or (ours is not None and best.score + cfg.confirm_margin >= ours.score):
+            return False
+        self._assign(best, ping.timestamp, confirmed=False, speed=ping.speed)
+        s.history = [(ping.timestamp, x, y, ping.speed)]
+        self._advance(best.match.dist, ping.timestamp, ping.speed, fresh=True)
+        return True
 
     def _track(self, ping: Ping, x: float, y: float) -> TrackerOutput:
         s, cfg = self.s, self.ctx.config
@@ -127,7 +155,7 @@ class VehicleTracker:
         else:
             s.other_trip_id, s.other_trip_fixes = None, 0
         if s.trip_id is None:
-            fit = infer_trip(self.ctx, ping, x, y, self.vehicle_id)
+            fit = infer_trip(self.ctx, ping, x, y, self.vehicle_id, s.route_id)
             if fit is None:
                 return TrackerOutput(self._state(ping, "unassigned"))
             self._assign(fit, ping.timestamp, confirmed=False, speed=ping.speed)
@@ -345,6 +373,7 @@ class VehicleTracker:
             events[:0] = s.held  # nothing rivalled it to the end
         day = self._day()
         finished = s.trip_id
+        s.route_id = trip.route_id
         self._unassign()
         if day is None:
             return
@@ -383,6 +412,8 @@ class VehicleTracker:
         self._unassign()
         s = self.s
         s.trip_id, s.service_date = fit.trip_id, fit.day.service_date
+        if confirmed:
+            s.route_id = self.ctx.network.trips[fit.trip_id].route_id
         s.progress, s.progress_ts, s.progress_speed, s.next_stop = fit.match.dist, ts, speed, 0
         s.pending_arrival, s.delay_s, s.off_route_count = None, fit.delay_s, 0
         s.confirmed, s.confirm_wins = confirmed, 0
@@ -396,7 +427,7 @@ class VehicleTracker:
         ours_now = [e for e in events if e.trip_id == s.trip_id and e.service_date == s.service_date]
         passing = [e for e in events if not (e.trip_id == s.trip_id and e.service_date == s.service_date)]
         s.held.extend(ours_now)
-        ranked = rank_trips(self.ctx, ping, x, y, self.vehicle_id)
+        ranked = rank_trips(self.ctx, ping, x, y, self.vehicle_id, s.route_id)
         ours = next((f for f in ranked if f.trip_id == s.trip_id and f.day.service_date == s.service_date), None)
         best = ranked[0] if ranked else None
         if best is not None and (ours is None or best.score + cfg.confirm_margin < ours.score):
@@ -405,9 +436,11 @@ class VehicleTracker:
         rival = next((f for f in ranked if f is not ours), None)
         if ours is not None and (rival is None or rival.score - ours.score > cfg.confirm_margin):
             s.confirm_wins += 1
-        if s.confirm_wins >= cfg.confirm_fixes or len(s.history) >= cfg.provisional_max_fixes:
+        at_terminal = s.next_stop == 0  # before its first departure every trip from here fits as well
+        if not at_terminal and (s.confirm_wins >= cfg.confirm_fixes or len(s.history) >= cfg.provisional_max_fixes):
             released, s.held, s.history = s.held, [], []
             s.confirmed = True
+            s.route_id = self.ctx.network.trips[s.trip_id].route_id
             return passing + released
         return passing
 

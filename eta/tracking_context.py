@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -11,6 +12,8 @@ import numpy as np
 from eta.matching import MatcherCache
 from eta.network import Network
 from eta.timeline import TimelineCache
+
+_GRID_M = 250.0  # cell size of the index of which shapes pass where
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,9 @@ class TrackerConfig:
     brake_mps2: float = 1.0  # how hard a bus brakes into (and pulls away from) a stop
     confirm_margin: float = 25.0  # fit score (metres-equivalent) by which an inferred trip must beat its rivals
     confirm_fixes: int = 2  # fixes on which it must do so before its events are released
-    provisional_max_fixes: int = 40  # still undecided after this many fixes: keep the guess
+    provisional_max_fixes: int = 40  # still undecided after this many fixes (once departed): keep the guess
+    recheck_every_fixes: int = 4  # how often a confirmed inferred trip is checked against the timetable
+    recheck_delay_s: float = 300.0  # running further off its timetable than this: look for a better trip
 
 
 @dataclass
@@ -61,6 +66,7 @@ class TrackingContext:
     claims: dict[tuple[str, str], str] = field(default_factory=dict)  # (service_date, trip_id) -> vehicle
     _days: dict[dt.date, DayTrips] = field(default_factory=dict)
     _by_date: dict[str, DayTrips] = field(default_factory=dict)  # day_of's parse, once per date
+    _shape_grid: dict[tuple[int, int], frozenset[str]] | None = None
     _zone: ZoneInfo = field(init=False)
     _bbox: tuple[float, float, float, float] = field(init=False)
 
@@ -78,6 +84,27 @@ class TrackingContext:
     def inside(self, x: float, y: float) -> bool:
         x0, y0, x1, y1 = self._bbox
         return x0 <= x <= x1 and y0 <= y <= y1
+
+    def shapes_near(self, x: float, y: float) -> frozenset[str]:
+        """Shapes passing within about `off_route_m` of (x, y): trip inference scores only their trips."""
+        if self._shape_grid is None:
+            self._shape_grid = self._build_shape_grid()
+        return self._shape_grid.get((int(x // _GRID_M), int(y // _GRID_M)), frozenset())
+
+    def _build_shape_grid(self) -> dict[tuple[int, int], frozenset[str]]:
+        reach = self.config.off_route_m
+        cells: dict[tuple[int, int], set[str]] = {}
+        for shape_id, shape in self.network.shapes.items():
+            xy = shape.xy
+            # points every ~reach/2 metres along the line, each marking the cells within `reach` of it
+            for (x0, y0), (x1, y1) in zip(xy[:-1].tolist(), xy[1:].tolist(), strict=True):
+                steps = max(1, int(math.hypot(x1 - x0, y1 - y0) // (reach / 2)) + 1)
+                for k in range(steps + 1):
+                    px, py = x0 + (x1 - x0) * k / steps, y0 + (y1 - y0) * k / steps
+                    for cx in range(int((px - reach) // _GRID_M), int((px + reach) // _GRID_M) + 1):
+                        for cy in range(int((py - reach) // _GRID_M), int((py + reach) // _GRID_M) + 1):
+                            cells.setdefault((cx, cy), set()).add(shape_id)
+        return {cell: frozenset(ids) for cell, ids in cells.items()}
 
     def days_around(self, timestamp: float) -> list[DayTrips]:
         """The service days a vehicle may be running at `timestamp`: today's and yesterday's (past midnight)."""
