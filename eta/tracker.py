@@ -440,7 +440,8 @@ class VehicleTracker:
         if not at_terminal and (s.confirm_wins >= cfg.confirm_fixes or len(s.history) >= cfg.provisional_max_fixes):
             released, s.held, s.history = s.held, [], []
             s.confirmed = True
-            s.route_id = self.ctx.network.trips[s.trip_id].route_id
+            if s.trip_id is not None:
+                s.route_id = self.ctx.network.trips[s.trip_id].route_id
             return passing + released
         return passing
 
