@@ -144,8 +144,7 @@ class Views:
             for shape_id in sorted(shapes_of[route_id]):
                 shape = self._network.shapes.get(shape_id)
                 if shape is not None and len(shape.lat) >= 2:
-                    points = zip(shape.lon.tolist(), shape.lat.tolist(), strict=True)
-                    lines.append([[round(lon, 6), round(lat, 6)] for lon, lat in points])
+                    lines.append(_simplified(shape.lon.tolist(), shape.lat.tolist()))
             if not lines:
                 continue
             properties = self.route(route) if route else {"route_id": route_id}
@@ -169,6 +168,17 @@ class Views:
             if math.isfinite(stop.lat) and math.isfinite(stop.lon)
         ]
         return {"type": "FeatureCollection", "features": features}
+
+
+# About 3 m: invisible at street zoom, and shapes with GPS-traced vertices every metre shrink severalfold.
+SIMPLIFY_TOLERANCE_DEG: Final = 3e-5
+
+
+def _simplified(lon: list[float], lat: list[float]) -> list[list[float]]:
+    from shapely.geometry import LineString
+
+    line = LineString(list(zip(lon, lat, strict=True))).simplify(SIMPLIFY_TOLERANCE_DEG, preserve_topology=False)
+    return [[round(x, 6), round(y, 6)] for x, y in line.coords]
 
 
 def _color(route: Route | None) -> str | None:

@@ -8,6 +8,8 @@
       due: "Due", min: "min", none: "No buses expected in the next while.",
       updated: (s) => `Updated ${s} s ago`, connecting: "Connecting…", lost: "Connection lost — reconnecting…",
       notFound: "Stop not found.", bus: "Bus", at: "at", late: "late", early: "early",
+      cancelled: "Cancelled", skipped: "Not stopping here", wheelchair: "wheelchair accessible",
+      timesIn: (zone) => `Times in ${zone}`,
     },
     vi: {
       switchTo: "English", other: "en", title: "Xe sắp đến", live: "trực tiếp", scheduled: "theo lịch",
@@ -15,6 +17,8 @@
       due: "Sắp đến", min: "phút", none: "Chưa có xe nào sắp đến.",
       updated: (s) => `Cập nhật ${s} giây trước`, connecting: "Đang kết nối…", lost: "Mất kết nối — đang kết nối lại…",
       notFound: "Không tìm thấy điểm dừng.", bus: "Xe", at: "lúc", late: "trễ", early: "sớm",
+      cancelled: "Đã hủy", skipped: "Không dừng ở đây", wheelchair: "có chỗ cho xe lăn",
+      timesIn: (zone) => `Giờ theo ${zone}`,
     },
   };
   const stopId = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop());
@@ -27,11 +31,13 @@
   let serverOffset = 0; // server clock minus ours, seconds
   let connection = "connecting";
   let stopName = stopId;
+  let timeZone; // the agency's, from /api/config: a rider's phone may be set to another zone
   const $ = (id) => document.getElementById(id);
 
   function nowServer() { return Date.now() / 1000 + serverOffset; }
   function clock(epoch) {
-    return new Date(epoch * 1000).toLocaleTimeString(lang === "vi" ? "vi-VN" : "en-AU", { hour: "2-digit", minute: "2-digit" });
+    return new Date(epoch * 1000).toLocaleTimeString(lang === "vi" ? "vi-VN" : "en-AU",
+      { hour: "2-digit", minute: "2-digit", timeZone });
   }
   function render() {
     const t = TEXT[lang];
@@ -52,6 +58,7 @@
     list.replaceChildren(...arrivals.map((a) => row(a, now, t)));
     $("empty").hidden = arrivals.length > 0 || connection !== "live";
     $("empty").textContent = t.none;
+    $("zone").textContent = timeZone ? t.timesIn(timeZone) : "";
   }
   function row(a, now, t) {
     const li = document.createElement("li");
@@ -69,7 +76,16 @@
     badge.className = a.live ? "badge-live" : "badge-scheduled";
     badge.textContent = a.live ? t.live : t.scheduled;
     detail.append(badge, ` ${t.at} ${clock(a.predicted_arrival)}`);
-    if (a.live && a.scheduled_arrival !== null) {
+    if (a.wheelchair_accessible) {
+      const chair = document.createElement("span");
+      chair.className = "wheelchair";
+      chair.textContent = " ♿";
+      chair.title = t.wheelchair;
+      chair.setAttribute("aria-label", t.wheelchair);
+      chair.setAttribute("role", "img");
+      detail.append(chair);
+    }
+    if (a.live && a.scheduled_arrival !== null && !a.cancelled && !a.skipped) {
       const late = Math.round((a.predicted_arrival - a.scheduled_arrival) / 60);
       if (late !== 0) detail.append(` · ${Math.abs(late)} ${t.min} ${late > 0 ? t.late : t.early}`);
     }
@@ -80,10 +96,14 @@
     countdown.className = "countdown";
     const minutes = Math.floor((a.predicted_arrival - now) / 60);
     countdown.textContent = minutes <= 0 ? t.due : `${minutes} ${t.min}`;
+    if (a.cancelled || a.skipped) {
+      countdown.textContent = a.cancelled ? t.cancelled : t.skipped;
+      li.classList.add("not-coming");
+    }
     when.append(countdown);
     li.append(route, middle, when);
-    li.setAttribute("aria-label",
-      `${t.bus} ${route.textContent} ${a.headsign || ""}: ${countdown.textContent}, ${badge.textContent}`);
+    li.setAttribute("aria-label", `${t.bus} ${route.textContent} ${a.headsign || ""}: ${countdown.textContent}, ` +
+      `${badge.textContent}, ${t.at} ${clock(a.predicted_arrival)}${a.wheelchair_accessible ? ", " + t.wheelchair : ""}`);
     return li;
   }
   function textOn(hex) {
@@ -99,6 +119,7 @@
     history.replaceState(null, "", url);
     render();
   });
+  fetch("/api/config").then((r) => r.json()).then((config) => { timeZone = config.timezone; render(); });
   fetch("/api/stops/" + encodeURIComponent(stopId))
     .then((r) => (r.ok ? r.json() : null))
     .then((stop) => { if (stop) { stopName = stop.name; render(); } });

@@ -93,8 +93,42 @@
       markers.clear();
     }
     for (const v of msg.vehicles) upsert(v);
+    for (const id of msg.removed || []) {
+      const entry = markers.get(id);
+      if (entry) { entry.marker.remove(); markers.delete(id); }
+    }
     countEl.textContent = markers.size + " buses";
   }
+
+  // The problems panel: what an operator should act on now, refreshed every few seconds.
+  const PROBLEM_LABELS = { bunching: "Bunching", gap: "Gap", stale: "Stale", off_route: "Off route" };
+  const problemsEl = document.getElementById("problems");
+  const problemsCountEl = document.getElementById("problems-count");
+  async function refreshProblems() {
+    let body;
+    try { body = await (await fetch("/api/fleet/problems")).json(); } catch { return; }
+    const items = (body.problems || []).map((p) => {
+      const li = document.createElement("li");
+      li.className = "problem problem-" + p.kind;
+      const button = document.createElement("button");
+      button.type = "button";
+      const kind = document.createElement("strong");
+      kind.textContent = PROBLEM_LABELS[p.kind] || p.kind;
+      const route = routeNames[p.route_id] || p.route_id || "no route";
+      button.append(kind, ` · ${route} · ${p.vehicle_ids.join(", ")} — ${p.detail}`);
+      button.addEventListener("click", () => {
+        map.setView([p.latitude, p.longitude], Math.max(map.getZoom(), 15));
+        const entry = markers.get(p.vehicle_ids[0]);
+        if (entry) entry.marker.openPopup();
+      });
+      li.append(button);
+      return li;
+    });
+    problemsEl.replaceChildren(...items);
+    problemsCountEl.textContent = items.length ? `(${items.length})` : "(none)";
+  }
+  refreshProblems();
+  setInterval(refreshProblems, 10000);
   // Restyle every so often: a bus that stops reporting turns stale without any message.
   setInterval(() => { for (const { marker, vehicle } of markers.values()) marker.setStyle(style(vehicle)); }, 15000);
   const routeFilter = new URLSearchParams(location.search).get("route_id");

@@ -186,6 +186,13 @@ def test_pages_and_assets(client: TestClient) -> None:
     assert client.get("/stops/nope").status_code == 404
     assert client.get("/static/vendor/leaflet/leaflet.js").status_code == 200
     assert client.get("/api/config").json()["tile_url"] is None
+    dashboard = client.get("/analytics")
+    assert dashboard.status_code == 200 and "/static/analytics.js" in dashboard.text
+    for asset in ("analytics.js", "charts.js", "analytics.css"):
+        assert client.get(f"/static/{asset}").status_code == 200
+    # Nothing is loaded from elsewhere at run time: every script and stylesheet is ours.
+    for page in (home.text, board.text, dashboard.text):
+        assert "http://" not in page and "https://" not in page
 
 
 def test_unknown_path_is_json_404(client: TestClient) -> None:
