@@ -63,6 +63,7 @@ def main() -> None:
         started = time.perf_counter()
         cpu_started = time.process_time()
         deadline = started + args.seconds
+        next_report = started + 30.0
         start_at = plan.origin + args.from_hour * 3600 if args.from_hour > 0 else None
         for event in simulate(plan, start_at=start_at):
             if sink is not None:
@@ -71,8 +72,14 @@ def main() -> None:
                 pings += 1
                 if pings % 10_000 == 0:
                     sim_reached = event.deliver_at
-                    if time.perf_counter() > deadline:
+                    now = time.perf_counter()
+                    if now > deadline:
                         break
+                    if now > next_report:  # long runs: a line every 30 s
+                        next_report = now + 30.0
+                        hours = (sim_reached - plan.origin) / 3600
+                        cpu_rate = pings / (time.process_time() - cpu_started)
+                        print(f"  ... {pings:,} pings, clock {hours:.1f} h, {cpu_rate:,.0f} per CPU-second", flush=True)
             else:
                 stops += 1
         elapsed = time.perf_counter() - started
