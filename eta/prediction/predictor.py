@@ -41,6 +41,12 @@ _RANK = {"prior": 0, "history": 1, "recent": 1, "blend": 2}
 _NO_PREDICTION_STATUSES = frozenset({"stale", "unassigned"})
 
 
+def ceil_tenth(seconds: float) -> float:
+    """Rounded up to a tenth of a second: rounding to the nearest could put an arrival before now."""
+    value = math.ceil(seconds * 10.0) / 10.0
+    return value if value >= seconds else value + 0.1
+
+
 @dataclass(frozen=True, slots=True)
 class _Entry:
     plan: TripPlan
@@ -198,7 +204,7 @@ class LearningPredictor:
                 service_date=e.service_date,
                 stop_id=e.plan.stop_ids[e.index],
                 stop_sequence=e.plan.stop_sequences[e.index],
-                predicted_arrival=round(floor, 1),
+                predicted_arrival=ceil_tenth(floor),
                 scheduled_arrival=e.scheduled,
                 method=e.method,
                 uncertainty_s=e.uncertainty,

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import IO, Protocol
 
 from eta.network import Network
-from eta.prediction.predictor import LearningPredictor
+from eta.prediction.predictor import LearningPredictor, ceil_tenth
 from eta.prediction.schedule_board import ScheduleBoard
 from smartbus.messages import PredictionSet, StopEvent, VehicleState
 
@@ -68,7 +68,7 @@ class PredictionRecorder:
         lines: list[str] = []
         floor = made
         for stop in prediction.stops:
-            arrival = max(stop.predicted_arrival, floor)
+            arrival = ceil_tenth(max(stop.predicted_arrival, floor))
             floor = arrival
             lines.append(
                 f'{{"made_at":{made:.3f},"predicted_arrival":{arrival:.1f},"vehicle_id":{vehicle},'
