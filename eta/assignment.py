@@ -12,6 +12,7 @@ from smartbus.messages import Ping
 
 _SECONDS_TO_METRES = 0.05  # in the fit score, 20 s of schedule deviation weigh like 1 m off the shape
 _CLAIMED_PENALTY = 500.0  # a trip another vehicle runs is a poor guess, though not impossible
+_NOISE_M = 15.0  # GPS noise: a fix this close to two shapes fits both equally
 _OTHER_ROUTE_PENALTY = 10.0  # a bus mostly stays on its route: at a shared terminal, prefer its route's trips
 _WAIT_TO_METRES = 0.002  # waiting at a terminal, the sooner departure is likelier (one hour weighs 7.2 m)
 
@@ -52,7 +53,9 @@ def fit_trip(
             delay = 0.0  # waiting at the first stop before departure is a layover, not earliness
             wait = trip.departure[0] - t_rel
         claimed = ctx.claims.get((day.service_date, trip_id), own) != own
-        score = match.offset + abs(delay) * _SECONDS_TO_METRES + (_CLAIMED_PENALTY if claimed else 0.0)
+        # offsets within GPS noise say nothing about which of two shapes along the same street it is
+        off = match.offset - _NOISE_M if match.offset > _NOISE_M else 0.0
+        score = off + abs(delay) * _SECONDS_TO_METRES + (_CLAIMED_PENALTY if claimed else 0.0)
         score += wait * _WAIT_TO_METRES + (_OTHER_ROUTE_PENALTY if route and trip.route_id != route else 0.0)
         if best is None or score < best.score:
             best = Fit(trip_id, day, match, delay, score)
