@@ -67,6 +67,7 @@ def _trip_descriptor(descriptor: Any, network: Network, trip_id: str, service_da
         descriptor.start_time = start_time
     if service_date:
         descriptor.start_date = service_date
+    descriptor.schedule_relationship = rt.TripDescriptor.SCHEDULED  # said outright: validators warn otherwise
 
 
 def vehicle_positions(states: Iterable[VehicleState], network: Network, now: float) -> rt.FeedMessage:
@@ -133,6 +134,7 @@ def trip_updates(
         update.timestamp = int(min(state.timestamp, now))
         if state.delay_s is not None:
             update.delay = round(state.delay_s)
+        last_time = 0
         for stop_sequence, stop_id, arrival in rows:
             stu = update.stop_time_update.add()
             stu.stop_sequence = stop_sequence
@@ -140,14 +142,19 @@ def trip_updates(
             if arrival is None:
                 stu.schedule_relationship = rt.TripUpdate.StopTimeUpdate.SKIPPED
             else:
-                stu.arrival.time = int(round(arrival.predicted_arrival))
+                # Consumers (and MobilityData's validator, E022) want times strictly increasing along the trip;
+                # two stops predicted to the same second are a second apart here.
+                last_time = max(int(round(arrival.predicted_arrival)), last_time + 1)
+                stu.arrival.time = last_time
                 stu.arrival.uncertainty = int(round(arrival.uncertainty_s))
                 stu.schedule_relationship = rt.TripUpdate.StopTimeUpdate.SCHEDULED
+    cancelled_at = {(c.trip_id, c.service_date): c.created_at for c in cancellations}
     for trip_id, service_date in sorted(cancelled):
         entity = feed.entity.add()
         entity.id = f"{trip_id}:{service_date}"
         _trip_descriptor(entity.trip_update.trip, network, trip_id, service_date)
         entity.trip_update.trip.schedule_relationship = rt.TripDescriptor.CANCELED
+        entity.trip_update.timestamp = int(min(cancelled_at[(trip_id, service_date)] or now, now))
     return feed
 
 

@@ -156,3 +156,18 @@ def test_json_form_and_unknown_format(client: TestClient, live: MemoryLiveStore)
     assert body["entity"][0]["vehicle"]["trip"]["trip_id"] == TRIP
     response = client.get("/gtfs-rt/vehicle-positions.xml")
     assert response.status_code == 404 and response.json()["error"]["status"] == 404
+
+
+def test_stops_predicted_for_the_same_second_still_have_increasing_times(
+    client: TestClient, live: MemoryLiveStore, network: Network
+) -> None:
+    same = predict_rest_of_trip(network, TRIP)
+    flat = dataclasses.replace(
+        same, stops=tuple(dataclasses.replace(p, predicted_arrival=NOW + 300) for p in same.stops)
+    )
+    client.portal.call(live.put_states, [running(TRIP)])  # type: ignore[union-attr]
+    client.portal.call(live.put_predictions, [flat])  # type: ignore[union-attr]
+    [entity] = feed(client, "trip-updates").entity
+    times = [u.arrival.time for u in entity.trip_update.stop_time_update]
+    assert all(b > a for a, b in zip(times, times[1:], strict=False)) and times[0] == int(NOW + 300)
+    assert entity.trip_update.trip.schedule_relationship == rt.TripDescriptor.SCHEDULED
