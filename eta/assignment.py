@@ -131,28 +131,25 @@ def rank_trips(
     return fits
 
 
-def next_in_block(ctx: TrackingContext, trip_id: str, day: DayTrips) -> str | None:
+def next_in_block(ctx: TrackingContext, trip_id: str, day: DayTrips, ignore_claims: bool = False) -> str | None:
     """The trip the same vehicle runs next: the block's next trip, or when the feed has no blocks, the next
-    departure from the stop where this trip ends (the simulator and most agencies chain trips this way)."""
+    departure of the same route from the stop where this trip ends (the simulator and most agencies chain
+    trips this way). Trips another vehicle has claimed are skipped unless `ignore_claims`."""
     network = ctx.network
     trip = network.trips[trip_id]
     end_stop = network.stops[trip.stop_ids[-1]]
-    best: tuple[float, str] | None = None
-    for other_id, start in zip(day.trip_ids, day.starts, strict=True):
+    group = f"block:{trip.block_id}" if trip.block_id else f"route:{trip.route_id}"
+    for start, other_id in day.departures(group, network):
         if start < trip.end_time or other_id == trip_id:
             continue
-        other = network.trips[other_id]
-        if trip.block_id:
-            if other.block_id != trip.block_id:
+        if not trip.block_id:
+            if not ignore_claims and ctx.claims.get((day.service_date, other_id)):
                 continue
-        else:
-            if other.route_id != trip.route_id or ctx.claims.get((day.service_date, other_id)):
-                continue
+            other = network.trips[other_id]
             first = network.stops[other.stop_ids[0]]
             if other.stop_ids[0] != trip.stop_ids[-1] and (
                 abs(first.lat - end_stop.lat) > 0.0005 or abs(first.lon - end_stop.lon) > 0.0005
             ):
                 continue
-        if best is None or start < best[0]:
-            best = (float(start), other_id)
-    return best[1] if best else None
+        return other_id
+    return None

@@ -5,12 +5,29 @@ from __future__ import annotations
 import pickle
 from dataclasses import dataclass, field
 
+from eta.assignment import next_in_block
 from eta.network import Network
 from eta.tracker import TrackState, VehicleTracker
 from eta.tracking_context import TrackerConfig, TrackingContext
 from smartbus.messages import Ping, StopEvent, VehicleState
 
 _SNAPSHOT_VERSION = 2
+
+
+@dataclass(frozen=True, slots=True)
+class VehicleView:
+    """What prediction needs from the tracker about one vehicle after its latest ping."""
+
+    vehicle_id: str
+    trip_id: str | None
+    service_date: str | None  # YYYYMMDD
+    progress: float  # metres along the trip's shape
+    delay_s: float | None  # positive = late
+    next_stop_index: int  # index into the trip's stops of the first stop not yet departed
+    at_stop: bool  # standing at that stop (arrived, not yet departed)
+    confirmed: bool  # False while an inferred trip is still being checked against its rivals
+    last_timestamp: float | None
+    next_trips: tuple[str, ...]  # the trips the vehicle runs after this one (its block), soonest first
 
 
 @dataclass(slots=True)
@@ -36,6 +53,33 @@ class Engine:
     def process(self, ping: Ping) -> EngineOutput:
         out = self.tracker(ping.vehicle_id).update(ping)
         return EngineOutput(out.state, out.events, out.rejected_reason)
+
+    def vehicle_view(self, vehicle_id: str, following: int = 3) -> VehicleView | None:
+        """The vehicle's trip, progress and delay now, with up to `following` next trips of its block;
+        None for a vehicle never seen."""
+        tracker = self.trackers.get(vehicle_id)
+        if tracker is None:
+            return None
+        s = tracker.s
+        chain: list[str] = []
+        day = self.ctx.day_of(s.service_date) if s.service_date else None
+        current = s.trip_id
+        while day is not None and current is not None and len(chain) < following:
+            current = next_in_block(self.ctx, current, day, ignore_claims=True)
+            if current is not None:
+                chain.append(current)
+        return VehicleView(
+            vehicle_id,
+            s.trip_id,
+            s.service_date,
+            s.progress,
+            s.delay_s,
+            s.next_stop,
+            s.pending_arrival is not None,
+            s.confirmed,
+            s.last_ts,
+            tuple(chain),
+        )
 
     def stale(self, now: float) -> list[VehicleState]:
         """States of vehicles silent for longer than the stale threshold (call periodically)."""

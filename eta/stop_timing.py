@@ -25,7 +25,8 @@ def ease_kind(from_rest: bool, to_rest: bool) -> Ease:
     return "brake" if to_rest else "none"
 
 
-def _f(u: float, kind: Ease) -> float:
+def covered(u: float, kind: Ease) -> float:
+    """Share of the segment covered at share `u` of its running time."""
     if kind == "both":
         return u * u * (3.0 - 2.0 * u)
     if kind == "accel":
@@ -36,7 +37,8 @@ def _f(u: float, kind: Ease) -> float:
     return u
 
 
-def _df(u: float, kind: Ease) -> float:
+def pace(u: float, kind: Ease) -> float:
+    """d covered / du: speed over the run's average speed."""
     if kind == "both":
         return 6.0 * u * (1.0 - u)
     if kind == "accel":
@@ -47,18 +49,18 @@ def _df(u: float, kind: Ease) -> float:
     return 1.0
 
 
-def time_share(covered: float, kind: Ease) -> float:
-    """u in [0, 1] with f(u) = covered (f is increasing, so bisection is exact enough in 30 steps)."""
-    if covered <= 0.0:
+def time_share(share: float, kind: Ease) -> float:
+    """u in [0, 1] with covered(u) = share (increasing, so bisection is exact enough in 30 steps)."""
+    if share <= 0.0:
         return 0.0
-    if covered >= 1.0:
+    if share >= 1.0:
         return 1.0
     if kind == "none":
-        return covered
+        return share
     lo, hi = 0.0, 1.0
     for _ in range(30):
         mid = 0.5 * (lo + hi)
-        if _f(mid, kind) < covered:
+        if covered(mid, kind) < share:
             lo = mid
         else:
             hi = mid
@@ -73,7 +75,7 @@ def segment_clock(
     if length <= 0.0 or speed <= 0.3:
         return None
     u = time_share(along / length, kind)
-    rate = _df(u, kind)
+    rate = pace(u, kind)
     if rate <= 1e-6:
         return None
     duration = rate * length / speed

@@ -55,6 +55,20 @@ class DayTrips:
     trip_ids: list[str]
     starts: np.ndarray
     ends: np.ndarray
+    _groups: dict[str, list[tuple[float, str]]] | None = None
+
+    def departures(self, group: str, network: Network) -> list[tuple[float, str]]:
+        """(start, trip_id) of the day's trips in `group` ("block:<id>" or "route:<id>"), soonest first."""
+        if self._groups is None:
+            groups: dict[str, list[tuple[float, str]]] = {}
+            for trip_id, start in zip(self.trip_ids, self.starts.tolist(), strict=True):
+                trip = network.trips[trip_id]
+                key = f"block:{trip.block_id}" if trip.block_id else f"route:{trip.route_id}"
+                groups.setdefault(key, []).append((start, trip_id))
+            for entries in groups.values():
+                entries.sort()
+            self._groups = groups
+        return self._groups.get(group, [])
 
 
 @dataclass
