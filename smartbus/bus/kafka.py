@@ -81,12 +81,12 @@ class KafkaConsumer:
         new set of partitions: a stage holding per-key state drops what it may no longer own."""
         self._prefix = topic_prefix
         self._topics = [topic_prefix + topic for topic in topics]
-        self._group = group
+        self._group = topic_prefix + group
         self._listener = _Assignments(on_assigned)
         self._next_offset: dict[TopicPartition, int] = {}
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap,
-            group_id=group,
+            group_id=topic_prefix + group,  # the prefix names a deployment: its groups are its own too
             client_id=client_id or group,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
