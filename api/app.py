@@ -6,6 +6,7 @@ serve behind a load balancer, all fed from the same store.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import math
@@ -131,6 +132,31 @@ def create_app(
             "server_time": now,
         }
 
+    rendered: dict[str, tuple[int, asyncio.Task[str]]] = {}  # stop_id -> (generation, its board as JSON)
+
+    async def shared_board(stop_id: str) -> str:
+        """The stop's board as update JSON, read and encoded once per change however many clients watch it."""
+        generation = hub.stop_generation(stop_id)
+        entry = rendered.get(stop_id)
+        if entry is None or entry[0] != generation:
+            if len(rendered) > 4 * max(1, len(network.stops)):
+                rendered.clear()
+
+            async def render() -> str:
+                body = await board(stop_id, "update")
+                return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+
+            task = asyncio.ensure_future(render())
+            # Nobody may be left to await a failed rendering; retrieving it here keeps asyncio quiet.
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+            entry = rendered[stop_id] = (generation, task)
+        try:
+            return await asyncio.shield(entry[1])
+        except Exception:
+            if rendered.get(stop_id) is entry:
+                del rendered[stop_id]  # the next client tries again
+            raise
+
     def protobuf_or_json(feed: Any, fmt: str) -> Response:
         if fmt == "pb":
             return Response(feed.SerializeToString(), media_type="application/x-protobuf")
@@ -249,7 +275,7 @@ def create_app(
         client = StopClient(websocket, stop_id, min_interval_s, send_timeout_s)
         hub.add_stop_client(client)  # before the snapshot, so no change can slip between the two
         try:
-            await serve(client, lambda: board(stop_id, "snapshot"), lambda: board(stop_id, "update"))
+            await serve(client, lambda: board(stop_id, "snapshot"), lambda: shared_board(stop_id))
         finally:
             hub.remove_stop_client(client)
 

@@ -42,15 +42,16 @@ class Client:
     def notify(self) -> None:
         self._changed.set()
 
-    async def send(self, message: dict[str, Any]) -> None:
-        text = json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+    async def send(self, message: dict[str, Any] | str) -> None:
+        """Send a message, or its JSON text when several clients share one rendering."""
+        text = message if isinstance(message, str) else json.dumps(message, separators=(",", ":"), ensure_ascii=False)
         try:
             await asyncio.wait_for(self.websocket.send_text(text), self._send_timeout_s)
         except TimeoutError as exc:
             raise SlowClient from exc
         self._next_send_at = asyncio.get_running_loop().time() + self._min_interval_s
 
-    async def run(self, next_message: Callable[[], Awaitable[dict[str, Any] | None]]) -> None:
+    async def run(self, next_message: Callable[[], Awaitable[dict[str, Any] | str | None]]) -> None:
         """Send `next_message()` after each change, no more often than the interval allows."""
         loop = asyncio.get_running_loop()
         while True:
@@ -123,6 +124,9 @@ class Hub:
         self._sweeper: asyncio.Task[None] | None = None
         self._expiry_sweep_s = expiry_sweep_s
         self._known_vehicles: set[str] = set()  # alive at the last sweep or moved since
+        # Bumped on every change of a watched stop's board: clients watching the same stop share one
+        # rendering of it per generation instead of each reading the store.
+        self._stop_generation: dict[str, int] = {}
         self.subscribed = asyncio.Event()  # set while the shared subscription is live
 
     @property
@@ -138,6 +142,10 @@ class Hub:
             clients.discard(client)
             if not clients:
                 del self._stop_clients[client.stop_id]
+                self._stop_generation.pop(client.stop_id, None)
+
+    def stop_generation(self, stop_id: str) -> int:
+        return self._stop_generation.get(stop_id, 0)
 
     def add_fleet_client(self, client: FleetClient) -> None:
         self._fleet_clients.add(client)
@@ -211,11 +219,16 @@ class Hub:
             for fleet_client in self._fleet_clients:
                 fleet_client.offer(vehicles)
         elif channel.startswith(STOP_CHANNEL_PREFIX):
-            for stop_client in self._stop_clients.get(channel.removeprefix(STOP_CHANNEL_PREFIX), ()):
-                stop_client.notify()
+            stop_id = channel.removeprefix(STOP_CHANNEL_PREFIX)
+            watchers = self._stop_clients.get(stop_id)
+            if watchers:
+                self._stop_generation[stop_id] = self._stop_generation.get(stop_id, 0) + 1
+                for stop_client in watchers:
+                    stop_client.notify()
 
     def _resync(self) -> None:
-        for clients in self._stop_clients.values():
+        for stop_id, clients in self._stop_clients.items():
+            self._stop_generation[stop_id] = self._stop_generation.get(stop_id, 0) + 1
             for client in clients:
                 client.notify()
         for fleet_client in self._fleet_clients:

@@ -193,3 +193,26 @@ def test_fleet_clients_get_a_fresh_snapshot_after_the_subscription_comes_back(ne
             while message["type"] != "snapshot":  # the direct publish may or may not have made it first
                 message = receive(ws)
             assert [v["vehicle_id"] for v in message["vehicles"]] == ["A"]
+
+
+def test_riders_watching_one_stop_share_one_reading_of_its_board(client: TestClient, live: MemoryLiveStore) -> None:
+    reads = []
+    original = live.stop_arrivals
+
+    async def counted(stop_id: str, now: float) -> Any:
+        reads.append(stop_id)
+        return await original(stop_id, now)
+
+    live.stop_arrivals = counted  # type: ignore[method-assign]
+    with (
+        client.websocket_connect(f"/ws/stops/{STOP}") as a,
+        client.websocket_connect(f"/ws/stops/{STOP}") as b,
+        client.websocket_connect(f"/ws/stops/{STOP}") as c,
+    ):
+        for ws in (a, b, c):
+            assert receive(ws)["type"] == "snapshot"
+        assert len(reads) == 3  # each snapshot is the rider's own
+        client.portal.call(live.put_predictions, [predictions("V1", (STOP, NOW + 240, "recent"))])  # type: ignore[union-attr]
+        updates = [receive(ws) for ws in (a, b, c)]
+        assert all(u["arrivals"][0]["predicted_arrival"] == NOW + 240 for u in updates)
+        assert len(reads) == 4  # one read for the three updates
