@@ -38,7 +38,11 @@ _METHOD: dict[str, PredictionMethod] = {
     "blend": "blend",
 }
 _RANK = {"prior": 0, "history": 1, "recent": 1, "blend": 2}
-_NO_PREDICTION_STATUSES = frozenset({"stale", "unassigned"})
+# Off its route a bus may be detouring or on another trip than the tracker thinks: its times would mislead.
+_NO_PREDICTION_STATUSES = frozenset({"stale", "unassigned", "off_route"})
+# A bus still at a trip's first stop this long after it should have left is not running that trip (the
+# tracker guessed the block's next trip wrong, or the bus is out of service): predict nothing from it.
+OVERDUE_AT_START_S = 180.0
 
 
 def ceil_tenth(seconds: float) -> float:
@@ -212,6 +216,29 @@ class LearningPredictor:
             ))
         return PredictionSet(state.vehicle_id, now, tuple(stops), state.feed_version)
 
+    def arrived_at(self, vehicle_id: str, plan: TripPlan, index: int, default: float) -> float:
+        """When the vehicle reached stop `index` of `plan`, where it stands now. At a trip's first stop
+        that is when it ended the trip before (the tracker reports the first stop only once it leaves)."""
+        seen = self._seen.get(vehicle_id)
+        if seen is None:
+            return default
+        if seen.trip_id == plan.trip_id and seen.index == index:
+            return seen.arrival
+        if index == 0 and seen.trip_id != plan.trip_id:
+            before = self.plan(seen.trip_id)
+            if before is not None and seen.index == len(before.segments) and seen.arrival <= default:
+                return seen.arrival
+        return default
+
+    def _overdue_at_start(self, state: VehicleState, plan: TripPlan) -> bool:
+        assert state.service_date is not None
+        arrived = self.arrived_at(state.vehicle_id, plan, 0, state.timestamp)
+        leave = max(
+            self.origin(state.service_date) + plan.departure[0] + self.model.start_lag_s(),
+            arrived + self.model.turnaround_s(),
+        )
+        return state.timestamp - leave > OVERDUE_AT_START_S
+
     def _current(self, state: VehicleState) -> tuple[_Path, float] | None:
         """The vehicle's predicted path and how far to shift it: the whole walk is redone when the vehicle
         reaches a stop or the path is `RECOMPUTE_S` old; in between only the first stop is re-estimated
@@ -227,6 +254,9 @@ class LearningPredictor:
         if plan is None or index is None:
             return None
         at_stop = state.status in ("at_stop", "layover")
+        if at_stop and index == 0 and self._overdue_at_start(state, plan):
+            self._paths.pop(state.vehicle_id, None)
+            return None
         key = (plan.trip_id, state.service_date)
         path = self._paths.get(state.vehicle_id)
         if path is not None and path.key == key and state.timestamp - path.computed_at < RECOMPUTE_S:
@@ -331,9 +361,7 @@ class _Walk:
         last = len(plan.segments)
         steps = 1
         if at_stop:
-            seen = self.seen
-            here = seen is not None and seen.trip_id == plan.trip_id and seen.index == index
-            arrived = seen.arrival if here and seen is not None else self.now
+            arrived = self.p.arrived_at(self.state.vehicle_id, plan, index, self.now)
             self.t = max(self._leave(plan, origin, index, arrived), self.now)
             index += 1
         elif index == 0:
