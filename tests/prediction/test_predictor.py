@@ -58,7 +58,7 @@ def test_predictions_are_never_garbage(cairns: Network) -> None:
         index=st.integers(0, len(trip.stop_ids) - 1),
         share=st.floats(0.0, 1.0),
         offset=st.floats(-900.0, 1800.0),
-        status=st.sampled_from(["in_transit", "at_stop", "layover", "off_route"]),
+        status=st.sampled_from(["in_transit", "at_stop", "layover"]),
         learned=st.booleans(),
         factor=st.floats(0.5, 2.0),
     )
@@ -80,6 +80,18 @@ def test_predictions_are_never_garbage(cairns: Network) -> None:
         assert all(s.method == "block_next" for s in found.stops if s.trip_id != trip_id)
 
     check()
+
+
+def test_no_predictions_from_a_bus_off_its_route_or_overdue_at_its_first_stop(cairns: Network) -> None:
+    trip_id = _long_trip(cairns)
+    predictor = LearningPredictor(cairns)
+    assert predictor.predict(_state(cairns, trip_id, 4, 0.5, 0.0, "off_route")) is None
+    trip = cairns.trips[trip_id]
+    came = cairns.service_day_origin(DAY) + float(trip.departure[0]) - 300.0
+    predictor.observe([StopEvent("bus-1", trip_id, DATE, trip.stop_ids[0], int(trip.stop_sequences[0]), came, None,
+                                 False)])
+    assert predictor.predict(_state(cairns, trip_id, 0, 0.0, 0.0, "layover")) is not None
+    assert predictor.predict(_state(cairns, trip_id, 0, 0.0, 1200.0, "layover")) is None
 
 
 def test_a_slow_day_learned_from_the_bus_ahead_moves_predictions_later(cairns: Network) -> None:
