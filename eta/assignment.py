@@ -35,8 +35,13 @@ def fit_trip(
     ts: float,
     own: str | None = None,
     route: str | None = None,
+    shape_matches: list[Match] | None = None,
 ) -> Fit | None:
-    """How well a fix at (x, y, ts) fits a trip on a service day: the best leg within the schedule's reach."""
+    """How well a fix at (x, y, ts) fits a trip on a service day: the best leg within the schedule's reach.
+
+    `shape_matches`: the fix's candidates on the trip's whole shape, when the caller already has them (many
+    trips share a shape); else they are found within the schedule's reach.
+    """
     cfg = ctx.config
     trip = ctx.network.trips[trip_id]
     timeline = ctx.timelines.get(trip_id)
@@ -46,7 +51,11 @@ def fit_trip(
     lo = timeline.dist_at(t_rel - cfg.late_tolerance_s)
     hi = timeline.dist_at(t_rel + cfg.early_tolerance_s)
     best: Fit | None = None
-    for match in ctx.matchers.get(trip.shape_id).candidates(x, y, lo, hi, cfg.off_route_m):
+    if shape_matches is None:
+        matches = ctx.matchers.get(trip.shape_id).candidates(x, y, lo, hi, cfg.off_route_m)
+    else:
+        matches = [_within(m, lo, hi) for m in shape_matches if lo - cfg.off_route_m <= m.dist <= hi + cfg.off_route_m]
+    for match in matches:
         delay = t_rel - timeline.time_at(match.dist)
         wait = 0.0
         if match.dist <= trip.stop_dist[0] + cfg.depart_radius_m and t_rel < trip.departure[0]:
@@ -60,6 +69,15 @@ def fit_trip(
         if best is None or score < best.score:
             best = Fit(trip_id, day, match, delay, score)
     return best
+
+
+def _within(match: Match, lo: float, hi: float) -> Match:
+    """A whole-shape candidate moved into [lo, hi], its offset grown by the move (a close upper bound)."""
+    if match.dist < lo:
+        return Match(lo, match.offset + lo - match.dist)
+    if match.dist > hi:
+        return Match(hi, match.offset + match.dist - hi)
+    return match
 
 
 def resolve_trip_id(ctx: TrackingContext, ping: Ping) -> str | None:
@@ -110,6 +128,7 @@ def rank_trips(
     near = ctx.shapes_near(x, y)
     if not near:
         return fits
+    on_shape: dict[str, list[Match]] = {}  # candidates on each whole shape, found once for all its trips
     for day in ctx.days_around(ping.timestamp):
         t_rel = ping.timestamp - day.origin
         active = np.flatnonzero(
@@ -124,7 +143,14 @@ def rank_trips(
                 continue
             if ping.direction_id is not None and trip.direction_id not in (None, ping.direction_id):
                 continue
-            fit = fit_trip(ctx, trip_id, day, x, y, ping.timestamp, own, route)
+            matches = on_shape.get(trip.shape_id)
+            if matches is None:
+                matcher = ctx.matchers.get(trip.shape_id)
+                matches = matcher.candidates(x, y, -1.0, matcher.length + 1.0, cfg.off_route_m)
+                on_shape[trip.shape_id] = matches
+            if not matches:
+                continue
+            fit = fit_trip(ctx, trip_id, day, x, y, ping.timestamp, own, route, matches)
             if fit is not None:
                 fits.append(fit)
     fits.sort(key=lambda f: (f.score, f.trip_id))

@@ -168,21 +168,16 @@ class ShapeMatcher:
         py = y - self._ay[i:j]
         t = np.clip((px * self._dx[i:j] + py * self._dy[i:j]) * self._inv_len2[i:j], 0.0, 1.0)
         d = np.hypot(px - t * self._dx[i:j], py - t * self._dy[i:j])
-        near = d <= within
+        near = np.flatnonzero(d <= within)
         found: list[Match] = []
-        k = 0
-        n = len(d)
-        while k < n:
-            if not near[k]:
-                k += 1
-                continue
-            run_end = k
-            while run_end + 1 < n and near[run_end + 1]:
-                run_end += 1
-            best = k + int(d[k : run_end + 1].argmin())
+        if len(near) == 0:
+            return found
+        # runs of consecutive near segments: one local nearest point each (a leg passing the fix)
+        cuts = np.flatnonzero(np.diff(near) > 1) + 1
+        for run in np.split(near, cuts):
+            best = int(run[int(d[run].argmin())])
             dist = float(self._d0[i + best] + t[best] * self._seg_len[i + best])
             found.append(Match(min(max(dist, lo), hi), float(d[best])))
-            k = run_end + 1
         return found
 
 
