@@ -13,6 +13,8 @@ trap finish EXIT
 
 bash scripts/bootstrap.sh
 .venv/bin/smartbus services up
+# The browser tests drive Debian's headless Chromium with playwright-core from npm.
+sh api/frontend/install-browser-deps.sh
 echo "test.sh: ruff check"
 .venv/bin/ruff check .
 echo "test.sh: mypy"
