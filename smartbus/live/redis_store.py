@@ -116,8 +116,12 @@ class RedisLiveStore:
         namespace: str = "smartbus",
         vehicle_ttl_s: float = DEFAULT_VEHICLE_TTL_S,
         board_ttl_s: float = DEFAULT_BOARD_TTL_S,
+        max_connections: int = 64,
     ) -> None:
-        self._redis: aioredis.Redis = aioredis.Redis.from_url(url)
+        # A bounded pool that waits for a free connection: thousands of riders connecting at once must queue
+        # for Redis, not open thousands of connections (Redis refuses them beyond maxclients).
+        pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=10)
+        self._redis: aioredis.Redis = aioredis.Redis(connection_pool=pool)
         self._ns = namespace
         self._vehicle_ttl_ms = max(1, int(vehicle_ttl_s * 1000))
         self._board_ttl_ms = max(1, int(board_ttl_s * 1000))
@@ -234,7 +238,7 @@ class RedisLiveStore:
             return False
 
     async def close(self) -> None:
-        await self._redis.aclose()
+        await self._redis.aclose(close_connection_pool=True)  # the pool is ours, made in __init__
 
     def _vehicle_key(self, vehicle_id: str) -> str:
         return f"{self._ns}:veh:{vehicle_id}"

@@ -1,0 +1,386 @@
+"""Websocket fan-out: many riders' boards on one api process, fed through real Redis.
+
+--clients websocket clients (default 10,000) watch --stops stops (default 500, an equal share each) on one
+api process (uvicorn, RedisLiveStore). A publisher writes prediction sets to Redis so that every stop's board
+changes once a second; every client checks every message (its stop, each arrival's predicted time against
+the value the publisher encoded for that stop) and its freshness: latency = receipt - made_at, the moment
+the prediction was written to Redis (same machine, same clock). Clients run in --client-procs processes.
+
+Baseline, same run: a bare `websockets` server that only broadcasts (websockets.broadcast) the same board
+JSON to the same clients, told what to send by the publisher over a control socket.
+
+Throughput is messages delivered per CPU-second of the server process (its utime + stime from /proc), so
+"per core" does not depend on what else the shared machine runs.
+
+    .venv/bin/python bench/fanout.py [--clients 10000] [--stops 500] [--seconds 30] [--client-procs 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve()
+ROOT = HERE.parent.parent
+CONTENT_OFFSET_S = 600.0  # predicted_arrival = made_at + CONTENT_OFFSET_S + the stop's index: checkable
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_for_port(port: int, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise SystemExit(f"server on port {port} did not start")
+
+
+def stop_ids(count: int) -> list[str]:
+    from eta.network import load_network
+    from smartbus.settings import Settings
+
+    settings = Settings()
+    network = load_network(settings.gtfs, settings.cache_dir)
+    return sorted(network.stops)[:count]
+
+
+# --- servers -------------------------------------------------------------------------------------------
+
+
+def serve_api(port: int, namespace: str) -> None:
+    import uvicorn
+
+    from api.app import create_app
+    from eta.network import load_network
+    from smartbus.live.redis_store import RedisLiveStore
+    from smartbus.settings import Settings
+
+    settings = Settings()
+    network = load_network(settings.gtfs, settings.cache_dir)
+    app = create_app(RedisLiveStore(settings.redis_url, namespace=namespace), network, rate_per_s=1e9, rate_burst=1e9)
+    uvicorn.run(app, host="127.0.0.1", port=port, ws_per_message_deflate=False, log_level="warning", backlog=4096)
+
+
+def serve_bare(port: int) -> None:
+    from websockets.asyncio.server import ServerConnection, broadcast, serve
+
+    clients: dict[str, set[ServerConnection]] = {}
+
+    async def handler(connection: ServerConnection) -> None:
+        path = connection.request.path if connection.request else ""
+        if path == "/control":
+            async for raw in connection:
+                order = json.loads(raw)
+                broadcast(clients.get(order["stop_id"], ()), order["text"])
+            return
+        stop_id = path.rsplit("/", 1)[-1]
+        clients.setdefault(stop_id, set()).add(connection)
+        try:
+            await connection.send(json.dumps({"type": "snapshot", "stop_id": stop_id, "arrivals": []}))
+            await connection.wait_closed()
+        finally:
+            clients[stop_id].discard(connection)
+
+    async def main() -> None:
+        async with serve(handler, "127.0.0.1", port, compression=None, backlog=4096, max_queue=None):
+            await asyncio.Future()
+
+    asyncio.run(main())
+
+
+# --- clients -------------------------------------------------------------------------------------------
+
+
+def run_clients(
+    base: str, stops: list[str], offset: int, count: int, start_at: float, end_at: float, out: Path
+) -> None:
+    """`count` clients on stops[offset:] + stops[:offset], round robin; stops' order gives their content code."""
+    from websockets.asyncio.client import connect
+
+    latencies: list[float] = []
+    stats: dict[str, Any] = {"connected": 0, "messages": 0, "bad": 0, "failed": 0, "sample": None}
+    index_of = {s: i for i, s in enumerate(stops)}
+    watched = stops[offset % len(stops) :] + stops[: offset % len(stops)]
+
+    def check(stop_id: str, raw: str | bytes) -> None:
+        now = time.time()
+        body = json.loads(raw)
+        if body.get("stop_id") != stop_id:
+            stats["bad"] += 1
+            return
+        ours = [a for a in body["arrivals"] if str(a.get("vehicle_id", "")).startswith("fan-")]
+        if body["type"] == "snapshot" or not ours:
+            return
+        expected = CONTENT_OFFSET_S + index_of[stop_id]
+        if any(abs(a["predicted_arrival"] - a["updated_at"] - expected) > 1e-3 for a in ours):
+            stats["bad"] += 1
+        if start_at <= now <= end_at:
+            stats["messages"] += 1
+            latencies.append(now - max(a["updated_at"] for a in ours))
+            if stats["sample"] is None:
+                stats["sample"] = body
+
+    async def client(stop_id: str, gate: asyncio.Semaphore) -> None:
+        try:
+            async with gate:
+                ws = await connect(f"{base}/ws/stops/{stop_id}", compression=None, open_timeout=60, max_queue=None)
+            stats["connected"] += 1
+            async with ws:
+                while time.time() < end_at:
+                    try:
+                        raw = await asyncio.wait_for(ws.recv(), timeout=max(0.1, end_at - time.time()))
+                    except TimeoutError:
+                        break
+                    check(stop_id, raw)
+        except Exception:
+            stats["failed"] += 1
+
+    async def main() -> None:
+        gate = asyncio.Semaphore(100)
+        await asyncio.gather(*(client(watched[i % len(watched)], gate) for i in range(count)))
+
+    asyncio.run(main())
+    out.write_text(json.dumps({**stats, "latencies": latencies}))
+
+
+# --- publisher -----------------------------------------------------------------------------------------
+
+
+async def publish(
+    stops: list[str],
+    namespace: str | None,
+    bare_port: int | None,
+    template: dict[str, Any] | None,
+    until: float,
+    period_s: float,
+    per_vehicle: int = 5,
+) -> int:
+    """Every stop's board changes once a period: vehicle v predicts stops [v*per_vehicle, (v+1)*per_vehicle)."""
+    from smartbus.live.redis_store import RedisLiveStore
+    from smartbus.messages import PredictionSet, StopPrediction
+    from smartbus.settings import Settings
+
+    vehicles = [stops[i : i + per_vehicle] for i in range(0, len(stops), per_vehicle)]
+    index_of = {s: i for i, s in enumerate(stops)}
+    store = RedisLiveStore(Settings().redis_url, namespace=namespace) if namespace else None
+    control = None
+    if bare_port is not None:
+        from websockets.asyncio.client import connect
+
+        control = await connect(f"ws://127.0.0.1:{bare_port}/control", compression=None, max_size=None)
+    sent = 0
+    tick = period_s / len(vehicles)
+    next_at = time.monotonic()
+    try:
+        while time.time() < until:
+            for v, its_stops in enumerate(vehicles):
+                made_at = time.time()
+                predictions = tuple(
+                    StopPrediction(
+                        trip_id=f"fan-trip-{v}",
+                        service_date="20140607",
+                        stop_id=s,
+                        stop_sequence=k + 1,
+                        predicted_arrival=made_at + CONTENT_OFFSET_S + index_of[s],
+                        scheduled_arrival=None,
+                        method="blend",
+                        uncertainty_s=30.0,
+                    )
+                    for k, s in enumerate(its_stops)
+                )
+                if store is not None:
+                    await store.put_predictions([PredictionSet(f"fan-{v}", made_at, predictions)])
+                if control is not None and template is not None:
+                    for p in predictions:  # the board JSON the api would send, rendered once per stop change
+                        arrival = {
+                            **template["arrivals"][0],
+                            "stop_id": p.stop_id,
+                            "vehicle_id": f"fan-{v}",
+                            "trip_id": p.trip_id,
+                            "predicted_arrival": p.predicted_arrival,
+                            "updated_at": made_at,
+                        }
+                        body = {**template, "stop_id": p.stop_id, "arrivals": [arrival], "server_time": made_at}
+                        await control.send(json.dumps({"stop_id": p.stop_id, "text": json.dumps(body)}))
+                sent += len(predictions)
+                next_at += tick
+                await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+    finally:
+        if store is not None:
+            keys = [k async for k in store._redis.scan_iter(match=f"{namespace}:*")]
+            if keys:
+                await store._redis.delete(*keys)
+            await store.close()
+        if control is not None:
+            await control.close()
+    return sent
+
+
+# --- one phase -----------------------------------------------------------------------------------------
+
+
+def phase(name: str, args: argparse.Namespace, stops: list[str], template: dict[str, Any] | None) -> dict[str, Any]:
+    port = free_port()
+    namespace = f"fanout-{uuid.uuid4().hex[:8]}" if name == "api" else None
+    role = ["--role", "api", "--namespace", namespace] if namespace else ["--role", "bare"]
+    server = subprocess.Popen([sys.executable, str(HERE), *role, "--port", str(port)], cwd=ROOT)
+    try:
+        wait_for_port(port)
+        connect_s = max(20.0, args.clients / 400)  # time allowed for everyone to connect
+        start_at = time.time() + connect_s + args.warmup
+        end_at = start_at + args.seconds
+        stops_file = Path(f"/tmp/fanout-stops-{os.getpid()}.json")
+        stops_file.write_text(json.dumps(stops))
+        per_proc = args.clients // args.client_procs
+        outs = [Path(f"/tmp/fanout-{name}-{i}-{os.getpid()}.json") for i in range(args.client_procs)]
+        workers = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    str(HERE),
+                    "--role",
+                    "clients",
+                    "--base",
+                    f"ws://127.0.0.1:{port}",
+                    "--stops-file",
+                    str(stops_file),
+                    "--count",
+                    str(per_proc),
+                    "--offset",
+                    str(i),
+                    "--start-at",
+                    str(start_at),
+                    "--end-at",
+                    str(end_at),
+                    "--out",
+                    str(out),
+                ],
+                cwd=ROOT,
+            )
+            for i, out in enumerate(outs)
+        ]
+        cpu_start = 0.0
+
+        async def drive() -> tuple[int, float]:
+            nonlocal cpu_start
+            task = asyncio.create_task(
+                publish(stops, namespace, None if namespace else port, template, end_at + 2, args.period)
+            )
+            await asyncio.sleep(max(0.0, start_at - time.time()))
+            cpu_start = cpu_seconds(server.pid)
+            await asyncio.sleep(max(0.0, end_at - time.time()))
+            cpu = cpu_seconds(server.pid) - cpu_start
+            sent = await task
+            return sent, cpu
+
+        sent, server_cpu = asyncio.run(drive())
+        for w in workers:
+            w.wait(timeout=args.seconds + 300)
+        results = [json.loads(o.read_text()) for o in outs]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    latencies = sorted(x for r in results for x in r["latencies"])
+    messages = sum(r["messages"] for r in results)
+
+    def pct(q: float) -> float:
+        return latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000 if latencies else float("nan")
+
+    return {
+        "name": name,
+        "connected": sum(r["connected"] for r in results),
+        "failed": sum(r["failed"] for r in results),
+        "bad": sum(r["bad"] for r in results),
+        "messages": messages,
+        "msgs_per_s": messages / args.seconds,
+        "server_cpu_s": server_cpu,
+        "msgs_per_cpu_s": messages / server_cpu if server_cpu else float("nan"),
+        "p50_ms": pct(0.5),
+        "p95_ms": pct(0.95),
+        "p99_ms": pct(0.99),
+        "max_ms": latencies[-1] * 1000 if latencies else 0,
+        "median_ms": statistics.median(latencies) * 1000 if latencies else float("nan"),
+        "sample": next((r["sample"] for r in results if r["sample"]), None),
+        "publisher_updates": sent,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", type=int, default=10_000)
+    parser.add_argument("--stops", type=int, default=500)
+    parser.add_argument("--seconds", type=float, default=30.0, help="measured window")
+    parser.add_argument("--warmup", type=float, default=5.0)
+    parser.add_argument("--period", type=float, default=2.0, help="seconds between changes of each stop's board")
+    parser.add_argument("--client-procs", type=int, default=2)
+    parser.add_argument("--role", choices=["main", "api", "bare", "clients"], default="main", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--namespace", help=argparse.SUPPRESS)
+    parser.add_argument("--base", help=argparse.SUPPRESS)
+    parser.add_argument("--stops-file", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--count", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--offset", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--start-at", type=float, help=argparse.SUPPRESS)
+    parser.add_argument("--end-at", type=float, help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.role == "api":
+        serve_api(args.port, args.namespace)
+        return 0
+    if args.role == "bare":
+        serve_bare(args.port)
+        return 0
+    if args.role == "clients":
+        stops = json.loads(args.stops_file.read_text())
+        # Worker i starts at stop i, so each stop's watchers are spread over the workers.
+        run_clients(args.base, stops, args.offset, args.count, args.start_at, args.end_at, args.out)
+        return 0
+
+    stops = stop_ids(args.stops)
+    print(
+        f"machine: {platform.machine()} {os.cpu_count()} cpus, python {platform.python_version()}, "
+        f"load {os.getloadavg()[0]:.1f}"
+    )
+    print(
+        f"input: {args.clients} clients on {len(stops)} stops ({args.clients // len(stops)} per stop), every board "
+        f"changing every {args.period:g} s, {args.client_procs} client processes, {args.seconds:.0f} s measured"
+    )
+    api = phase("api", args, stops, None)
+    bare = phase("bare", args, stops, api["sample"])
+    for r in (api, bare):
+        print(
+            f"{r['name']:>4}: connected {r['connected']} (failed {r['failed']}), {r['messages']} messages checked, "
+            f"{r['bad']} wrong; {r['msgs_per_s']:.0f} msg/s; server CPU {r['server_cpu_s']:.1f} s -> "
+            f"{r['msgs_per_cpu_s']:.0f} msg per CPU-second; latency Redis->client p50 {r['p50_ms']:.0f} ms, "
+            f"p95 {r['p95_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms, max {r['max_ms']:.0f} ms"
+        )
+    if bare["msgs_per_cpu_s"]:
+        ratio = api["msgs_per_cpu_s"] / bare["msgs_per_cpu_s"]
+        print(f"api / bare websockets broadcast, messages per CPU-second: {ratio:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
