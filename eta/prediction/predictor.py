@@ -12,6 +12,7 @@ Pure: no I/O except `save`/`load` of the learned state.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ DEFAULT_HORIZON_S = 3600.0
 RECOMPUTE_S = 120.0  # a vehicle's whole walk is redone this often (new learning, holds, layovers)
 REWRITE_S = 10.0
 REFRESH_S = 120.0  # inside a rider's 180 s freshness window even with a 30 s ping interval and jitter
+SILENT_MAX_S = 600.0  # a silent bus's last predictions are repeated this long (GPS gaps of a few minutes)
 MAX_NEXT_TRIPS = 4
 APPROACH_SPEED_MPS = 8.0  # heading for a trip's first stop: no segment to learn from yet
 BASE_UNCERTAINTY_S = 20.0
@@ -69,6 +71,7 @@ class _Path:
     entries: list[_Entry]
     published_at: float = float("-inf")
     published_shift: float = float("nan")
+    state: VehicleState | None = None  # the latest state it serves
 
 
 @dataclass(slots=True)
@@ -196,12 +199,31 @@ class LearningPredictor:
         path.published_shift, path.published_at = shift, state.timestamp
         return self._set(state, path, shift)
 
-    def _set(self, state: VehicleState, path: _Path, shift: float) -> PredictionSet:
+    def republish_silent(self, now: float) -> list[PredictionSet]:
+        """The last predictions of buses silent for a while (a gap in their GPS), made again at `now` so
+        riders keep seeing them: stops whose time has gone are taken as passed and left out."""
+        found: list[PredictionSet] = []
+        for path in self._paths.values():
+            state = path.state
+            if state is None or not REFRESH_S <= now - state.timestamp <= SILENT_MAX_S:
+                continue
+            if now - path.published_at < REFRESH_S:
+                continue
+            shift = path.published_shift if math.isfinite(path.published_shift) else 0.0
+            path.published_at = now
+            again = self._set(dataclasses.replace(state, timestamp=now), path, shift, drop_passed=True)
+            if again.stops:
+                found.append(again)
+        return found
+
+    def _set(self, state: VehicleState, path: _Path, shift: float, drop_passed: bool = False) -> PredictionSet:
         now = state.timestamp
         floor = now
         stops: list[StopPrediction] = []
         for e in path.entries:
             arrival = e.arrival + shift
+            if drop_passed and arrival < now:
+                continue
             floor = arrival if arrival > floor else floor
             stops.append(StopPrediction(
                 trip_id=e.plan.trip_id,
@@ -268,6 +290,7 @@ class LearningPredictor:
                 if first is not None and entry.plan is first.plan and entry.index == first.index:
                     if skip:
                         del path.entries[:skip]
+                    path.state = state
                     return path, first.arrival - entry.arrival
         walk = _Walk(self, state)
         walk.trip(plan, state.service_date, index, at_stop, state.shape_dist)
@@ -281,7 +304,7 @@ class LearningPredictor:
             walk.next_trip(nxt, state.service_date)
             trip_id = nxt.trip_id
             chained += 1
-        fresh = _Path(key, state.timestamp, walk.out)  # never published: `publish` sends it at once
+        fresh = _Path(key, state.timestamp, walk.out, state=state)  # never published: `publish` sends it at once
         self._paths[state.vehicle_id] = fresh
         return fresh, 0.0
 

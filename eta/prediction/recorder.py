@@ -55,6 +55,9 @@ class PredictionRecorder:
             self.clock = state.timestamp
             for board in self.board.tick(self.clock):
                 self._write(board)
+            if self.board.due_silent(self.clock):
+                for again in self.predictor.republish_silent(self.clock):
+                    self._write(again)
         prediction = self.predictor.publish(state)
         if prediction is not None and prediction.stops:
             self.board.covered(prediction, self.clock)

@@ -15,6 +15,7 @@ from smartbus.messages import PredictionSet, StopPrediction
 
 INTERVAL_S = 120.0  # well inside a rider's 180 s freshness window
 COVERED_S = 180.0
+SILENT_CHECK_S = 30.0
 STARTED_GRACE_S = 600.0  # a trip whose bus is late to pull out is still shown for this long
 
 
@@ -24,7 +25,15 @@ class ScheduleBoard:
         self._zone = ZoneInfo(predictor.network.agency_timezone)
         self._covered: dict[tuple[str, str], float] = {}  # (service_date, trip) -> last predicted at
         self._next_tick = float("-inf")
+        self._next_silent = float("-inf")
         self._days: dict[str, list[tuple[float, str]]] = {}  # service_date -> (scheduled start, trip)
+
+    def due_silent(self, now: float) -> bool:
+        """Whether to look for silent buses now: every `SILENT_CHECK_S` of the clock."""
+        if now < self._next_silent:
+            return False
+        self._next_silent = now + SILENT_CHECK_S
+        return True
 
     def covered(self, prediction: PredictionSet, now: float) -> None:
         for stop in prediction.stops:

@@ -27,6 +27,7 @@ HISTORY_TRUSTED_N = 3  # from this many runs on, the schedule's prior is left ou
 LEARN_RATE = 0.05  # exponential weight once enough runs are seen: about the last 20
 ERROR_LEARN_RATE = 0.01
 PACE_DEFAULT_CORRELATION = 0.5
+PRIOR_BIAS_MIN_N = 20
 PACE_MIN_PAIRS = 30
 # Starting error variances (log seconds squared) before any error is measured: the schedule is known
 # to be rough, history and a fresh recent run better.
@@ -59,6 +60,9 @@ class TravelModel:
     segment: dict[str, Running] = field(default_factory=dict)  # "a>b" -> log run, all day
     recent: dict[str, tuple[float, float]] = field(default_factory=dict)  # "a>b" -> (seen at, log run)
     errors: dict[str, Running] = field(default_factory=dict)  # source -> squared log error
+    # how far real runs are from the schedule's, network-wide, per half hour ("" = all day): schedules are
+    # padded off-peak and short in the peaks, and the whole network says so long before each segment does
+    prior_bias: dict[str, Running] = field(default_factory=dict)
     dwell: dict[str, Running] = field(default_factory=dict)  # stop_id -> seconds at the stop
     turnaround: Running = field(default_factory=Running)  # seconds from arrival to leaving, when late
     start_lag: Running = field(default_factory=Running)  # seconds after the scheduled start, when early
@@ -74,9 +78,17 @@ class TravelModel:
             return 0.03 + 0.01 * int(key[6:])
         return _INITIAL_ERRORS[key]
 
+    def prior_shift(self, bin_: int) -> float:
+        part = self.prior_bias.get(str(bin_))
+        if part is not None and part.n >= PRIOR_BIAS_MIN_N:
+            return part.mean
+        whole = self.prior_bias.get("")
+        return whole.mean if whole is not None and whole.n >= PRIOR_BIAS_MIN_N else 0.0
+
     def _sources(self, seg: str, bin_: int, prior_log: float, at: float) -> list[tuple[str, float]]:
         """(error key, log run) of every source that has something to say about `seg` at time `at`."""
         found: list[tuple[str, float]] = []
+        prior_log += self.prior_shift(bin_)
         whole = self.segment.get(seg)
         part = self.history.get(f"{seg}@{bin_}")
         if part is not None and whole is not None:
@@ -135,6 +147,8 @@ class TravelModel:
         before = self.run_estimate(seg, bin_, prior_log, started)
         for key, estimate in self._sources(seg, bin_, prior_log, started):
             self.errors.setdefault(key, Running()).add((value - estimate) ** 2, ERROR_LEARN_RATE)
+        self.prior_bias.setdefault(str(bin_), Running()).add(value - prior_log, LEARN_RATE)
+        self.prior_bias.setdefault("", Running()).add(value - prior_log, LEARN_RATE)
         self.history.setdefault(f"{seg}@{bin_}", Running()).add(value, LEARN_RATE)
         self.segment.setdefault(seg, Running()).add(value, LEARN_RATE)
         self.recent[seg] = (started + run_s, value)
@@ -157,6 +171,7 @@ class TravelModel:
             "segment": table(self.segment),
             "recent": {k: [round(self.recent[k][0], 3), round(self.recent[k][1], 6)] for k in sorted(self.recent)},
             "errors": table(self.errors),
+            "prior_bias": table(self.prior_bias),
             "dwell": table(self.dwell),
             "turnaround": self.turnaround.to_list(),
             "start_lag": self.start_lag.to_list(),
@@ -174,6 +189,7 @@ class TravelModel:
             segment=table(body["segment"]),
             recent={k: (float(v[0]), float(v[1])) for k, v in body["recent"].items()},
             errors=table(body["errors"]),
+            prior_bias=table(body["prior_bias"]),
             dwell=table(body["dwell"]),
             turnaround=Running.from_list(body["turnaround"]),
             start_lag=Running.from_list(body["start_lag"]),
