@@ -146,7 +146,7 @@ def rank_trips(
             matches = on_shape.get(trip.shape_id)
             if matches is None:
                 matcher = ctx.matchers.get(trip.shape_id)
-                matches = matcher.candidates(x, y, -1.0, matcher.length + 1.0, cfg.off_route_m)
+                matches = matcher.candidates_on(x, y, near[trip.shape_id], cfg.off_route_m)
                 on_shape[trip.shape_id] = matches
             if not matches:
                 continue

@@ -181,6 +181,35 @@ class ShapeMatcher:
         return found
 
 
+    def candidates_on(self, x: float, y: float, segments: tuple[int, ...], within: float) -> list[Match]:
+        """`candidates` over the whole shape, looking only at the given segments (ascending indices; those
+        a spatial index says pass near the fix): one nearest point per run of consecutive near segments."""
+        walk = self._walk
+        found: list[Match] = []
+        run_end = -2
+        best_d2 = 0.0
+        best_along = 0.0
+        limit = within * within
+        for j in segments:
+            ax, ay, dx, dy, inv, seg, d0 = walk[j]
+            t = ((x - ax) * dx + (y - ay) * dy) * inv
+            t = 0.0 if t < 0.0 else (1.0 if t > 1.0 else t)
+            ex = x - ax - t * dx
+            ey = y - ay - t * dy
+            d2 = ex * ex + ey * ey
+            if d2 > limit:
+                continue
+            if j == run_end + 1 and found:
+                if d2 < best_d2:
+                    best_d2, best_along = d2, d0 + t * seg
+                    found[-1] = Match(best_along, best_d2**0.5)
+            else:
+                best_d2, best_along = d2, d0 + t * seg
+                found.append(Match(best_along, best_d2**0.5))
+            run_end = j
+        return found
+
+
 class MatcherCache:
     """One ShapeMatcher per shape, built on first use."""
 

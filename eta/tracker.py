@@ -427,6 +427,8 @@ class VehicleTracker:
         ours_now = [e for e in events if e.trip_id == s.trip_id and e.service_date == s.service_date]
         passing = [e for e in events if not (e.trip_id == s.trip_id and e.service_date == s.service_date)]
         s.held.extend(ours_now)
+        if self._waiting_to_depart(ping.timestamp):
+            return passing  # no rival can fit clearly better than a trip whose departure is still to come
         ranked = rank_trips(self.ctx, ping, x, y, self.vehicle_id, s.route_id)
         ours = next((f for f in ranked if f.trip_id == s.trip_id and f.day.service_date == s.service_date), None)
         best = ranked[0] if ranked else None
@@ -444,6 +446,15 @@ class VehicleTracker:
                 s.route_id = self.ctx.network.trips[s.trip_id].route_id
             return passing + released
         return passing
+
+    def _waiting_to_depart(self, ts: float) -> bool:
+        """Standing at the trip's first stop, on the shape, before its departure with time to spare."""
+        s, cfg = self.s, self.ctx.config
+        if s.trip_id is None or s.next_stop != 0 or s.pending_arrival is None or (s.last_offset or 0.0) > 15.0:
+            return False
+        day = self._day()
+        trip = self.ctx.network.trips[s.trip_id]
+        return day is not None and ts - day.origin < trip.departure[0] - cfg.gap_s
 
     def _switch(self, fit: Fit) -> None:
         """Re-run the fixes seen since the wrong guess on the better trip."""

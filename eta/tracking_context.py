@@ -14,6 +14,7 @@ from eta.network import Network
 from eta.timeline import TimelineCache
 
 _GRID_M = 250.0  # cell size of the index of which shapes pass where
+_NOWHERE: dict[str, tuple[int, ...]] = {}
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ class TrackingContext:
     claims: dict[tuple[str, str], str] = field(default_factory=dict)  # (service_date, trip_id) -> vehicle
     _days: dict[dt.date, DayTrips] = field(default_factory=dict)
     _by_date: dict[str, DayTrips] = field(default_factory=dict)  # day_of's parse, once per date
-    _shape_grid: dict[tuple[int, int], frozenset[str]] | None = None
+    _shape_grid: dict[tuple[int, int], dict[str, tuple[int, ...]]] | None = None
     _zone: ZoneInfo = field(init=False)
     _bbox: tuple[float, float, float, float] = field(init=False)
 
@@ -99,26 +100,30 @@ class TrackingContext:
         x0, y0, x1, y1 = self._bbox
         return x0 <= x <= x1 and y0 <= y <= y1
 
-    def shapes_near(self, x: float, y: float) -> frozenset[str]:
-        """Shapes passing within about `off_route_m` of (x, y): trip inference scores only their trips."""
+    def shapes_near(self, x: float, y: float) -> dict[str, tuple[int, ...]]:
+        """Shapes passing within about `off_route_m` of (x, y), each with the indices of its segments there:
+        trip inference scores only these trips, and only on these segments."""
         if self._shape_grid is None:
             self._shape_grid = self._build_shape_grid()
-        return self._shape_grid.get((int(x // _GRID_M), int(y // _GRID_M)), frozenset())
+        return self._shape_grid.get((int(x // _GRID_M), int(y // _GRID_M)), _NOWHERE)
 
-    def _build_shape_grid(self) -> dict[tuple[int, int], frozenset[str]]:
-        reach = self.config.off_route_m
-        cells: dict[tuple[int, int], set[str]] = {}
+    def _build_shape_grid(self) -> dict[tuple[int, int], dict[str, tuple[int, ...]]]:
+        reach = self.config.off_route_m + 30.0  # sampling every reach/2 leaves gaps of a quarter of it
+        cells: dict[tuple[int, int], dict[str, set[int]]] = {}
         for shape_id, shape in self.network.shapes.items():
             xy = shape.xy
-            # points every ~reach/2 metres along the line, each marking the cells within `reach` of it
-            for (x0, y0), (x1, y1) in zip(xy[:-1].tolist(), xy[1:].tolist(), strict=True):
+            # points every ~reach/2 metres along each segment, each marking the cells within `reach` of it
+            for j, ((x0, y0), (x1, y1)) in enumerate(zip(xy[:-1].tolist(), xy[1:].tolist(), strict=True)):
                 steps = max(1, int(math.hypot(x1 - x0, y1 - y0) // (reach / 2)) + 1)
+                marked: set[tuple[int, int]] = set()
                 for k in range(steps + 1):
                     px, py = x0 + (x1 - x0) * k / steps, y0 + (y1 - y0) * k / steps
                     for cx in range(int((px - reach) // _GRID_M), int((px + reach) // _GRID_M) + 1):
                         for cy in range(int((py - reach) // _GRID_M), int((py + reach) // _GRID_M) + 1):
-                            cells.setdefault((cx, cy), set()).add(shape_id)
-        return {cell: frozenset(ids) for cell, ids in cells.items()}
+                            marked.add((cx, cy))
+                for cell in marked:
+                    cells.setdefault(cell, {}).setdefault(shape_id, set()).add(j)
+        return {cell: {sid: tuple(sorted(js)) for sid, js in shapes.items()} for cell, shapes in cells.items()}
 
     def days_around(self, timestamp: float) -> list[DayTrips]:
         """The service days a vehicle may be running at `timestamp`: today's and yesterday's (past midnight)."""
