@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,17 +37,20 @@ def fit_trip(
     own: str | None = None,
     route: str | None = None,
     shape_matches: list[Match] | None = None,
+    waiting: bool = False,
 ) -> Fit | None:
     """How well a fix at (x, y, ts) fits a trip on a service day: the best leg within the schedule's reach.
 
     `shape_matches`: the fix's candidates on the trip's whole shape, when the caller already has them (many
-    trips share a shape); else they are found within the schedule's reach.
+    trips share a shape); else they are found within the schedule's reach. `waiting`: the bus already runs
+    this trip and waits at its first stop, however long before departure.
     """
     cfg = ctx.config
     trip = ctx.network.trips[trip_id]
     timeline = ctx.timelines.get(trip_id)
     t_rel = ts - day.origin
-    if not (trip.start_time - cfg.early_tolerance_s - 1800 <= t_rel <= trip.end_time + cfg.late_tolerance_s):
+    earliest = -math.inf if waiting else trip.start_time - cfg.early_tolerance_s - 1800
+    if not (earliest <= t_rel <= trip.end_time + cfg.late_tolerance_s):
         return None
     lo = timeline.dist_at(t_rel - cfg.late_tolerance_s)
     hi = timeline.dist_at(t_rel + cfg.early_tolerance_s)

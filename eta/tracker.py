@@ -431,6 +431,12 @@ class VehicleTracker:
             return passing  # no rival can fit clearly better than a trip whose departure is still to come
         ranked = rank_trips(self.ctx, ping, x, y, self.vehicle_id, s.route_id)
         ours = next((f for f in ranked if f.trip_id == s.trip_id and f.day.service_date == s.service_date), None)
+        day = self._day()
+        if ours is None and s.next_stop == 0 and s.trip_id is not None and day is not None:
+            # a long layover: too early for inference to consider our trip, yet the bus waits for it
+            ours = fit_trip(self.ctx, s.trip_id, day, x, y, ping.timestamp, self.vehicle_id, s.route_id, waiting=True)
+            if ours is not None:
+                ranked = sorted([*ranked, ours], key=lambda f: (f.score, f.trip_id))
         best = ranked[0] if ranked else None
         if best is not None and (ours is None or best.score + cfg.confirm_margin < ours.score):
             self._switch(best)
@@ -450,7 +456,9 @@ class VehicleTracker:
     def _waiting_to_depart(self, ts: float) -> bool:
         """Standing at the trip's first stop, on the shape, before its departure with time to spare."""
         s, cfg = self.s, self.ctx.config
-        if s.trip_id is None or s.next_stop != 0 or s.pending_arrival is None or (s.last_offset or 0.0) > 15.0:
+        if s.trip_id is None or s.next_stop != 0 or s.pending_arrival is None:
+            return False
+        if (s.last_offset or 0.0) > 0.5 * cfg.off_route_m:
             return False
         day = self._day()
         trip = self.ctx.network.trips[s.trip_id]
