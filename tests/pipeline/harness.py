@@ -88,6 +88,7 @@ class Deployment:
         env["SMARTBUS_KAFKA_TOPIC_PREFIX"] = self.prefix
         env["SMARTBUS_KAFKA_PARTITIONS"] = str(PARTITIONS)
         env["SMARTBUS_CACHE_DIR"] = str(REPO / "var" / "cache")
+        env["SMARTBUS_REDIS_URL"] = self.settings.redis_url
         return env
 
     def _start(self, name: str, args: Sequence[str]) -> Process:
