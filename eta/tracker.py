@@ -50,6 +50,7 @@ class TrackState:
     other_trip_id: str | None = None  # a trip_id the device reports that is not ours, and on how many fixes
     other_trip_fixes: int = 0
     fixes_since_check: int = 0
+    provisional_fixes: int = 0  # fixes since departure while the trip was provisional
     route_id: str | None = None  # the route of the trip the bus ran last (kept when it is unassigned)
     prev_served: bool = True  # whether the bus stood at the last stop it passed (it then pulled away slowly)
     delay_s: float | None = None
@@ -162,12 +163,21 @@ class VehicleTracker:
             s.history.append((ping.timestamp, x, y, ping.speed))
             events += self._advance(fit.match.dist, ping.timestamp, ping.speed, fresh=True)
             return TrackerOutput(self._state(ping, self._status(ping.timestamp)), events)
-        if not s.confirmed:
+        if not s.trusted:
+            # an inferred trip's fixes are kept, to re-run them on a rival should ours turn out wrong
             s.history.append((ping.timestamp, x, y, ping.speed))
+            if len(s.history) > cfg.history_max_fixes:
+                del s.history[1]  # keep the first: where the trip was joined
         match = self._match(x, y, ping.timestamp, ping.speed)
         s.last_offset = match.offset
         if match.offset > cfg.off_route_m:
             s.off_route_count += 1
+            if s.confirmed and not s.trusted and s.off_route_count == cfg.off_route_pings:
+                # two routes share the street out of a terminal, and the bus just took the other one
+                ranked = rank_trips(self.ctx, ping, x, y, self.vehicle_id, s.route_id)
+                if ranked and ranked[0].trip_id != s.trip_id:
+                    self._switch(ranked[0])
+                    return TrackerOutput(self._state(ping, self._status(ping.timestamp)), events)
             if s.off_route_count >= 2 * cfg.off_route_pings:
                 self._unassign()  # perhaps another trip: infer again on the next fix
                 return TrackerOutput(self._state(ping, "off_route"), events)
@@ -387,6 +397,7 @@ class VehicleTracker:
         s.pending_arrival, s.pending_interpolated = arrival, False  # waiting at the first stop: arrived already
         # a guess from the timetable: checked like an inferred trip
         s.confirmed, s.confirm_wins, s.history = False, 0, [(ts, s.last_x, s.last_y, s.last_speed)]
+        s.provisional_fixes = 0
 
     def _event(self, i: int, arrival: float, departure: float | None, interpolated: bool) -> StopEvent:
         s = self.s
@@ -416,7 +427,7 @@ class VehicleTracker:
             s.route_id = self.ctx.network.trips[fit.trip_id].route_id
         s.progress, s.progress_ts, s.progress_speed, s.next_stop = fit.match.dist, ts, speed, 0
         s.pending_arrival, s.delay_s, s.off_route_count = None, fit.delay_s, 0
-        s.confirmed, s.confirm_wins = confirmed, 0
+        s.confirmed, s.confirm_wins, s.provisional_fixes = confirmed, 0, 0
         self.ctx.claims[(fit.day.service_date, fit.trip_id)] = self.vehicle_id
 
     def _recheck(self, ping: Ping, x: float, y: float, events: list[StopEvent]) -> list[StopEvent]:
@@ -445,8 +456,11 @@ class VehicleTracker:
         if ours is not None and (rival is None or rival.score - ours.score > cfg.confirm_margin):
             s.confirm_wins += 1
         at_terminal = s.next_stop == 0  # before its first departure every trip from here fits as well
-        if not at_terminal and (s.confirm_wins >= cfg.confirm_fixes or len(s.history) >= cfg.provisional_max_fixes):
-            released, s.held, s.history = s.held, [], []
+        if not at_terminal:
+            s.provisional_fixes += 1
+        decided = s.confirm_wins >= cfg.confirm_fixes or s.provisional_fixes >= cfg.provisional_max_fixes
+        if not at_terminal and decided:
+            released, s.held = s.held, []
             s.confirmed = True
             if s.trip_id is not None:
                 s.route_id = self.ctx.network.trips[s.trip_id].route_id

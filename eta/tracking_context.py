@@ -44,6 +44,7 @@ class TrackerConfig:
     confirm_margin: float = 25.0  # fit score (metres-equivalent) by which an inferred trip must beat its rivals
     confirm_fixes: int = 2  # fixes on which it must do so before its events are released
     provisional_max_fixes: int = 40  # still undecided after this many fixes (once departed): keep the guess
+    history_max_fixes: int = 240  # an inferred trip's fixes kept for re-running on a rival (two hours)
     recheck_every_fixes: int = 4  # how often a confirmed inferred trip is checked against the timetable
     recheck_delay_s: float = 300.0  # running further off its timetable than this: look for a better trip
 
