@@ -52,6 +52,7 @@ class TrackState:
     fixes_since_check: int = 0
     provisional_fixes: int = 0  # fixes since departure while the trip was provisional
     route_id: str | None = None  # the route of the trip the bus ran last (kept when it is unassigned)
+    timing_fix: tuple[int, float, float, float, bool] | None = None  # (stop index, ts, dist, speed, from rest)
     prev_served: bool = True  # whether the bus stood at the last stop it passed (it then pulled away slowly)
     delay_s: float | None = None
     cruise_mps: float = 7.0
@@ -251,6 +252,7 @@ class VehicleTracker:
             if dt > 0 and moved / dt > 2.0:
                 s.cruise_mps = 0.8 * s.cruise_mps + 0.2 * min(moved / dt, cfg.max_speed_mps)
             s.progress, s.progress_ts, s.progress_speed = d2, ts, speed
+            self._note_timing_fix(stop_dist, d2, ts, speed)
             self._update_delay(ts)
             return events
         interpolated = dt > cfg.gap_s
@@ -283,9 +285,22 @@ class VehicleTracker:
             events.append(self._event(i, arrival, None, interpolated))
             break
         s.progress, s.progress_ts, s.progress_speed = d2, ts, speed
+        if s.trip_id is not None:
+            self._note_timing_fix(stop_dist, d2, ts, speed)
         self._finish_if_at_end(ts, events)
         self._update_delay(ts)
         return events
+
+    def _note_timing_fix(self, stop_dist: list[float], d: float, ts: float, speed: float | None) -> None:
+        """Remember a fix that times the run into the next stop well: moving, and neither just out of the
+        last stop (where a few metres of noise are much of the distance) nor crawling in at the end."""
+        s = self.s
+        i = s.next_stop
+        if speed is None or speed < 1.0 or i <= 0 or i >= len(stop_dist) or s.pending_arrival is not None:
+            return
+        prev, stop = stop_dist[i - 1], stop_dist[i]
+        if stop > prev and 0.1 <= (d - prev) / (stop - prev) <= 0.97:
+            s.timing_fix = (i, ts, d, speed, s.prev_served)
 
     def _travel_s(self, metres: float, speed: float | None, braking: bool) -> float:
         """Seconds to cover `metres` from (or, accelerating, up to) `speed`, to (or from) a standstill."""
@@ -314,7 +329,15 @@ class VehicleTracker:
         # the run into the stop, read from the fix before it: when it would stand at the stop
         reach: float | None = None
         reach_sure = False
-        if i > 0 and v1 >= cfg.stopped_mps:
+        timing = self.s.timing_fix
+        if timing is not None and timing[0] == i and timing[1] <= t1:
+            # the last fix on this run that times it well (the one just before may be crawling in)
+            _, tt, dd, vv, from_rest = timing
+            prev = stop_dist[i - 1]
+            clock = segment_clock(dd - prev, stop - prev, vv, ease_kind(from_rest, True))
+            if clock is not None:
+                reach, reach_sure = tt + clock[1], clock[2]
+        elif i > 0 and v1 >= cfg.stopped_mps:
             prev = stop_dist[i - 1]
             clock = segment_clock(d1 - prev, stop - prev, v1, ease_kind(self.s.prev_served, True))
             if clock is not None:
@@ -505,7 +528,7 @@ class VehicleTracker:
                 del self.ctx.claims[key]
         s.trip_id = s.service_date = None
         s.confirmed, s.confirm_wins, s.held, s.history, s.prev_served = True, 0, [], [], True
-        s.trusted = False
+        s.trusted, s.timing_fix = False, None
         s.progress, s.next_stop, s.pending_arrival, s.delay_s, s.off_route_count = 0.0, 0, None, None, 0
 
     def _update_delay(self, ts: float) -> None:
