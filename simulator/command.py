@@ -47,11 +47,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                 help=f"{_RATE_HELP[f.name]} (default: %(default)s)",
             )
     add("--out", type=Path, help="write pings.csv, truth_stops.csv, truth_positions.csv into this directory")
-    add("--to", choices=("csv", "kafka"), default="csv",
-        help="where pings go; with kafka, --out also writes the files (default: %(default)s)")
+    add("--to", choices=("csv", "kafka", "http"), default="csv",
+        help="where pings go; with kafka or http, --out also writes the files (default: %(default)s)")
+    add("--ingest-url", help="with --to http: the ingest edge, e.g. http://127.0.0.1:8001 (POST /v1/pings)")
+    add("--ingest-token", help="with --to http: sent as 'Authorization: Bearer TOKEN'")
     add("--speed", type=float,
-        help="pace --to kafka at this multiple of real time, 1-100 (default: as fast as possible)")
-    add("--from-now", action="store_true", help="with --to kafka: start at the current moment, buses already out")
+        help="pace --to kafka or http at this multiple of real time, 1-100 (default: as fast as possible)")
+    add("--from-now", action="store_true",
+        help="with --to kafka or http: start at the current moment, buses already out")
     add("--no-progress", action="store_true", help="no progress line on stderr")
 
 

@@ -37,6 +37,8 @@ class SimulateRequest:
     speed: float | None
     from_now: bool
     progress: bool
+    ingest_url: str | None = None
+    ingest_token: str | None = None
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> SimulateRequest:
@@ -46,7 +48,8 @@ class SimulateRequest:
             seed=args.seed, vehicles=args.vehicles, ping_interval_s=args.ping_interval,
             gps_noise_m=args.gps_noise, device=device, driving=driving,
         )
-        return cls(args.gtfs, args.date, config, args.out, args.to, args.speed, args.from_now, not args.no_progress)
+        return cls(args.gtfs, args.date, config, args.out, args.to, args.speed, args.from_now, not args.no_progress,
+                   args.ingest_url, args.ingest_token)
 
 
 def validate(request: SimulateRequest) -> None:
@@ -67,7 +70,11 @@ def validate(request: SimulateRequest) -> None:
         raise ValidationError("must be between 1 and 100", "--speed", request.speed)
     if request.to == "csv" and request.out is None:
         raise ValidationError("writing CSV needs an output directory", "--out", None)
-    if request.from_now and request.to != "kafka":
+    if request.to == "http" and not request.ingest_url:
+        raise ValidationError("posting to the ingest endpoint needs its URL", "--ingest-url", None)
+    if request.to != "http" and (request.ingest_url or request.ingest_token):
+        raise ValidationError("only used with --to http", "--ingest-url", request.ingest_url)
+    if request.from_now and request.to not in ("kafka", "http"):
         raise ValidationError("only makes sense when publishing live", "--from-now", True)
 
 
@@ -104,12 +111,17 @@ def execute(request: SimulateRequest) -> int:
     if request.progress:
         events = _with_progress(events, plan)
     started = time.perf_counter()
+    status = 0
     sink = CsvSink(request.out) if request.out is not None else None
     try:
-        if request.to == "kafka":
+        if request.to in ("kafka", "http"):
             if sink is not None:
                 events = _tee(events, sink)
-            sent = asyncio.run(_to_kafka(events, request.speed, start_at or plan.origin))
+            if request.to == "kafka":
+                sent = asyncio.run(_to_kafka(events, request.speed, start_at or plan.origin))
+            else:
+                sent, failed = asyncio.run(_to_http(events, request, start_at or plan.origin))
+                status = 1 if failed else 0
         else:
             assert sink is not None
             sink.write_all(events)
@@ -123,7 +135,7 @@ def execute(request: SimulateRequest) -> int:
     elapsed = time.perf_counter() - started
     log.info("%d pings in %.1f s (%.0f pings/s)%s", sent, elapsed, sent / max(elapsed, 1e-9),
              f", files in {request.out}" if request.out else "")
-    return 0
+    return status
 
 
 def _tee(events: Iterable[Event], sink: CsvSink) -> Iterator[Event]:
@@ -139,6 +151,21 @@ async def _to_kafka(events: Iterable[Event], speed: float | None, sim_start: flo
     settings = Settings()
     async with kafka_send(settings.kafka_bootstrap, settings.kafka_topic_prefix + TOPIC_PINGS) as send:
         return await publish(events, send, pacer=pacer)
+
+
+async def _to_http(events: Iterable[Event], request: SimulateRequest, sim_start: float) -> tuple[int, int]:
+    """Posts to the ingest endpoint; (pings sent, pings that never got an answer)."""
+    from simulator.http_sink import HttpSink
+
+    assert request.ingest_url is not None
+    pacer = Pacer(sim_start, request.speed) if request.speed is not None else None
+    async with HttpSink(request.ingest_url, token=request.ingest_token) as sink:
+        report = await sink.publish(events, pacer=pacer)
+    log.info("%s", report.summary())
+    if {"timestamp_in_future", "timestamp_too_old"} & set(report.rejected):
+        log.warning("the edge checks timestamps against its own clock: to be accepted, pings must be recent; "
+                    "run with --from-now --speed 1")
+    return report.sent, report.failed_total
 
 
 def _with_progress(events: Iterable[Event], plan: DayPlan) -> Iterator[Event]:
