@@ -417,7 +417,8 @@ class VehicleTracker:
         s.trip_id, s.service_date = following, day.service_date
         self.ctx.claims[(day.service_date, following)] = self.vehicle_id
         s.progress, s.progress_ts, s.progress_speed, s.next_stop = float(nxt.stop_dist[0]), ts, s.last_speed, 0
-        s.pending_arrival, s.pending_interpolated = arrival, False  # waiting at the first stop: arrived already
+        # waiting at the first stop: there once the last trip's riders are off (about half a dwell)
+        s.pending_arrival, s.pending_interpolated = arrival + 0.5 * self.ctx.config.typical_dwell_s, False
         # a guess from the timetable: checked like an inferred trip
         s.confirmed, s.confirm_wins, s.history = False, 0, [(ts, s.last_x, s.last_y, s.last_speed)]
         s.provisional_fixes = 0
