@@ -228,8 +228,8 @@ class VehicleTracker:
         d1, t1, v1 = s.progress, s.progress_ts, s.progress_speed
         d2 = dist if dist > d1 else d1
         # standing on both fixes: what moves is GPS noise, unless it moved farther than noise goes (a bus
-        # caught standing at two stops); at a stop (a terminal's street often doubles back) ask for more
-        jitter = cfg.standing_jitter_m if s.pending_arrival is None else cfg.standing_at_stop_m
+        # caught standing at two stops); at a terminal (its street often doubles back) ask for more
+        jitter = cfg.standing_at_stop_m if s.pending_arrival is not None and s.next_stop == 0 else cfg.standing_jitter_m
         if speed is not None and speed < cfg.stopped_mps and v1 is not None and v1 < cfg.stopped_mps and (
             d2 - d1 < jitter
         ):
@@ -349,7 +349,10 @@ class VehicleTracker:
             return max(t1, t2 - 0.5 * cfg.typical_dwell_s), True
         # the run out of it, read from the fix after it: when it left
         leave = self._left_clock(i, d2, t2, v2)
-        if reach is not None and leave is not None and leave[0] - reach < cfg.min_dwell_s and reach_sure:
+        crawled = v1 < cfg.crawl_mps and a <= cfg.arrive_radius_m  # slow at the stop: it stopped there
+        if reach is not None and leave is not None and leave[0] - reach < cfg.min_dwell_s and reach_sure and (
+            not crawled
+        ):
             # no room for a dwell: it drove past; split the time by each side's distance over its speed
             va = v1 if v1 >= 1.0 else self.s.cruise_mps
             vb = v2 if v2 >= 1.0 else self.s.cruise_mps

@@ -37,7 +37,8 @@ class TrackerConfig:
     bbox_margin_m: float = 5000.0
     stopped_mps: float = 0.5  # a reported speed below this is standing still
     standing_jitter_m: float = 30.0  # standing on two fixes and moved less than this: GPS noise, not motion
-    standing_at_stop_m: float = 150.0  # the same, for a bus that was standing at a stop
+    standing_at_stop_m: float = 150.0  # the same, for a bus standing at its trip's first stop
+    crawl_mps: float = 3.0  # a fix this slow within the arrival radius of a stop means the bus served it
     min_dwell_s: float = 3.0  # a stop whose arrival and departure are closer than this was driven past
     typical_dwell_s: float = 20.0  # a served stop's dwell, when only its departure can be timed
     brake_mps2: float = 1.0  # how hard a bus brakes into (and pulls away from) a stop
