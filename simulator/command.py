@@ -51,6 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="where pings go; with kafka or http, --out also writes the files (default: %(default)s)")
     add("--ingest-url", help="with --to http: the ingest edge, e.g. http://127.0.0.1:8001 (POST /v1/pings)")
     add("--ingest-token", help="with --to http: sent as 'Authorization: Bearer TOKEN'")
+    add("--ingest-tokens", type=Path, metavar="CSV",
+        help="with --to http: per-device tokens (columns vehicle_id,token); each request then carries one "
+             "vehicle's pings with its own token, --ingest-token for vehicles not listed")
     add("--speed", type=float,
         help="pace --to kafka or http at this multiple of real time, 1-100 (default: as fast as possible)")
     add("--from-now", action="store_true",

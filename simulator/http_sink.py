@@ -13,12 +13,14 @@ writes are idempotent on (vehicle_id, timestamp), so that duplicate changes noth
 from __future__ import annotations
 
 import asyncio
+import csv
 import json
 import logging
 import zlib
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,7 +29,7 @@ from ingest.edge import MAX_BATCH
 from ingest.http_app import MAX_BODY_BYTES
 from simulator.records import Delivery, Event
 from simulator.sinks import Pacer
-from smartbus.errors import ServiceUnavailable, SmartbusError
+from smartbus.errors import ServiceUnavailable, SmartbusError, ValidationError
 from smartbus.messages import Ping
 
 log = logging.getLogger(__name__)
@@ -81,6 +83,23 @@ class HttpReport:
         return text
 
 
+def read_device_tokens(path: Path) -> dict[str, str]:
+    """vehicle_id -> token from a CSV file with the header `vehicle_id,token` (one row per device)."""
+    try:
+        with open(path, newline="", encoding="utf-8") as file:
+            rows = list(csv.DictReader(file))
+    except OSError as exc:
+        raise ValidationError(f"cannot read the device tokens: {exc.strerror}", "--ingest-tokens", str(path)) from exc
+    tokens: dict[str, str] = {}
+    for number, row in enumerate(rows, start=2):
+        vehicle, token = (row.get("vehicle_id") or "").strip(), (row.get("token") or "").strip()
+        if not vehicle or not token:
+            raise ValidationError(f"line {number} needs a vehicle_id and a token (header: vehicle_id,token)",
+                                  "--ingest-tokens", str(path))
+        tokens[vehicle] = token
+    return tokens
+
+
 def wire_ping(ping: Ping) -> bytes:
     """One ping as the JSON object a device posts; absent values are left out."""
     body = {name: getattr(ping, name) for name in WIRE_FIELDS}
@@ -89,6 +108,8 @@ def wire_ping(ping: Ping) -> bytes:
 
 @dataclass
 class _Batch:
+    lane: int
+    token: str | None
     pings: list[bytes] = field(default_factory=list)
     size: int = _ENVELOPE
 
@@ -96,6 +117,10 @@ class _Batch:
 class HttpSink:
     """Posts batches of pings to an ingest endpoint. Use as `async with HttpSink(url) as sink:
     report = await sink.publish(events, pacer=...)`.
+
+    `token` goes with every request as `Authorization: Bearer <token>` (a gateway's credential). With
+    `device_tokens` (vehicle_id -> token) each vehicle authenticates as itself: a request then carries one
+    vehicle's pings only, with its token (`token`, if any, for vehicles not in the mapping).
 
     `lanes` requests may be in flight at once (one keep-alive connection each). A failing request is tried
     `attempts` times in all, pausing `backoff_s`, doubling up to `max_backoff_s`; after `give_up_after`
@@ -107,6 +132,7 @@ class HttpSink:
         url: str,
         *,
         token: str | None = None,
+        device_tokens: Mapping[str, str] | None = None,
         lanes: int = 4,
         max_batch: int = MAX_BATCH,
         max_body_bytes: int = MAX_BODY_BYTES,
@@ -126,11 +152,9 @@ class HttpSink:
         self._attempts, self._backoff_s, self._max_backoff_s = max(1, attempts), backoff_s, max_backoff_s
         self._give_up_after = give_up_after
         self._sleep = sleep
-        headers = {"content-type": "application/json"}
-        if token:
-            headers["authorization"] = f"Bearer {token}"
+        self._token, self._device_tokens = token, device_tokens
         self._client = httpx.AsyncClient(
-            headers=headers,
+            headers={"content-type": "application/json"},
             timeout=httpx.Timeout(timeout_s),
             limits=httpx.Limits(max_connections=self._lanes, max_keepalive_connections=self._lanes),
         )
@@ -165,12 +189,19 @@ class HttpSink:
 
     async def _feed(self, events: Iterable[Event], queues: list[asyncio.Queue[_Batch | None]],
                     pacer: Pacer | None, max_batch_wait: float) -> None:
-        pending = [_Batch() for _ in queues]
+        pending: dict[str, _Batch] = {}  # by lane, or by vehicle when each vehicle has its own token
+        held = 0  # pings in `pending`: bounded, or per-vehicle batches of 10,000 buses would fill memory
 
-        async def flush(lane: int) -> None:
-            if pending[lane].pings:
-                await queues[lane].put(pending[lane])
-                pending[lane] = _Batch()
+        async def flush(key: str) -> None:
+            nonlocal held
+            batch = pending.pop(key, None)
+            if batch is not None:
+                held -= len(batch.pings)
+                await queues[batch.lane].put(batch)
+
+        async def flush_all() -> None:
+            for key in list(pending):
+                await flush(key)
 
         for event in events:
             if not isinstance(event, Delivery):
@@ -178,38 +209,46 @@ class HttpSink:
             if pacer is not None:
                 wait = pacer.delay_until(event.deliver_at)
                 if wait > max_batch_wait:
-                    for lane in range(len(queues)):
-                        await flush(lane)
+                    await flush_all()
                     await asyncio.sleep(pacer.delay_until(event.deliver_at))
+            vehicle = event.ping.vehicle_id
             item = wire_ping(event.ping)
-            lane = zlib.crc32(event.ping.vehicle_id.encode()) % len(queues)
-            batch = pending[lane]
-            if batch.pings and (len(batch.pings) >= self._max_batch or batch.size + len(item) + 1 > self._max_body):
-                await flush(lane)
-                batch = pending[lane]
+            lane = zlib.crc32(vehicle.encode()) % len(queues)
+            key = vehicle if self._device_tokens is not None else str(lane)
+            batch = pending.get(key)
+            if batch is not None and (len(batch.pings) >= self._max_batch
+                                      or batch.size + len(item) + 1 > self._max_body):
+                await flush(key)
+                batch = None
+            if batch is None:
+                token = self._device_tokens.get(vehicle, self._token) if self._device_tokens else self._token
+                batch = pending[key] = _Batch(lane, token)
             batch.pings.append(item)
             batch.size += len(item) + (1 if len(batch.pings) > 1 else 0)
+            held += 1
             self.report.sent += 1
+            if held >= 10 * self._max_batch:
+                await flush_all()
             if self.report.sent % 2000 == 0:
                 await asyncio.sleep(0)  # let the lanes (and an in-process server) run
-        for lane, queue in enumerate(queues):
-            await flush(lane)
+        await flush_all()
+        for queue in queues:
             await queue.put(None)
 
     async def _lane(self, queue: asyncio.Queue[_Batch | None]) -> None:
         while (batch := await queue.get()) is not None:
-            await self._deliver(batch.pings)
+            await self._deliver(batch.pings, batch.token)
 
-    async def _deliver(self, pings: list[bytes]) -> None:
+    async def _deliver(self, pings: list[bytes], token: str | None) -> None:
         """Posts one batch until the edge answers it; splits a batch the edge finds too large."""
-        status, answer = await self._post_with_retries(pings)
+        status, answer = await self._post_with_retries(pings, token)
         if status == 200:
             self._failing_in_a_row = 0
             self._count_answer(len(pings), answer)
         elif status == 413 and len(pings) > 1:
             half = len(pings) // 2
-            await self._deliver(pings[:half])
-            await self._deliver(pings[half:])
+            await self._deliver(pings[:half], token)
+            await self._deliver(pings[half:], token)
         elif status in (401, 403, 404):
             self.report.failed[f"http_{status}"] += len(pings)
             raise IngestRefused(f"the ingest endpoint {self._endpoint} refused the batch with HTTP {status}: "
@@ -226,9 +265,10 @@ class HttpSink:
                         f"the ingest endpoint {self._endpoint} failed {self._failing_in_a_row} batches in a row "
                         f"after {self._attempts} attempts each; giving up: {self.report.summary()}")
 
-    async def _post_with_retries(self, pings: list[bytes]) -> tuple[int, Any]:
+    async def _post_with_retries(self, pings: list[bytes], token: str | None) -> tuple[int, Any]:
         """(status, parsed JSON answer or None); status 0 when the endpoint never answered."""
         body = b'{"pings":[' + b",".join(pings) + b"]}"
+        headers = {"authorization": f"Bearer {token}"} if token else None
         pause = self._backoff_s
         status, answer = 0, None
         for attempt in range(self._attempts):
@@ -238,7 +278,7 @@ class HttpSink:
                 pause = min(pause * 2, self._max_backoff_s)
             self.report.requests += 1
             try:
-                response = await self._client.post(self._endpoint, content=body)
+                response = await self._client.post(self._endpoint, content=body, headers=headers)
             except httpx.TransportError as exc:  # refused, reset, timed out: the endpoint may come back
                 log.warning("POST %s: %s (attempt %d of %d)", self._endpoint, exc or type(exc).__name__,
                             attempt + 1, self._attempts)

@@ -39,6 +39,7 @@ class SimulateRequest:
     progress: bool
     ingest_url: str | None = None
     ingest_token: str | None = None
+    ingest_tokens: Path | None = None
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> SimulateRequest:
@@ -49,7 +50,7 @@ class SimulateRequest:
             gps_noise_m=args.gps_noise, device=device, driving=driving,
         )
         return cls(args.gtfs, args.date, config, args.out, args.to, args.speed, args.from_now, not args.no_progress,
-                   args.ingest_url, args.ingest_token)
+                   args.ingest_url, args.ingest_token, args.ingest_tokens)
 
 
 def validate(request: SimulateRequest) -> None:
@@ -72,7 +73,7 @@ def validate(request: SimulateRequest) -> None:
         raise ValidationError("writing CSV needs an output directory", "--out", None)
     if request.to == "http" and not request.ingest_url:
         raise ValidationError("posting to the ingest endpoint needs its URL", "--ingest-url", None)
-    if request.to != "http" and (request.ingest_url or request.ingest_token):
+    if request.to != "http" and (request.ingest_url or request.ingest_token or request.ingest_tokens):
         raise ValidationError("only used with --to http", "--ingest-url", request.ingest_url)
     if request.from_now and request.to not in ("kafka", "http"):
         raise ValidationError("only makes sense when publishing live", "--from-now", True)
@@ -155,11 +156,12 @@ async def _to_kafka(events: Iterable[Event], speed: float | None, sim_start: flo
 
 async def _to_http(events: Iterable[Event], request: SimulateRequest, sim_start: float) -> tuple[int, int]:
     """Posts to the ingest endpoint; (pings sent, pings that never got an answer)."""
-    from simulator.http_sink import HttpSink
+    from simulator.http_sink import HttpSink, read_device_tokens
 
     assert request.ingest_url is not None
     pacer = Pacer(sim_start, request.speed) if request.speed is not None else None
-    async with HttpSink(request.ingest_url, token=request.ingest_token) as sink:
+    device_tokens = read_device_tokens(request.ingest_tokens) if request.ingest_tokens else None
+    async with HttpSink(request.ingest_url, token=request.ingest_token, device_tokens=device_tokens) as sink:
         report = await sink.publish(events, pacer=pacer)
     log.info("%s", report.summary())
     if {"timestamp_in_future", "timestamp_too_old"} & set(report.rejected):

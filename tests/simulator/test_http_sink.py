@@ -11,6 +11,7 @@ import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,10 +21,10 @@ from ingest.edge import IngestEdge
 from ingest.http_app import create_ingest_app
 from simulator.config import DeviceFaults, SimConfig
 from simulator.generator import plan_day, simulate
-from simulator.http_sink import HttpSink, IngestRefused, wire_ping
+from simulator.http_sink import HttpSink, IngestRefused, read_device_tokens, wire_ping
 from simulator.records import Delivery
 from smartbus.bus.memory import MemoryBus
-from smartbus.errors import ServiceUnavailable
+from smartbus.errors import ServiceUnavailable, ValidationError
 from smartbus.messages import TOPIC_PINGS, TOPIC_PINGS_REJECTED, Ping, RejectedPing, decode_as
 from tests.simulator.conftest import A_WEDNESDAY, FEEDS, edge_network
 
@@ -117,6 +118,39 @@ class Guarded:
         await self.app(scope, receive, send)
 
 
+class PerDevice:
+    """An edge where each device has its own token and may only report for itself (403 otherwise)."""
+
+    def __init__(self, app: ASGIApp, tokens: dict[str, str]) -> None:
+        self.app, self.vehicle_of = app, {f"Bearer {t}".encode(): v for v, t in tokens.items()}
+        self.requests: Counter[str] = Counter()
+        self.refused = 0
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        chunks = []
+        while True:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        body = b"".join(chunks)
+        device = self.vehicle_of.get(dict(scope["headers"]).get(b"authorization", b""))
+        if device is None or any(p["vehicle_id"] != device for p in json.loads(body)["pings"]):
+            self.refused += 1
+            await send({"type": "http.response.start", "status": 403, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        self.requests[device] += 1
+
+        async def replay() -> dict[str, Any]:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
 async def test_every_ping_sent_arrives_on_the_bus_unchanged_and_rejects_are_counted() -> None:
     deliveries = a_day()
     bus = MemoryBus()
@@ -140,6 +174,31 @@ async def test_every_ping_sent_arrives_on_the_bus_unchanged_and_rejects_are_coun
         sent_order = [wire_ping(d.ping) for d in deliveries if d.ping.vehicle_id == vehicle]
         bus_order = [wire_ping(dataclasses.replace(p, received_at=None)) for p in pings if p.vehicle_id == vehicle]
         assert [w for w in sent_order if w in set(bus_order)] == bus_order
+
+
+async def test_with_per_device_tokens_each_request_is_one_vehicle_with_its_own_token() -> None:
+    deliveries = a_day()
+    vehicles = sorted({d.ping.vehicle_id for d in deliveries})
+    tokens = {vehicle: f"token-of-{vehicle}" for vehicle in vehicles}
+    bus = MemoryBus()
+    edge = PerDevice(ingest_app(bus, deliveries), tokens)
+    async with serving(edge) as url, HttpSink(url, device_tokens=tokens, lanes=2) as sink:
+        report = await sink.publish(deliveries)
+    pings, rejects = on_bus(bus)
+
+    assert edge.refused == 0 and len(vehicles) > 1
+    assert set(edge.requests) == set(vehicles)
+    assert report.sent == len(deliveries) == len(pings) + len(rejects) == report.accepted + report.rejected_total
+
+
+def test_device_tokens_are_read_from_a_csv_and_a_bad_row_is_named(tmp_path: Path) -> None:
+    good = tmp_path / "tokens.csv"
+    good.write_text("vehicle_id,token\nbus-1,abc\nbus-2, def \n", encoding="utf-8")
+    assert read_device_tokens(good) == {"bus-1": "abc", "bus-2": "def"}
+    bad = tmp_path / "bad.csv"
+    bad.write_text("vehicle_id,token\nbus-1,abc\nbus-2,\n", encoding="utf-8")
+    with pytest.raises(ValidationError, match="line 3"):
+        read_device_tokens(bad)
 
 
 async def test_an_edge_that_starts_late_and_then_answers_503_loses_nothing() -> None:
