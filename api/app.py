@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import math
 import time
 from collections.abc import AsyncIterator, Callable
@@ -44,7 +45,9 @@ from smartbus.live.notices import (
 )
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+log = logging.getLogger(__name__)
 CLOSE_NOT_FOUND = 4404
+CLOSE_FULL = 1013  # "try again later": this process has as many websockets as it may hold
 
 
 def parse_bbox(text: str) -> tuple[float, float, float, float]:
@@ -77,6 +80,8 @@ def create_app(
     rate_per_s: float = 20.0,
     rate_burst: float = 100.0,
     expiry_sweep_s: float = 15.0,
+    max_websockets: int = 20_000,
+    rollup_refresh_s: float | None = 300.0,
 ) -> FastAPI:
     """`clock` gives "now" in UTC epoch seconds for boards and server_time (a replay may pass its own).
 
@@ -84,6 +89,9 @@ def create_app(
     for one process; pass a RedisNoticeStore when several api processes serve together). `database` serves the
     analyst and operator endpoints; without it they answer 503 and everything riders use still works.
     Each client address may make `rate_per_s` requests a second, in bursts of up to `rate_burst`.
+    At most `max_websockets` live sockets are served; more are closed at once with 1013 (try again later).
+    With a database, the punctuality rollup is refreshed every `rollup_refresh_s` (plain PostgreSQL needs it;
+    one api process at a time does it, under an advisory lock).
     """
     notice_store: NoticeStore = notices if notices is not None else MemoryNoticeStore()
     views = Views(network)
@@ -95,11 +103,18 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        refresher = None
         if database is not None:
             await database.open()
+            if rollup_refresh_s:
+                refresher = asyncio.create_task(refresh_rollup_forever(database, rollup_refresh_s))
         hub.start()
         yield
         await hub.stop()
+        if refresher is not None:
+            refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await refresher
         if database is not None:
             await database.close()
 
@@ -269,6 +284,9 @@ def create_app(
     @app.websocket("/ws/stops/{stop_id}")
     async def stop_socket(websocket: WebSocket, stop_id: str) -> None:
         await websocket.accept()
+        if hub.client_count >= max_websockets:
+            await websocket.close(CLOSE_FULL, "server full, try again shortly")
+            return
         if stop_id not in network.stops:
             await websocket.close(CLOSE_NOT_FOUND, "unknown stop")
             return
@@ -282,6 +300,9 @@ def create_app(
     @app.websocket("/ws/fleet")
     async def fleet_socket(websocket: WebSocket, route_id: str | None = None) -> None:
         await websocket.accept()
+        if hub.client_count >= max_websockets:
+            await websocket.close(CLOSE_FULL, "server full, try again shortly")
+            return
         client = FleetClient(websocket, route_id, min_interval_s, send_timeout_s)
         hub.add_fleet_client(client)
 
@@ -329,6 +350,29 @@ def create_app(
         return FileResponse(STATIC_DIR / "board.html")
 
     return app
+
+
+# Any fixed 64-bit number: several api processes, one refresher at a time.
+ROLLUP_REFRESH_LOCK = 0x5B05_0007
+
+
+async def refresh_rollup_forever(database: Database, every_s: float) -> None:
+    """Keep the punctuality rollup current (plain PostgreSQL's materialized view is otherwise never refreshed)."""
+    from smartbus.storage.queries import refresh_punctuality
+
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            async with database.connection() as conn:
+                cur = await conn.execute("SELECT pg_try_advisory_lock(%s)", (ROLLUP_REFRESH_LOCK,))
+                row = await cur.fetchone()
+                if row is not None and row[0]:
+                    try:
+                        await refresh_punctuality(conn)
+                    finally:
+                        await conn.execute("SELECT pg_advisory_unlock(%s)", (ROLLUP_REFRESH_LOCK,))
+        except Exception:
+            log.warning("punctuality rollup refresh failed; trying again in %.0f s", every_s, exc_info=True)
 
 
 async def serve(

@@ -52,6 +52,8 @@ def run(args: argparse.Namespace) -> int:
         host=args.host or settings.api_host,
         port=args.port or settings.api_port,
         ws_per_message_deflate=False,  # compression costs a third of broadcast throughput for small JSON
+        ws_max_size=64 * 1024,  # riders send us nothing we need; a big frame is hostile
+        backlog=4096,  # thousands of riders reconnect at once after a network blip
         log_level="info",
     )
     return 0

@@ -57,28 +57,38 @@ def wait_for_port(port: int, timeout_s: float = 60.0) -> None:
     raise SystemExit(f"server on port {port} did not start")
 
 
-def stop_ids(count: int) -> list[str]:
-    from eta.network import load_network
+def bench_network(stops: int) -> Any:
+    """The bundled feed, plus made-up stops when it has fewer than `stops` (Cairns has 416)."""
+    import dataclasses
+
+    from eta.network import Stop, load_network
     from smartbus.settings import Settings
 
     settings = Settings()
     network = load_network(settings.gtfs, settings.cache_dir)
-    return sorted(network.stops)[:count]
+    extra = {
+        f"bench-{i}": Stop(f"bench-{i}", f"Bench stop {i}", -16.92, 145.77, None)
+        for i in range(max(0, stops - len(network.stops)))
+    }
+    return dataclasses.replace(network, stops={**network.stops, **extra})
+
+
+def stop_ids(count: int) -> list[str]:
+    return sorted(bench_network(count).stops)[:count]
 
 
 # --- servers -------------------------------------------------------------------------------------------
 
 
-def serve_api(port: int, namespace: str) -> None:
+def serve_api(port: int, namespace: str, stops: int) -> None:
     import uvicorn
 
     from api.app import create_app
-    from eta.network import load_network
     from smartbus.live.redis_store import RedisLiveStore
     from smartbus.settings import Settings
 
     settings = Settings()
-    network = load_network(settings.gtfs, settings.cache_dir)
+    network = bench_network(stops)
     app = create_app(RedisLiveStore(settings.redis_url, namespace=namespace), network, rate_per_s=1e9, rate_burst=1e9)
     uvicorn.run(app, host="127.0.0.1", port=port, ws_per_message_deflate=False, log_level="warning", backlog=4096)
 
@@ -244,7 +254,7 @@ async def publish(
 def phase(name: str, args: argparse.Namespace, stops: list[str], template: dict[str, Any] | None) -> dict[str, Any]:
     port = free_port()
     namespace = f"fanout-{uuid.uuid4().hex[:8]}" if name == "api" else None
-    role = ["--role", "api", "--namespace", namespace] if namespace else ["--role", "bare"]
+    role = ["--role", "api", "--namespace", namespace, "--stops", str(len(stops))] if namespace else ["--role", "bare"]
     server = subprocess.Popen([sys.executable, str(HERE), *role, "--port", str(port)], cwd=ROOT)
     try:
         wait_for_port(port)
@@ -347,7 +357,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.role == "api":
-        serve_api(args.port, args.namespace)
+        serve_api(args.port, args.namespace, args.stops)
         return 0
     if args.role == "bare":
         serve_bare(args.port)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +20,7 @@ from smartbus.live.memory_store import MemoryLiveStore
 from smartbus.messages import StopEvent
 from smartbus.storage import analytics
 from smartbus.storage.migrate import migrate_sync
+from smartbus.storage.writer import StorageWriter
 from tests.api.conftest import NOW
 from tests.api.db_app import Keys, make_keys, store
 
@@ -253,3 +255,22 @@ def test_without_a_database_riders_are_served_and_analysts_told_why_not(
             "/api/analytics/on-time", params={"from": DAY, "to": DAY}, headers={"Authorization": "Bearer sb_x"}
         )
         assert response.status_code == 503 and "database" in response.json()["error"]["message"]
+
+
+def test_the_api_keeps_the_rollup_fresh_by_itself(live: MemoryLiveStore, network: Network, database_url: str) -> None:
+    migrate_sync(database_url, force_plain=True)
+    app = create_app(live, network, clock=lambda: NOW, database=Database(database_url), rollup_refresh_s=0.2)
+    with TestClient(app) as client:
+        keys = make_keys(client, database_url)
+
+        async def write_only() -> None:  # no refresh here: the api must do it
+            async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+                await StorageWriter(conn).write([], SAMPLE, [])
+
+        client.portal.call(write_only)  # type: ignore[union-attr]
+        deadline = time.monotonic() + 10
+        rows: list[Any] = []
+        while not rows and time.monotonic() < deadline:
+            time.sleep(0.2)
+            rows = get(client, keys, "/api/analytics/on-time", **{"from": DAY, "to": DAY})["rows"]
+        assert [r["key"] for r in rows] == ["A", "B"]

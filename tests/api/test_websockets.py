@@ -216,3 +216,12 @@ def test_riders_watching_one_stop_share_one_reading_of_its_board(client: TestCli
         updates = [receive(ws) for ws in (a, b, c)]
         assert all(u["arrivals"][0]["predicted_arrival"] == NOW + 240 for u in updates)
         assert len(reads) == 4  # one read for the three updates
+
+
+def test_a_full_server_turns_new_sockets_away_with_try_again_later(live: MemoryLiveStore, network: Network) -> None:
+    with TestClient(create_app(live, network, clock=lambda: NOW, max_websockets=1)) as client:
+        with client.websocket_connect(f"/ws/stops/{STOP}") as first:
+            assert receive(first)["type"] == "snapshot"
+            with client.websocket_connect("/ws/fleet") as second, pytest.raises(WebSocketDisconnect) as closed:
+                receive(second)
+            assert closed.value.code == 1013
