@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from eta.assignment import Fit, fit_trip, infer_trip, next_in_block, rank_trips, trusted_fit
+from eta.assignment import Fit, fit_trip, next_in_block, rank_trips, trusted_fit
 from eta.matching import Match
 from eta.stop_timing import ease_kind, segment_clock
 from eta.tracking_context import DayTrips, TrackingContext
@@ -52,6 +52,7 @@ class TrackState:
     fixes_since_check: int = 0
     provisional_fixes: int = 0  # fixes since departure while the trip was provisional
     route_id: str | None = None  # the route of the trip the bus ran last (kept when it is unassigned)
+    finished: tuple[str, str] | None = None  # (service_date, trip_id) of the trip it last ran to the end
     timing_fix: tuple[int, float, float, float, bool] | None = None  # (stop index, ts, dist, speed, from rest)
     prev_served: bool = True  # whether the bus stood at the last stop it passed (it then pulled away slowly)
     delay_s: float | None = None
@@ -157,7 +158,12 @@ class VehicleTracker:
         else:
             s.other_trip_id, s.other_trip_fixes = None, 0
         if s.trip_id is None:
-            fit = infer_trip(self.ctx, ping, x, y, self.vehicle_id, s.route_id)
+            ranked = rank_trips(self.ctx, ping, x, y, self.vehicle_id, s.route_id)
+            fit = ranked[0] if ranked else None
+            if fit is not None and (fit.day.service_date, fit.trip_id) == s.finished:
+                # still at the end of the trip it just finished: it is not running that again; wait for the
+                # next trip to fit better
+                return TrackerOutput(self._state(ping, "unassigned"))
             if fit is None:
                 return TrackerOutput(self._state(ping, "unassigned"))
             self._assign(fit, ping.timestamp, confirmed=False, speed=ping.speed)
@@ -410,6 +416,7 @@ class VehicleTracker:
         day = self._day()
         finished = s.trip_id
         s.route_id = trip.route_id
+        s.finished = (s.service_date or "", finished)
         self._unassign()
         if day is None:
             return
