@@ -1,16 +1,20 @@
 """Which trip a vehicle runs after the one it is on: the feed's block, or when the feed gives none, the
-next departure of the same route from the stop where the trip ends (how the simulator and most agencies
-chain trips). The same rule as the tracker's, computed here from the network alone so prediction stays
-independent of the tracker's internals."""
+trips chained as a terminal dispatches them: each departure goes to the bus of the same route that has
+waited longest at that terminal (first in, first out), once it has had its minimum layover; a bus idle
+for longer than `MAX_LAYOVER_S` has gone back to the depot. Computed from the network alone, so
+prediction does not depend on the tracker's internals."""
 
 from __future__ import annotations
 
 import datetime as dt
+import heapq
+import math
 
 from eta.network import Network
 
-# A trip's end and the next one's start count as one terminal when this close (degrees, about 50 m).
-SAME_TERMINAL_DEG = 0.0005
+TERMINAL_CELL_DEG = 0.003  # about 300 m: the stands of one terminal
+MIN_LAYOVER_S = 120.0  # the usual minimum recovery time at a terminal
+MAX_LAYOVER_S = 5400.0
 
 
 def parse_service_date(service_date: str) -> dt.date:
@@ -43,24 +47,23 @@ class BlockChains:
                 by_route.setdefault(trip.route_id, []).append(trip.trip_id)
         for ids in by_block.values():
             chain.update(zip(ids, ids[1:], strict=False))
+        waiting: dict[tuple[str, tuple[int, int]], list[tuple[float, str]]] = {}  # FIFO per terminal
         for ids in by_route.values():
-            taken: set[str] = set()
-            for position, trip_id in enumerate(ids):
-                chain[trip_id] = self._follower(trip_id, ids[position + 1 :], taken)
+            for trip_id in ids:
+                trip = network.trips[trip_id]
+                queue = waiting.setdefault((trip.route_id, self._terminal(trip.stop_ids[0])), [])
+                while queue and queue[0][0] + MAX_LAYOVER_S < trip.start_time:
+                    heapq.heappop(queue)
+                if queue and queue[0][0] + MIN_LAYOVER_S <= trip.start_time:
+                    _, before = heapq.heappop(queue)
+                    chain[before] = trip_id
+                heapq.heappush(
+                    waiting.setdefault((trip.route_id, self._terminal(trip.stop_ids[-1])), []),
+                    (trip.end_time, trip_id),
+                )
         return chain
 
-    def _follower(self, trip_id: str, later: list[str], taken: set[str]) -> str | None:
-        network = self._network
-        trip = network.trips[trip_id]
-        end = network.stops[trip.stop_ids[-1]]
-        for other_id in later:
-            other = network.trips[other_id]
-            if other_id in taken or other.start_time < trip.end_time:
-                continue
-            first = network.stops[other.stop_ids[0]]
-            if other.stop_ids[0] == trip.stop_ids[-1] or (
-                abs(first.lat - end.lat) <= SAME_TERMINAL_DEG and abs(first.lon - end.lon) <= SAME_TERMINAL_DEG
-            ):
-                taken.add(other_id)
-                return other_id
-        return None
+    def _terminal(self, stop_id: str) -> tuple[int, int]:
+        """Stops on the same ~300 m grid cell count as one terminal."""
+        stop = self._network.stops[stop_id]
+        return (math.floor(stop.lat / TERMINAL_CELL_DEG), math.floor(stop.lon / TERMINAL_CELL_DEG))

@@ -31,6 +31,10 @@ REFRESH_S = 120.0  # inside a rider's 180 s freshness window even with a 30 s pi
 SILENT_MAX_S = 600.0  # a silent bus's last predictions are repeated this long (GPS gaps of a few minutes)
 MAX_NEXT_TRIPS = 4
 APPROACH_SPEED_MPS = 8.0  # heading for a trip's first stop: no segment to learn from yet
+LEFT_STOP_M = 10.0  # this far past a stop the bus has left it, whatever the tracker calls it
+# Shown times lean early by this share of the time to go: a rider who comes early waits a little, one who
+# comes late misses the bus, so every industry yardstick tolerates a bus later than shown more than earlier.
+EARLY_LEAN = 0.06
 BASE_UNCERTAINTY_S = 20.0
 STATE_VERSION = 1
 _METHOD: dict[str, PredictionMethod] = {
@@ -62,6 +66,7 @@ class _Entry:
     scheduled: float
     method: PredictionMethod
     uncertainty: float
+    fixed: float  # the latest scheduled departure the bus waits for before this stop (or -inf)
 
 
 @dataclass(slots=True)
@@ -220,10 +225,14 @@ class LearningPredictor:
         now = state.timestamp
         floor = now
         stops: list[StopPrediction] = []
+        lean = 1.0 - EARLY_LEAN
         for e in path.entries:
             arrival = e.arrival + shift
             if drop_passed and arrival < now:
                 continue
+            start = e.fixed if e.fixed > now else now
+            if arrival > start:
+                arrival = start + (arrival - start) * lean
             floor = arrival if arrival > floor else floor
             stops.append(StopPrediction(
                 trip_id=e.plan.trip_id,
@@ -269,7 +278,9 @@ class LearningPredictor:
             state.trip_id is None or state.service_date is None or state.next_stop_sequence is None
             or state.status in _NO_PREDICTION_STATUSES
         ):
-            self._paths.pop(state.vehicle_id, None)
+            if state.status != "unassigned":
+                self._paths.pop(state.vehicle_id, None)
+            # a bus the tracker has lost for a moment keeps its last predictions, like a silent one
             return None
         plan = self.plan(state.trip_id)
         index = plan.index_of.get(state.next_stop_sequence) if plan is not None else None
@@ -342,6 +353,7 @@ class _Walk:
         self.var = BASE_UNCERTAINTY_S**2
         self.best = "prior"  # the most informed source used so far on this walk
         self.out: list[_Entry] = []
+        self.fixed = float("-inf")
         self.open = True  # still inside the horizon at the end of the last trip walked
 
     def _emit(self, plan: TripPlan, service_date: str, origin: float, index: int, arrival: float,
@@ -351,19 +363,26 @@ class _Walk:
             self.open = False
             return False
         self.out.append(_Entry(
-            plan, service_date, index, arrival, origin + plan.arrival[index], method, round(math.sqrt(self.var), 1)
+            plan, service_date, index, arrival, origin + plan.arrival[index], method, round(math.sqrt(self.var), 1),
+            self.fixed,
         ))
         return True
 
     def _leave(self, plan: TripPlan, origin: float, index: int, arrival: float) -> float:
         """When the bus leaves stop `index` having reached it at `arrival`."""
         if index == 0:
-            return max(origin + plan.departure[0] + self.model.start_lag_s(), arrival + self.model.turnaround_s())
-        if index == len(plan.segments):
+            scheduled = origin + plan.departure[0] + self.model.start_lag_s()
+            leave = arrival + self.model.turnaround_s()
+        elif index == len(plan.segments):
             return arrival
-        leave = arrival + self.model.dwell_s(plan.stop_ids[index], plan.scheduled_dwell[index])
-        if plan.holds[index]:
-            leave = max(leave, origin + plan.departure[index])
+        else:
+            leave = arrival + self.model.dwell_s(plan.stop_ids[index], plan.scheduled_dwell[index])
+            if not plan.holds[index]:
+                return leave
+            scheduled = origin + plan.departure[index]
+        if scheduled >= leave:
+            self.fixed = scheduled  # the timetable, not the traffic, sets the time from here
+            return scheduled
         return leave
 
     def _run(self, plan: TripPlan, origin: float, segment: int, share: float, steps: int) -> float:
@@ -383,9 +402,15 @@ class _Walk:
         origin = self.p.origin(service_date)
         last = len(plan.segments)
         steps = 1
+        partial = not at_stop  # the first segment walked is partly done
         if at_stop:
-            arrived = self.p.arrived_at(self.state.vehicle_id, plan, index, self.now)
-            self.t = max(self._leave(plan, origin, index, arrived), self.now)
+            # the tracker calls a bus "at" a stop until it is clearly past it; a few metres beyond, it has left
+            partial = shape_dist is not None and index < last and shape_dist > plan.stop_dist[index] + LEFT_STOP_M
+            if partial:
+                self.t = self.now
+            else:
+                arrived = self.p.arrived_at(self.state.vehicle_id, plan, index, self.now)
+                self.t = max(self._leave(plan, origin, index, arrived), self.now)
             index += 1
         elif index == 0:
             gap = max(plan.stop_dist[0] - (shape_dist or plan.stop_dist[0]), 0.0)
@@ -396,7 +421,7 @@ class _Walk:
             index = 1
         for j in range(index, last + 1):
             share = 1.0
-            if j == index and not at_stop and shape_dist is not None:
+            if j == index and partial and shape_dist is not None:
                 span = plan.stop_dist[j] - plan.stop_dist[j - 1]
                 share = min(max((plan.stop_dist[j] - shape_dist) / span, 0.0), 1.0) if span > 0 else 0.0
             arrival = self.t + self._run(plan, origin, j - 1, share, steps)
