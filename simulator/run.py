@@ -161,9 +161,12 @@ async def _to_http(events: Iterable[Event], request: SimulateRequest, sim_start:
     assert request.ingest_url is not None
     pacer = Pacer(sim_start, request.speed) if request.speed is not None else None
     device_tokens = read_device_tokens(request.ingest_tokens) if request.ingest_tokens else None
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per request
     async with HttpSink(request.ingest_url, token=request.ingest_token, device_tokens=device_tokens) as sink:
-        report = await sink.publish(events, pacer=pacer)
-    log.info("%s", report.summary())
+        try:
+            report = await sink.publish(events, pacer=pacer)
+        finally:  # also when interrupted or given up: say what got through
+            log.info("%s", sink.report.summary())
     if {"timestamp_in_future", "timestamp_too_old"} & set(report.rejected):
         log.warning("the edge checks timestamps against its own clock: to be accepted, pings must be recent; "
                     "run with --from-now --speed 1")

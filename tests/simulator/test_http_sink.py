@@ -286,6 +286,7 @@ async def test_smartbus_simulate_to_http_posts_the_day_and_reports_it() -> None:
     assert len(pings) + len(rejects) == len(deliveries)  # the same seed: the same day as a_day()
     summary = f"{len(deliveries)} pings in"
     assert summary in err.decode() and f"{len(pings)} accepted, {len(rejects)} rejected" in err.decode()
+    assert "HTTP Request" not in err.decode()  # a summary, not a log line per request
 
 
 async def test_simulate_to_http_needs_the_endpoint() -> None:
