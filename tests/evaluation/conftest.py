@@ -1,0 +1,3 @@
+from tests.prediction.conftest import cairns
+
+__all__ = ["cairns"]
