@@ -137,6 +137,7 @@ _KINDS: Final[dict[str, type[Any]]] = {
     "prediction_set": PredictionSet,
 }
 _KIND_OF: Final[dict[type[Any], str]] = {cls: kind for kind, cls in _KINDS.items()}
+_STOP_FIELDS: Final = tuple(f.name for f in dataclasses.fields(StopPrediction))
 M = TypeVar("M", Ping, RejectedPing, VehicleState, StopEvent, PredictionSet)
 
 
@@ -146,7 +147,9 @@ def to_dict(message: Message) -> dict[str, Any]:
     for f in dataclasses.fields(message):
         value = getattr(message, f.name)
         if f.name == "stops":
-            value = [dataclasses.asdict(s) for s in value]
+            # A shallow dict per stop: StopPrediction's fields are all scalars, and dataclasses.asdict's
+            # recursive deep copy was most of the ETA worker's time at 10,000 pings/s.
+            value = [{name: getattr(s, name) for name in _STOP_FIELDS} for s in value]
         body[f.name] = value
     return body
 

@@ -1,0 +1,294 @@
+"""The whole pipeline on the real services: simulated pings through Kafka into PostgreSQL and Redis.
+
+    .venv/bin/python bench/pipeline.py [--rate 2000] [--seconds 60] [--workers 1] [--drain 60]
+
+Starts `smartbus writer` and --workers `smartbus eta` processes under a fresh topic prefix and Redis
+namespace, sends a 1 Hz fleet (--rate vehicles on their own trips, so --rate pings/s) for
+--seconds at the pace the simulator delivers them, then prints:
+  - pings sent per second, positions committed in PostgreSQL and states made visible in Redis, both as
+    rows per second over the run and as a share of the pings sent;
+  - latency from a ping produced to its vehicle state visible in Redis (the live writer's pub/sub
+    notification, published once the state is written; the same batch then writes the predictions):
+    p50, p95, p99, max;
+  - resident memory of every process after 1 minute, after 10 minutes (when the run is that long) and at
+    the end;
+  - in the same run, before the pipeline starts, the raw Kafka ceiling: the same encoded pings produced
+    and consumed back through one topic with nothing else done to them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import datetime as dt
+import json
+import os
+import platform
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import numpy as np  # noqa: E402
+import psycopg  # noqa: E402
+import redis.asyncio as aioredis  # noqa: E402
+
+from eta.network import load_network  # noqa: E402
+from smartbus import messages  # noqa: E402
+from smartbus.bus.kafka import KafkaConsumer, KafkaProducer, ensure_topics  # noqa: E402
+from smartbus.messages import Ping  # noqa: E402
+from smartbus.settings import BUNDLED_FEED, Settings  # noqa: E402
+
+SMARTBUS = str(Path(sys.executable).parent / "smartbus")
+PARTITIONS = 6
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _generate(rate: int, seconds: float, tag: str) -> list[tuple[float, str, bytes]]:
+    """(send offset in s, vehicle_id, encoded ping) for `seconds` of a `rate`-vehicle 1 Hz fleet.
+
+    Each vehicle drives its own trip exactly on schedule from a random point of it, one fix a second, its
+    timestamps on its trip's own timetable; vehicle k takes trip k mod T of the service day k // T weeks
+    from now, so that 10,000 vehicles need no more than the feed's 1,339 trips and never share one. (The
+    simulator is the realistic source, but generates a 1 Hz fleet this size far slower than real time.)
+    """
+    network = load_network(BUNDLED_FEED, REPO / "var" / "cache")
+    rng = random.Random(7)
+    today = dt.datetime.now(dt.UTC).date()
+    feed_day, _ = network.service_day_for(today)
+    trips = [network.trips[t] for t in network.trips_on(feed_day)]
+    trips = [t for t in trips if float(t.arrival[-1] - t.departure[0]) > seconds + 60]
+    steps = np.arange(int(seconds), dtype=float)
+    rows: list[tuple[float, str, bytes]] = []
+    for k in range(rate):
+        trip = trips[k % len(trips)]
+        day = today + dt.timedelta(weeks=k // len(trips))
+        origin = network.service_day_origin(day)
+        begin = float(trip.departure[0]) + rng.uniform(0, float(trip.arrival[-1] - trip.departure[0]) - seconds)
+        times = np.empty(2 * len(trip.stop_ids))
+        times[0::2], times[1::2] = trip.arrival, trip.departure
+        distance = np.interp(begin + steps, times, np.repeat(trip.stop_dist, 2))
+        shape = network.shapes[trip.shape_id]
+        lat, lon = network.projection.to_latlon(
+            np.interp(distance, shape.dist, shape.xy[:, 0]), np.interp(distance, shape.dist, shape.xy[:, 1])
+        )
+        vehicle_id = f"{tag}-{k:05d}"
+        phase = rng.random()  # vehicles report at different moments of each second
+        for i in range(len(steps)):
+            ping = Ping(
+                vehicle_id=vehicle_id,
+                timestamp=round(origin + begin + float(steps[i]), 3),
+                latitude=round(float(lat[i]), 7),
+                longitude=round(float(lon[i]), 7),
+                trip_id=trip.trip_id,
+                route_id=trip.route_id,
+                start_date=day.strftime("%Y%m%d"),
+            )
+            rows.append((i + phase, vehicle_id, messages.encode(ping)))
+    rows.sort(key=lambda row: row[0])
+    return rows
+
+
+async def _raw_kafka(settings: Settings, prefix: str, pings: list[tuple[float, str, bytes]]) -> tuple[float, float]:
+    """The same messages through one Kafka topic and back, as fast as they go: (produce/s, end-to-end/s)."""
+    topic = "raw-ceiling"
+    await ensure_topics(settings.kafka_bootstrap, [topic], PARTITIONS, topic_prefix=prefix)
+    consumer = KafkaConsumer(settings.kafka_bootstrap, [topic], "raw", topic_prefix=prefix)
+    producer = KafkaProducer(settings.kafka_bootstrap, topic_prefix=prefix)
+    await consumer.start()
+    await producer.start()
+    started = time.perf_counter()
+
+    async def consume() -> float:
+        seen = 0
+        while seen < len(pings):
+            seen += len(await consumer.getmany(0.5, 10_000))
+        return time.perf_counter()
+
+    reading = asyncio.create_task(consume())
+    for _, key, value in pings:
+        await producer.send(topic, value, key)
+    await producer.flush()
+    produced = time.perf_counter()
+    consumed = await reading
+    await producer.stop()
+    await consumer.stop()
+    return len(pings) / (produced - started), len(pings) / (consumed - started)
+
+
+@dataclasses.dataclass
+class _Proc:
+    name: str
+    popen: subprocess.Popen[bytes]
+    rss: dict[str, float] = dataclasses.field(default_factory=dict)
+
+
+def _start(name: str, args: list[str], env: dict[str, str], logs: Path) -> _Proc:
+    with (logs / f"{name}.log").open("wb") as log:
+        popen = subprocess.Popen([SMARTBUS, *args], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    return _Proc(name, popen)
+
+
+async def _count_positions(url: str, tag: str) -> int:
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        cur = await conn.execute("select count(*) from positions where vehicle_id like %s", (tag + "-%",))
+        row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rate", type=int, default=2000, help="vehicles pinging once a second (= pings/s)")
+    parser.add_argument("--seconds", type=float, default=60.0, help="how long to send")
+    parser.add_argument("--workers", type=int, default=1, help="ETA worker processes")
+    parser.add_argument("--drain", type=float, default=60.0, help="at most this long to wait for the tail")
+    args = parser.parse_args()
+
+    settings = Settings()
+    tag = f"bench-{uuid.uuid4().hex[:6]}"
+    prefix = tag + "."
+    logs = Path(os.environ.get("TMPDIR", "/tmp")) / tag
+    logs.mkdir(parents=True)
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cpus, load {os.getloadavg()[0]:.1f}, "
+          f"Python {platform.python_version()}; services: Kafka {settings.kafka_bootstrap}, "
+          f"PostgreSQL, Redis on this machine; logs in {logs}")
+
+    t0 = time.perf_counter()
+    pings = _generate(args.rate, args.seconds, tag)
+    print(f"input: Cairns feed, {args.rate} vehicles on their own trips at 1 Hz, {len(pings)} pings over "
+          f"{args.seconds:g} s (generated in {time.perf_counter() - t0:.1f} s, before sending)")
+
+    produce_rate, raw_rate = await _raw_kafka(settings, prefix, pings)
+    print(f"raw Kafka, same {len(pings)} messages: produce {produce_rate:,.0f}/s, "
+          f"produce+consume {raw_rate:,.0f}/s")
+
+    await ensure_topics(settings.kafka_bootstrap, messages.ALL_TOPICS, PARTITIONS, topic_prefix=prefix)
+    env = dict(os.environ, SMARTBUS_KAFKA_TOPIC_PREFIX=prefix, SMARTBUS_KAFKA_PARTITIONS=str(PARTITIONS),
+               SMARTBUS_CACHE_DIR=str(REPO / "var" / "cache"))
+    procs = [_start("writer", ["writer", "--redis-namespace", tag, "--metrics-port", str(_free_port())], env, logs)]
+    procs += [
+        _start(f"eta-{i}", ["eta", "--redis-namespace", tag, "--metrics-port", str(_free_port())], env, logs)
+        for i in range(args.workers)
+    ]
+
+    produced_at: dict[tuple[str, float], float] = {}
+    latencies: list[float] = []
+    visible = 0
+    redis = aioredis.Redis.from_url(settings.redis_url)
+    pubsub = redis.pubsub()
+    await pubsub.subscribe(f"{tag}:fleet")
+
+    async def listen() -> None:
+        nonlocal visible
+        async for message in pubsub.listen():
+            if message["type"] != "message":
+                continue
+            now = time.time()
+            for state in json.loads(message["data"]):
+                visible += 1
+                sent = produced_at.pop((state["vehicle_id"], state["timestamp"]), None)
+                if sent is not None:
+                    latencies.append(now - sent)
+
+    listener = asyncio.create_task(listen())
+    await asyncio.sleep(8.0)  # the processes load the network and join their groups
+
+    producer = KafkaProducer(settings.kafka_bootstrap, topic_prefix=prefix)
+    await producer.start()
+    started_wall = time.perf_counter()
+    marks = {60.0: "1 min", 600.0: "10 min"}
+
+    async def sample_memory() -> None:
+        for at, label in marks.items():
+            delay = started_wall + at - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            for proc in procs:
+                proc.rss[label] = _rss_mb(proc.popen.pid)
+
+    sampler = asyncio.create_task(sample_memory())
+    sent = 0
+    for offset, key, value in pings:
+        lag = started_wall + offset - time.perf_counter()
+        if lag > 0.02:
+            await producer.flush()
+            await asyncio.sleep(lag)
+        ping = json.loads(value)
+        produced_at[(key, ping["timestamp"])] = time.time()
+        await producer.send(messages.TOPIC_PINGS, value, key)
+        sent += 1
+    await producer.flush()
+    send_seconds = time.perf_counter() - started_wall
+    await producer.stop()
+
+    stored = await _count_positions(settings.database_url, tag)
+    deadline = time.perf_counter() + args.drain
+    quiet_since = time.perf_counter()
+    while time.perf_counter() < deadline and time.perf_counter() - quiet_since < 10.0:
+        await asyncio.sleep(1.0)
+        now_stored = await _count_positions(settings.database_url, tag)
+        if now_stored != stored:
+            stored, quiet_since = now_stored, time.perf_counter()
+    finished = quiet_since - started_wall  # when the last row landed
+    for proc in procs:
+        proc.rss["end"] = _rss_mb(proc.popen.pid)
+    sampler.cancel()
+    listener.cancel()
+    await pubsub.aclose()
+    await redis.aclose()
+    for proc in procs:
+        proc.popen.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.popen.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.popen.kill()
+
+    print(f"sent: {sent} pings in {send_seconds:.1f} s = {sent / send_seconds:,.0f} pings/s "
+          f"(target {args.rate:,}/s)")
+    print(f"PostgreSQL: {stored} positions committed = {stored / finished:,.0f} rows/s over {finished:.1f} s "
+          f"(send + tail), {stored / max(sent, 1):.1%} of pings sent")
+    print(f"Redis: {visible} states made visible = {visible / finished:,.0f}/s, {visible / max(sent, 1):.1%} of "
+          f"pings sent (the tracker drops a ping it cannot use, e.g. before a bus's first move)")
+    print(f"latency ping produced -> state visible in Redis, {len(latencies)} samples: "
+          f"p50 {_percentile(latencies, 0.5) * 1000:,.0f} ms, p95 {_percentile(latencies, 0.95) * 1000:,.0f} ms, "
+          f"p99 {_percentile(latencies, 0.99) * 1000:,.0f} ms, "
+          f"max {max(latencies, default=float('nan')) * 1000:,.0f} ms")
+    print("resident memory (MB): " + "; ".join(
+        f"{p.name} " + ", ".join(f"{label} {mb:.0f}" for label, mb in p.rss.items()) for p in procs
+    ))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
