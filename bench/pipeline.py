@@ -265,7 +265,7 @@ async def main() -> None:
         proc.rss["end"] = _rss_mb(proc.popen.pid)
     sampler.cancel()
     listener.cancel()
-    await pubsub.aclose()
+    await pubsub.aclose()  # type: ignore[no-untyped-call]
     await redis.aclose()
     for proc in procs:
         proc.popen.send_signal(signal.SIGTERM)
