@@ -15,6 +15,8 @@ from eta.stop_timing import ease_kind, segment_clock
 from eta.tracking_context import DayTrips, TrackingContext
 from smartbus.messages import Ping, StopEvent, VehicleState, VehicleStatus
 
+_ALONG_TO_OFFSET = 0.1  # choosing between legs, 100 m from the expected progress weigh like 10 m off the line
+
 
 @dataclass(slots=True)
 class TrackerOutput:
@@ -203,13 +205,19 @@ class VehicleTracker:
         elapsed = max(ts - s.progress_ts, 1.0)
         lo = s.progress - cfg.window_back_m
         hi = s.progress + cfg.max_speed_mps * elapsed + cfg.window_margin_m
-        if hi - lo <= cfg.long_window_m:
+        if hi - lo <= cfg.long_window_m or elapsed <= cfg.gap_s:
             # where the bus should be now: the reported speeds say how far it went
             v0 = s.progress_speed if s.progress_speed is not None else s.cruise_mps
             v1 = speed if speed is not None else s.cruise_mps
-            along, offset = matcher.locate(x, y, lo, hi, s.progress + 0.5 * (v0 + v1) * elapsed)
+            guess = s.progress + 0.5 * (v0 + v1) * elapsed
+            along, offset = matcher.locate(x, y, lo, hi, guess)
             if offset <= cfg.off_route_m * 0.5:
                 return Match(along, offset)
+            # a noisy fix where the route passes near itself (a spur driven out and back): of the legs in
+            # the window, take the one that is near both the fix and where the bus should be by now
+            options = matcher.candidates(x, y, lo, hi, cfg.off_route_m)
+            if options:
+                return min(options, key=lambda m: m.offset + _ALONG_TO_OFFSET * abs(m.dist - guess))
             return matcher.project(x, y, lo, hi)
         # a long gap: the window spans several legs; take the one nearest where the schedule (with the
         # current delay) puts the vehicle
