@@ -68,6 +68,8 @@ class VehicleTracker:
         self.ctx = ctx
         self.vehicle_id = vehicle_id
         self.s = state if state is not None else TrackState(cruise_mps=ctx.config.default_cruise_mps)
+        self._day_date: str | None = None
+        self._day_trips: DayTrips | None = None
 
     # the seam for predictors
     @property
@@ -230,7 +232,12 @@ class VehicleTracker:
         return min(options, key=lambda m: abs(m.dist - expected) + m.offset)
 
     def _day(self) -> DayTrips | None:
-        return self.ctx.day_of(self.s.service_date) if self.s.service_date else None
+        date = self.s.service_date
+        if date is None:
+            return None
+        if date != self._day_date:  # a few lookups per fix: remember the last one
+            self._day_date, self._day_trips = date, self.ctx.day_of(date)
+        return self._day_trips
 
     # --- stops --------------------------------------------------------------------------------------
     def _advance(self, dist: float, ts: float, speed: float | None, fresh: bool = False) -> list[StopEvent]:
