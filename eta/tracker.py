@@ -54,6 +54,7 @@ class TrackState:
     fixes_since_check: int = 0
     provisional_fixes: int = 0  # fixes since departure while the trip was provisional
     route_id: str | None = None  # the route of the trip the bus ran last (kept when it is unassigned)
+    parked: bool = False  # standing at the end of `finished`, no next trip known
     finished: tuple[str, str] | None = None  # (service_date, trip_id) of the trip it last ran to the end
     timing_fix: tuple[int, float, float, float, bool] | None = None  # (stop index, ts, dist, speed, from rest)
     prev_served: bool = True  # whether the bus stood at the last stop it passed (it then pulled away slowly)
@@ -167,7 +168,8 @@ class VehicleTracker:
             if fit is not None and (fit.day.service_date, fit.trip_id) == s.finished:
                 # still at the end of the trip it just finished: it is not running that again; wait for the
                 # next trip to fit better
-                return TrackerOutput(self._state(ping, "unassigned"))
+                return TrackerOutput(self._state(ping, "at_stop" if s.parked else "unassigned"))
+            s.parked = False
             if fit is None:
                 return TrackerOutput(self._state(ping, "unassigned"))
             self._assign(fit, ping.timestamp, confirmed=False, speed=ping.speed)
@@ -437,6 +439,7 @@ class VehicleTracker:
             return
         following = next_in_block(self.ctx, finished, day)
         if following is None:
+            s.parked = True  # at the end of its last known trip: report it there until it moves on
             return
         nxt = self.ctx.network.trips[following]
         s.trip_id, s.service_date = following, day.service_date
@@ -471,6 +474,7 @@ class VehicleTracker:
     def _assign(self, fit: Fit, ts: float, confirmed: bool, speed: float | None = None) -> None:
         self._unassign()
         s = self.s
+        s.parked = False
         s.trip_id, s.service_date = fit.trip_id, fit.day.service_date
         if confirmed:
             s.route_id = self.ctx.network.trips[fit.trip_id].route_id
@@ -581,6 +585,8 @@ class VehicleTracker:
 
     def _state(self, ping: Ping, status: VehicleStatus) -> VehicleState:
         s = self.s
+        if s.trip_id is None and s.parked and s.finished is not None:
+            return self._parked_state(ping, s.finished)
         trip = self.ctx.network.trips.get(s.trip_id) if s.trip_id else None
         nxt = s.next_stop if trip is not None and s.next_stop < len(trip.stop_ids) else None
         return VehicleState(
@@ -597,6 +603,25 @@ class VehicleTracker:
             delay_s=None if s.delay_s is None else round(s.delay_s, 1),
             next_stop_id=trip.stop_ids[nxt] if trip is not None and nxt is not None else None,
             next_stop_sequence=int(trip.stop_sequences[nxt]) if trip is not None and nxt is not None else None,
+            speed=ping.speed,
+            bearing=ping.bearing,
+            feed_version=self.ctx.network.feed_hash,
+        )
+
+    def _parked_state(self, ping: Ping, finished: tuple[str, str]) -> VehicleState:
+        """At the last stop of the trip it finished, with no next trip known: that trip, at its end."""
+        service_date, trip_id = finished
+        trip = self.ctx.network.trips[trip_id]
+        return VehicleState(
+            vehicle_id=self.vehicle_id,
+            timestamp=ping.timestamp,
+            latitude=ping.latitude,
+            longitude=ping.longitude,
+            status="at_stop",
+            trip_id=trip_id,
+            route_id=trip.route_id,
+            service_date=service_date,
+            shape_dist=round(float(trip.stop_dist[-1]), 2),
             speed=ping.speed,
             bearing=ping.bearing,
             feed_version=self.ctx.network.feed_hash,

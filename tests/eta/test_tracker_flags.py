@@ -165,3 +165,19 @@ def test_a_fix_on_an_eased_run_gives_back_when_the_run_started_and_ends(
     assert reliable
     assert abs(since - u * duration) < 0.01 * duration + 0.1
     assert abs(until - (1 - u) * duration) < 0.01 * duration + 0.1
+
+
+def test_after_its_last_trip_a_bus_standing_at_the_terminal_stays_on_that_trip(cairns: Network) -> None:
+    engine = Engine(cairns)
+    day = engine.ctx.day(DAY)
+    last = next(t for t in reversed(cairns.trips_on(DAY)) if next_in_block(engine.ctx, t, day) is None)
+    pings, _ = trip_pings(cairns, last, DAY, interval_s=30.0, with_trip_id=True)
+    end = pings[-1]
+    standing = [dataclasses.replace(end, timestamp=end.timestamp + 30.0 * k, trip_id=None) for k in (1, 2, 3)]
+    for ping in pings:
+        engine.process(ping)
+    for ping in standing:
+        state = engine.process(ping).state
+        assert state is not None
+        assert (state.trip_id, state.status) == (last, "at_stop")
+        assert state.shape_dist == round(float(cairns.trips[last].stop_dist[-1]), 2)
