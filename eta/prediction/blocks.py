@@ -12,7 +12,7 @@ import math
 
 from eta.network import Network
 
-TERMINAL_CELL_DEG = 0.003  # about 300 m: the stands of one terminal
+TERMINAL_RADIUS_M = 300.0  # the stands of one terminal
 MIN_LAYOVER_S = 120.0  # the usual minimum recovery time at a terminal
 MAX_LAYOVER_S = 5400.0
 
@@ -47,23 +47,37 @@ class BlockChains:
                 by_route.setdefault(trip.route_id, []).append(trip.trip_id)
         for ids in by_block.values():
             chain.update(zip(ids, ids[1:], strict=False))
-        waiting: dict[tuple[str, tuple[int, int]], list[tuple[float, str]]] = {}  # FIFO per terminal
+        waiting: dict[tuple[str, int], list[tuple[float, str]]] = {}  # FIFO per route and terminal
+        terminal = self._terminals([t for ids in by_route.values() for t in ids])
         for ids in by_route.values():
             for trip_id in ids:
                 trip = network.trips[trip_id]
-                queue = waiting.setdefault((trip.route_id, self._terminal(trip.stop_ids[0])), [])
+                queue = waiting.setdefault((trip.route_id, terminal[trip.stop_ids[0]]), [])
                 while queue and queue[0][0] + MAX_LAYOVER_S < trip.start_time:
                     heapq.heappop(queue)
                 if queue and queue[0][0] + MIN_LAYOVER_S <= trip.start_time:
                     _, before = heapq.heappop(queue)
                     chain[before] = trip_id
                 heapq.heappush(
-                    waiting.setdefault((trip.route_id, self._terminal(trip.stop_ids[-1])), []),
+                    waiting.setdefault((trip.route_id, terminal[trip.stop_ids[-1]]), []),
                     (trip.end_time, trip_id),
                 )
         return chain
 
-    def _terminal(self, stop_id: str) -> tuple[int, int]:
-        """Stops on the same ~300 m grid cell count as one terminal."""
-        stop = self._network.stops[stop_id]
-        return (math.floor(stop.lat / TERMINAL_CELL_DEG), math.floor(stop.lon / TERMINAL_CELL_DEG))
+    def _terminals(self, trips: list[str]) -> dict[str, int]:
+        """First and last stops of these trips numbered by terminal: a stop within `TERMINAL_RADIUS_M` of
+        an earlier terminal's first stop joins it (stands around one bus station)."""
+        network = self._network
+        stop_ids = sorted({s for t in trips for s in (network.trips[t].stop_ids[0], network.trips[t].stop_ids[-1])})
+        centres: list[tuple[float, float]] = []
+        found: dict[str, int] = {}
+        for stop_id in stop_ids:
+            stop = network.stops[stop_id]
+            x, y = network.projection.point_xy(stop.lat, stop.lon)
+            near = next((i for i, (cx, cy) in enumerate(centres) if math.hypot(x - cx, y - cy) <= TERMINAL_RADIUS_M),
+                        None)
+            if near is None:
+                near = len(centres)
+                centres.append((x, y))
+            found[stop_id] = near
+        return found
