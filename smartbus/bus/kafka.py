@@ -123,12 +123,23 @@ class KafkaConsumer:
         return records
 
     def _record_lag(self) -> None:
-        """Consumer lag per partition (high-water mark minus position), as the fetcher last saw it."""
-        for tp, next_offset in self._next_offset.items():
-            highwater = self._consumer.highwater(tp)
+        """Consumer lag per partition (high-water mark minus next offset), as the fetcher last saw it.
+
+        Best effort and never raising: it runs after getmany() has taken records, which an exception here
+        would drop from the batch (and a later commit would then skip them).
+        """
+        assigned = self._consumer.assignment()
+        for tp in list(self._next_offset):
+            if tp not in assigned:  # moved to another member at a rebalance
+                del self._next_offset[tp]
+                continue
+            try:
+                highwater = self._consumer.highwater(tp)
+            except Exception:  # noqa: BLE001 (revoked between the two calls: skip it this time)
+                continue
             if highwater is not None:
                 metrics.CONSUMER_LAG.labels(self._group, tp.topic.removeprefix(self._prefix), str(tp.partition)).set(
-                    max(0, highwater - next_offset)
+                    max(0, highwater - self._next_offset[tp])
                 )
 
     async def commit(self) -> None:
