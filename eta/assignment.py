@@ -108,7 +108,8 @@ def trusted_fit(ctx: TrackingContext, ping: Ping, x: float, y: float, own: str |
         days = [given] if given is not None else days
     best: Fit | None = None
     for day in days:
-        fit = fit_trip(ctx, trip_id, day, x, y, ping.timestamp, own)
+        # the device says so: a bus may wait at the first stop however long before departure
+        fit = fit_trip(ctx, trip_id, day, x, y, ping.timestamp, own, waiting=True)
         if fit is not None and (best is None or fit.score < best.score):
             best = fit
     return best

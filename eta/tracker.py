@@ -155,6 +155,8 @@ class VehicleTracker:
             s.other_trip_id = ping.trip_id
             if s.trip_id is None or not s.trusted or s.other_trip_fixes >= 2:
                 fit = trusted_fit(self.ctx, ping, x, y, self.vehicle_id)
+                if fit is not None and (fit.day.service_date, fit.trip_id) == s.finished:
+                    fit = None  # the device still names the trip the bus has just run to its end
                 if fit is not None:
                     self._assign(fit, ping.timestamp, confirmed=True)
                     s.trusted = True
