@@ -293,8 +293,9 @@ def phase(name: str, args: argparse.Namespace, stops: list[str], template: dict[
         ]
         cpu_start = 0.0
 
-        async def drive() -> tuple[int, float]:
+        async def drive() -> tuple[float, float]:
             nonlocal cpu_start
+            published_from = time.time()
             task = asyncio.create_task(
                 publish(stops, namespace, None if namespace else port, template, end_at + 2, args.period)
             )
@@ -303,7 +304,7 @@ def phase(name: str, args: argparse.Namespace, stops: list[str], template: dict[
             await asyncio.sleep(max(0.0, end_at - time.time()))
             cpu = cpu_seconds(server.pid) - cpu_start
             sent = await task
-            return sent, cpu
+            return sent / max(1e-9, time.time() - published_from), cpu
 
         sent, server_cpu = asyncio.run(drive())
         for w in workers:
@@ -333,7 +334,7 @@ def phase(name: str, args: argparse.Namespace, stops: list[str], template: dict[
         "max_ms": latencies[-1] * 1000 if latencies else 0,
         "median_ms": statistics.median(latencies) * 1000 if latencies else float("nan"),
         "sample": next((r["sample"] for r in results if r["sample"]), None),
-        "publisher_updates": sent,
+        "publisher_rate": sent,
     }
 
 
@@ -384,7 +385,8 @@ def main() -> int:
             f"{r['name']:>4}: connected {r['connected']} (failed {r['failed']}), {r['messages']} messages checked, "
             f"{r['bad']} wrong; {r['msgs_per_s']:.0f} msg/s; server CPU {r['server_cpu_s']:.1f} s -> "
             f"{r['msgs_per_cpu_s']:.0f} msg per CPU-second; latency Redis->client p50 {r['p50_ms']:.0f} ms, "
-            f"p95 {r['p95_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms, max {r['max_ms']:.0f} ms"
+            f"p95 {r['p95_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms, max {r['max_ms']:.0f} ms; publisher "
+            f"{r['publisher_rate']:.0f} stop changes/s (asked {len(stops) / args.period:.0f})"
         )
     if bare["msgs_per_cpu_s"]:
         ratio = api["msgs_per_cpu_s"] / bare["msgs_per_cpu_s"]
