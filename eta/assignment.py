@@ -13,6 +13,7 @@ from smartbus.messages import Ping
 
 _SECONDS_TO_METRES = 0.05  # in the fit score, 20 s of schedule deviation weigh like 1 m off the shape
 _CLAIMED_PENALTY = 500.0  # a trip another vehicle runs is a poor guess, though not impossible
+_TERMINAL_DEG = 0.0027  # a trip's end and the next one's start within ~300 m are one terminal (as dispatched)
 _NOISE_M = 15.0  # GPS noise: a fix this close to two shapes fits both equally
 _OTHER_ROUTE_PENALTY = 10.0  # a bus mostly stays on its route: at a shared terminal, prefer its route's trips
 _WAIT_TO_METRES = 0.002  # waiting at a terminal, the sooner departure is likelier (one hour weighs 7.2 m)
@@ -179,7 +180,7 @@ def next_in_block(ctx: TrackingContext, trip_id: str, day: DayTrips, ignore_clai
             other = network.trips[other_id]
             first = network.stops[other.stop_ids[0]]
             if other.stop_ids[0] != trip.stop_ids[-1] and (
-                abs(first.lat - end_stop.lat) > 0.0005 or abs(first.lon - end_stop.lon) > 0.0005
+                abs(first.lat - end_stop.lat) > _TERMINAL_DEG or abs(first.lon - end_stop.lon) > _TERMINAL_DEG
             ):
                 continue
         return other_id
