@@ -27,6 +27,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--redis-namespace", default="smartbus", help="key prefix of the tracker snapshots in Redis"
     )
+    parser.add_argument(
+        "--reload-seconds", type=float, default=30.0,
+        help="check the GTFS feed for a new version this often and switch to it without stopping (0 = never)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,19 +46,23 @@ def run(args: argparse.Namespace) -> int:
             args.group or settings.consumer_group,
             args.metrics_port,
             None if args.no_snapshots else args.redis_namespace,
+            args.reload_seconds,
         )
     )
     return 0
 
 
-async def _main(gtfs: Path, group: str, metrics_port: int, snapshot_namespace: str | None) -> None:
+async def _main(
+    gtfs: Path, group: str, metrics_port: int, snapshot_namespace: str | None, reload_seconds: float
+) -> None:
     from eta.engine import Engine
-    from eta.network import load_network
+    from eta.network import Network, load_network
     from eta.schedule_predictor import SchedulePredictor
     from eta.worker import EtaStage
     from smartbus import messages
     from smartbus.bus.kafka import KafkaConsumer, KafkaProducer, ensure_topics
     from smartbus.settings import load_settings
+    from smartbus.stream.feed_watch import watch_feed
     from smartbus.stream.loop import run_stage
     from smartbus.stream.process import serve_metrics, start_with_retry, stop_on_signals
     from smartbus.stream.tracker_snapshots import RedisTrackerSnapshots
@@ -62,12 +70,17 @@ async def _main(gtfs: Path, group: str, metrics_port: int, snapshot_namespace: s
     settings = load_settings()
     network = load_network(gtfs, settings.cache_dir)
     producer = KafkaProducer(settings.kafka_bootstrap, topic_prefix=settings.kafka_topic_prefix)
-    snapshots = (
-        RedisTrackerSnapshots(settings.redis_url, network.feed_hash, namespace=snapshot_namespace)
-        if snapshot_namespace is not None
-        else None
-    )
+
+    def snapshots_for(version: str) -> RedisTrackerSnapshots | None:
+        if snapshot_namespace is None:
+            return None
+        return RedisTrackerSnapshots(settings.redis_url, version, namespace=snapshot_namespace)
+
+    snapshots = snapshots_for(network.feed_hash)
     stage = EtaStage(Engine(network), SchedulePredictor(network).predict, producer, snapshots)
+
+    def switch(new: Network) -> None:
+        stage.use_network(Engine(new), SchedulePredictor(new).predict, snapshots_for(new.feed_hash))
     consumer = KafkaConsumer(
         settings.kafka_bootstrap,
         [messages.TOPIC_PINGS],
@@ -93,9 +106,19 @@ async def _main(gtfs: Path, group: str, metrics_port: int, snapshot_namespace: s
         await producer.stop()
         return
     log.info("eta worker running: group %s, feed %s", group, network.feed_hash[:12])
+    watcher = None
+    if reload_seconds > 0:
+        watcher = asyncio.create_task(
+            watch_feed(
+                gtfs, network.feed_hash, lambda path: load_network(path, settings.cache_dir), switch, stop,
+                interval_s=reload_seconds,
+            )
+        )
     try:
         await run_stage("eta", consumer, stage.handle, stop)
     finally:
+        if watcher is not None:
+            watcher.cancel()
         await consumer.stop()
         await producer.stop()
         if snapshots is not None:

@@ -59,6 +59,19 @@ class EtaStage:
         self.producer = producer
         self._snapshots = snapshots
         self._outbox: _Outbox | None = None
+        self._next: tuple[Engine, Predictor, TrackerSnapshots | None] | None = None
+
+    @property
+    def feed_version(self) -> str:
+        return self.engine.network.feed_hash
+
+    def use_network(self, engine: Engine, predict: Predictor, snapshots: TrackerSnapshots | None) -> None:
+        """Switch to a new feed version at the next batch boundary (never in the middle of a batch).
+
+        Vehicles start afresh on the new version (their trip and shape may not exist in it); each re-acquires
+        its trip within a ping or two. Snapshots are per version, so a restart after the switch uses the new.
+        """
+        self._next = (engine, predict, snapshots)
 
     def forget_vehicles(self) -> None:
         """The group moved partitions: drop every tracker. Each vehicle this worker still (or now) owns is
@@ -71,6 +84,13 @@ class EtaStage:
     async def handle(self, records: Sequence[Record]) -> None:
         if not records:
             return
+        if self._next is not None and self._outbox is None:
+            old = self._snapshots
+            self.engine, self._predict, self._snapshots = self._next
+            self._next = None
+            log.info("now on feed version %s", self.feed_version[:12])
+            if old is not None and old is not self._snapshots:
+                await old.close()
         batch = _batch_id(records)
         if self._outbox is None or self._outbox.batch != batch:
             self._outbox = await self._compute(batch, records)

@@ -1,0 +1,157 @@
+"""The ETA stage on the in-process bus: retried batches, feed versions switched while running, snapshots."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from eta.engine import Engine
+from eta.network import Network, load_network
+from eta.schedule_predictor import SchedulePredictor
+from eta.worker import EtaStage
+from smartbus import messages
+from smartbus.bus.base import Record
+from smartbus.bus.memory import MemoryBus, MemoryProducer
+from smartbus.errors import ServiceUnavailable
+from smartbus.messages import VehicleState
+from smartbus.settings import BUNDLED_FEED
+from smartbus.stream.feed_watch import watch_feed
+from smartbus.stream.tracker_snapshots import MemoryTrackerSnapshots
+from tests.pipeline.fleet import Fleet, drive_fleet
+
+FEEDS = Path(__file__).resolve().parents[1] / "data" / "feeds"
+
+
+@pytest.fixture(scope="module")
+def network(tmp_path_factory: pytest.TempPathFactory) -> Network:
+    return load_network(BUNDLED_FEED, Path("var/cache"))
+
+
+@pytest.fixture(scope="module")
+def fleet(network: Network) -> Fleet:
+    return drive_fleet(network, "stage", vehicles=3, interval_s=20.0)
+
+
+def _records(fleet: Fleet) -> list[Record]:
+    return [
+        Record(messages.TOPIC_PINGS, 0, offset, p.vehicle_id.encode(), messages.encode(p))
+        for offset, p in enumerate(fleet.pings)
+    ]
+
+
+async def _states(bus: MemoryBus) -> list[VehicleState]:
+    records = await bus.consumer([messages.TOPIC_VEHICLE_STATES], "t").getmany(0.01, 100_000)
+    return [messages.decode_as(r.value, VehicleState) for r in records]
+
+
+class FlakyProducer:
+    """Takes messages like the in-process producer, but the first flush fails as a broker outage would."""
+
+    def __init__(self, inner: MemoryProducer) -> None:
+        self.inner = inner
+        self.pending: list[tuple[str, bytes, str | None]] = []
+        self.failures_left = 1
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def send(self, topic: str, value: bytes, key: str | None = None) -> None:
+        self.pending.append((topic, value, key))
+
+    async def flush(self) -> None:
+        batch, self.pending = self.pending, []
+        if self.failures_left:
+            self.failures_left -= 1
+            raise ServiceUnavailable("broker down")
+        for topic, value, key in batch:
+            await self.inner.send(topic, value, key)
+
+
+def _stage(network: Network, producer: object, snapshots: MemoryTrackerSnapshots | None = None) -> EtaStage:
+    return EtaStage(Engine(network), SchedulePredictor(network).predict, producer, snapshots)  # type: ignore[arg-type]
+
+
+async def _run(stage: EtaStage, records: Sequence[Record], size: int = 50) -> None:
+    for start in range(0, len(records), size):
+        await stage.handle(records[start : start + size])
+
+
+async def test_a_batch_whose_outputs_were_not_delivered_is_sent_again_in_full(network: Network, fleet: Fleet) -> None:
+    bus = MemoryBus()
+    stage = _stage(network, FlakyProducer(bus.producer()))
+    records = _records(fleet)
+    with pytest.raises(ServiceUnavailable):
+        await stage.handle(records[:50])  # the loop would now retry the same batch
+    await _run(stage, records)
+    states = await _states(bus)
+    # The trackers had already taken the first batch: recomputing it would have produced nothing for it.
+    assert len(states) == fleet.positions
+    assert len({(s.vehicle_id, s.timestamp) for s in states}) == fleet.positions
+
+
+async def test_a_worker_restarted_from_snapshots_carries_on_exactly(network: Network, fleet: Fleet) -> None:
+    records = _records(fleet)
+    half = len(records) // 2
+    snapshots = MemoryTrackerSnapshots()
+    bus = MemoryBus()
+    await _run(_stage(network, bus.producer(), snapshots), records[:half])
+    await _run(_stage(network, bus.producer(), snapshots), records[half:])  # a new process: nothing in memory
+    events = await bus.consumer([messages.TOPIC_STOP_EVENTS], "t").getmany(0.01, 100_000)
+    got = {(e.vehicle_id, e.trip_id, e.stop_sequence) for e in
+           (messages.decode_as(r.value, messages.StopEvent) for r in events)}
+    assert got == fleet.stop_events
+    assert len(await _states(bus)) == fleet.positions
+
+
+async def test_a_new_feed_version_takes_over_between_batches_and_no_ping_is_lost(
+    network: Network, fleet: Fleet
+) -> None:
+    bus = MemoryBus()
+    stage = _stage(network, bus.producer())
+    records = _records(fleet)
+    half = len(records) // 2
+    await _run(stage, records[:half])
+    upgraded = dataclasses.replace(network, feed_hash="f" * 64)  # the same timetable, as a new version
+    stage.use_network(Engine(upgraded), SchedulePredictor(upgraded).predict, None)
+    await _run(stage, records[half:])
+
+    states = await _states(bus)
+    assert len(states) >= fleet.positions_after[half] + (len(records) - half) * 0.9  # a re-acquired trip or two
+    versions = [s.feed_version for s in states]
+    switch = versions.index("f" * 64)
+    assert set(versions[:switch]) == {network.feed_hash} and set(versions[switch:]) == {"f" * 64}
+    assert {s.vehicle_id for s in states[switch:] if s.trip_id} == {p.vehicle_id for p in fleet.pings}
+
+
+async def test_the_watcher_hands_over_a_changed_feed_and_ignores_a_broken_one(tmp_path: Path) -> None:
+    import asyncio
+
+    feed = tmp_path / "feed"
+    shutil.copytree(FEEDS / "loop", feed)
+    first = load_network(feed)
+    handed: list[Network] = []
+    stop = asyncio.Event()
+    watching = asyncio.create_task(watch_feed(feed, first.feed_hash, load_network, handed.append, stop,
+                                              interval_s=0.05))
+    stops = feed / "stops.txt"
+    stops.write_text(stops.read_text().replace("\n", "\r\n"))  # same stops, new bytes: a new version
+
+    async def wait_for(count: int) -> None:
+        for _ in range(400):
+            if len(handed) >= count:
+                return
+            await asyncio.sleep(0.05)
+
+    await wait_for(1)
+    assert [n.feed_hash for n in handed] != [] and handed[0].feed_hash != first.feed_hash
+
+    (feed / "stop_times.txt").write_text("not,a,timetable\n")
+    await asyncio.sleep(1.0)
+    stop.set()
+    await watching
+    assert len(handed) == 1  # the broken version was not handed over
