@@ -1,0 +1,98 @@
+"""The at-least-once loop (commit only after the batch's outputs are durable) and the ops endpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+
+from smartbus import metrics
+from smartbus.bus.base import Record
+from smartbus.stream.health import HEALTH
+from smartbus.stream.loop import run_stage
+from smartbus.stream.process import serve_metrics
+
+
+class ScriptedConsumer:
+    def __init__(self, batches: list[list[Record]]) -> None:
+        self.batches = batches
+        self.delivered: list[Record] = []
+        self.committed: list[list[Record]] = []
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def getmany(self, timeout_s: float, max_records: int) -> Sequence[Record]:
+        if not self.batches:
+            await asyncio.sleep(timeout_s)
+            return []
+        batch = self.batches.pop(0)
+        self.delivered.extend(batch)
+        return batch
+
+    async def commit(self) -> None:
+        self.committed.append(list(self.delivered))
+
+
+def _record(offset: int) -> Record:
+    return Record("pings", 0, offset, None, b"{}")
+
+
+async def test_a_batch_is_committed_only_once_its_sink_took_it() -> None:
+    consumer = ScriptedConsumer([[_record(0), _record(1)], [_record(2)]])
+    stop = asyncio.Event()
+    attempts: list[int] = []
+    commits_seen_by_sink: list[int] = []
+
+    async def sink(records: Sequence[Record]) -> None:
+        attempts.append(records[0].offset)
+        commits_seen_by_sink.append(len(consumer.committed))
+        if len(attempts) <= 2:
+            raise ConnectionError("database down")  # twice: the loop backs off and retries the same batch
+        if records[0].offset == 2:
+            stop.set()
+
+    await asyncio.wait_for(run_stage("loop-test", consumer, sink, stop, poll_timeout_s=0.01), 30)
+    assert attempts == [0, 0, 0, 2]
+    assert commits_seen_by_sink == [0, 0, 0, 1]  # nothing committed while the first batch was failing
+    assert [len(c) for c in consumer.committed] == [2, 3]
+    assert metrics.SINK_ERRORS.labels("loop-test")._value.get() == 2
+    HEALTH.forget("loop-test")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def test_health_readiness_and_metrics_are_served_on_the_metrics_port() -> None:
+    port = _free_port()
+    serve_metrics(port)
+    base = f"http://127.0.0.1:{port}"
+    HEALTH.beat("ops-test")
+    HEALTH.failing("ops-test", "Redis down")
+    status, body = _get(f"{base}/readyz")
+    assert status == 503 and json.loads(body)["failing"]["ops-test"] == "Redis down"
+    HEALTH.recovered("ops-test")
+    status, body = _get(f"{base}/readyz")
+    assert status == 200 and json.loads(body)["ok"] is True
+    assert _get(f"{base}/healthz")[0] == 200
+    metrics.CONSUMER_LAG.labels("g", "pings", "0").set(42)
+    status, text = _get(f"{base}/metrics")
+    assert status == 200 and 'smartbus_consumer_lag{group="g",partition="0",topic="pings"} 42.0' in text
+    assert "smartbus_ping_latency_seconds_bucket" in text and "smartbus_batch_size_bucket" in text
+    HEALTH.forget("ops-test")
