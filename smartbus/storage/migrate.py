@@ -164,6 +164,53 @@ async def _apply_pending(conn: psycopg.AsyncConnection, flavour: Flavour) -> int
     return count
 
 
+_HYPERTABLES = ("positions", "stop_events", "predictions", "rejected_pings")
+_COMPRESSED = ("positions", "stop_events", "predictions")
+
+
+async def _policy_job(conn: psycopg.AsyncConnection, proc: str, relation: str) -> tuple[int, dict[str, object]] | None:
+    """The (job id, config) of the `proc` background job on `relation` (hypertable or continuous aggregate)."""
+    cur = await conn.execute(
+        "SELECT job_id, config FROM timescaledb_information.jobs"
+        " WHERE proc_name = %s AND hypertable_schema = current_schema() AND hypertable_name = %s",
+        (proc, relation),
+    )
+    row = await cur.fetchone()
+    return (row[0], row[1]) if row is not None else None
+
+
+async def _intervals_equal(conn: psycopg.AsyncConnection, first: object, second: str) -> bool:
+    cur = await conn.execute("SELECT %s::text::interval = %s::interval", (str(first), second))
+    row = await cur.fetchone()
+    return row is not None and bool(row[0])
+
+
+async def _set_policy(
+    conn: psycopg.AsyncConnection, proc: str, relation: str, wanted: dict[str, str], add: sql.SQL | sql.Composed
+) -> None:
+    """Make the `proc` job on `relation` have the `wanted` interval settings, leaving a job that has them alone.
+
+    Re-adding a job on every start-up would restart its clock, and a process restarted more often
+    than daily would then never run its retention. A new job's first run waits one schedule interval
+    instead of running at once: a new database has nothing to drop, compress or materialize yet, and
+    a job firing while the first rows (possibly of old service days, as in replays) arrive would race them.
+    """
+    job = await _policy_job(conn, proc, relation)
+    if job is not None:
+        job_id, config = job
+        if all([await _intervals_equal(conn, config.get(key), value) for key, value in wanted.items()]):
+            return
+        await conn.execute("SELECT delete_job(%s)", (job_id,))
+    cur = await conn.execute(add)
+    row = await cur.fetchone()
+    assert row is not None
+    await conn.execute(
+        "SELECT alter_job(job_id, next_start => now() + schedule_interval)"
+        " FROM timescaledb_information.jobs WHERE job_id = %s",
+        (row[0],),
+    )
+
+
 async def apply_policies(conn: psycopg.AsyncConnection, flavour: Flavour, policy: StoragePolicy) -> None:
     """Set retention, compression and rollup refresh jobs (TimescaleDB); idempotent, follows the settings.
 
@@ -172,27 +219,32 @@ async def apply_policies(conn: psycopg.AsyncConnection, flavour: Flavour, policy
     """
     if flavour is not Flavour.TIMESCALE:
         return
-    retention = sql.Literal(f"{policy.retention_days} days")
-    compress = sql.Literal(f"{policy.compress_after_days} days")
+    retention = f"{policy.retention_days} days"
+    compress = f"{policy.compress_after_days} days"
     async with conn.transaction():
-        for table in ("positions", "stop_events", "predictions", "rejected_pings"):
+        for table in _HYPERTABLES:
             name = sql.Literal(table)
-            await conn.execute(sql.SQL("SELECT remove_retention_policy({}, if_exists => true)").format(name))
-            await conn.execute(
-                sql.SQL("SELECT add_retention_policy({}, drop_after => {}::interval)").format(name, retention)
+            await _set_policy(
+                conn, "policy_retention", table, {"drop_after": retention},
+                sql.SQL("SELECT add_retention_policy({}, drop_after => {}::interval)").format(
+                    name, sql.Literal(retention)
+                ),
             )
-            if table != "rejected_pings":
-                await conn.execute(sql.SQL("SELECT remove_compression_policy({}, if_exists => true)").format(name))
-                await conn.execute(
+            if table in _COMPRESSED:
+                await _set_policy(
+                    conn, "policy_compression", table, {"compress_after": compress},
                     sql.SQL("SELECT add_compression_policy({}, compress_after => {}::interval)").format(
-                        name, compress
-                    )
+                        name, sql.Literal(compress)
+                    ),
                 )
-        await conn.execute("SELECT remove_continuous_aggregate_policy('punctuality_hourly', if_exists => true)")
-        await conn.execute(
-            "SELECT add_continuous_aggregate_policy('punctuality_hourly',"
-            " start_offset => INTERVAL '7 days', end_offset => INTERVAL '1 day',"
-            " schedule_interval => INTERVAL '1 hour')"
+        await _set_policy(
+            conn, "policy_refresh_continuous_aggregate", "punctuality_hourly",
+            {"start_offset": "7 days", "end_offset": "1 day"},
+            sql.SQL(
+                "SELECT add_continuous_aggregate_policy('punctuality_hourly',"
+                " start_offset => INTERVAL '7 days', end_offset => INTERVAL '1 day',"
+                " schedule_interval => INTERVAL '1 hour')"
+            ),
         )
 
 

@@ -13,15 +13,15 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from smartbus.storage.migrate import Flavour, migrate
+from smartbus.storage.migrate import Flavour, StoragePolicy, migrate
 from smartbus.storage.queries import (
     punctuality_by_route_hour,
     refresh_punctuality,
     trip_stop_events,
     vehicle_positions,
 )
-from smartbus.storage.writer import StorageWriter
-from tests.storage.factories import T0, event, prediction_set, state
+from smartbus.storage.writer import StorageWriter, WriteResult
+from tests.storage.factories import SERVICE_DATE, T0, event, prediction_set, rejected, state
 
 
 @pytest.fixture
@@ -44,31 +44,132 @@ async def timescale_conn(server_url: str) -> AsyncIterator[psycopg.AsyncConnecti
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-async def _fill(conn: psycopg.AsyncConnection) -> None:
+@pytest.fixture
+async def plain_conn(conn: psycopg.AsyncConnection) -> psycopg.AsyncConnection:
+    assert await migrate(conn, force_plain=True) is Flavour.PLAIN
+    return conn
+
+
+async def _fill(conn: psycopg.AsyncConnection) -> list[WriteResult]:
     writer = StorageWriter(conn)
     states = [state("bus-1", T0 + i * 7.5) for i in range(20)]
     events = [event(i, T0 + i * 100, T0 + i * 100 + 20, scheduled=T0 + i * 90) for i in range(1, 8)]
     predictions = [prediction_set(T0 + i * 15, {8: T0 + 900 + i * 10}) for i in range(10)]
-    await writer.write(states, events, predictions)
-    await writer.write(states, events[:3], predictions)  # a replay
-    await writer.write([], [event(9, T0 + 950)], [])
-    await writer.write([], [event(9, T0 + 950, T0 + 990)], [])  # departure fill-in
+    results = [
+        await writer.write(states, events, predictions, [rejected()]),
+        await writer.write(states, events[:3], predictions, [rejected()]),  # a replay
+        await writer.write([], [event(9, T0 + 950)], []),
+        await writer.write([], [event(9, T0 + 950, T0 + 990)], []),  # departure fill-in
+    ]
     await refresh_punctuality(conn)
+    return results
+
+
+async def _answers(conn: psycopg.AsyncConnection) -> tuple[object, ...]:
+    counts = []
+    for table in ("positions", "stop_events", "predictions", "rejected_pings"):
+        cur = await conn.execute(f"SELECT count(*) FROM {table}")
+        counts.append(await cur.fetchone())
+    return (
+        await vehicle_positions(conn, "bus-1", T0, T0 + 3600),
+        await trip_stop_events(conn, "trip-1", SERVICE_DATE),
+        await punctuality_by_route_hour(conn, date(2014, 6, 1), date(2014, 6, 30)),
+        counts,
+    )
+
+
+async def _compress_everything(conn: psycopg.AsyncConnection) -> int:
+    cur = await conn.execute(
+        "SELECT count(compress_chunk(chunk)) FROM ("
+        " SELECT show_chunks(hypertable) AS chunk FROM unnest(ARRAY['positions', 'stop_events', 'predictions'])"
+        " AS hypertable) c"
+    )
+    row = await cur.fetchone()
+    return int(row[0]) if row else 0
 
 
 async def test_both_flavours_answer_the_same(
-    timescale_conn: psycopg.AsyncConnection, conn: psycopg.AsyncConnection
+    timescale_conn: psycopg.AsyncConnection, plain_conn: psycopg.AsyncConnection
 ) -> None:
-    await migrate(conn, force_plain=True)
-    answers = []
-    for c in (timescale_conn, conn):
-        await _fill(c)
-        cur = await c.execute("SELECT count(*) FROM predictions")
-        answers.append((
-            await vehicle_positions(c, "bus-1", T0, T0 + 3600),
-            await trip_stop_events(c, "trip-1", "20140602"),
-            await punctuality_by_route_hour(c, date(2014, 6, 1), date(2014, 6, 30)),
-            await cur.fetchone(),
-        ))
+    results = [await _fill(c) for c in (timescale_conn, plain_conn)]
+    answers = [await _answers(c) for c in (timescale_conn, plain_conn)]
 
+    assert results[0] == results[1]
+    assert results[0][1].positions_duplicate == 20  # the replay stored nothing twice
     assert answers[0] == answers[1]
+    assert answers[0][2], "the punctuality rollup is empty"
+
+
+async def test_a_replay_into_compressed_chunks_is_stored_once_and_late_departures_still_land(
+    timescale_conn: psycopg.AsyncConnection, plain_conn: psycopg.AsyncConnection
+) -> None:
+    """Old service days are compressed by the policy; a late replay of them must not duplicate rows."""
+    for c in (timescale_conn, plain_conn):
+        await _fill(c)
+    assert await _compress_everything(timescale_conn) == 3
+
+    replays = []
+    for c in (timescale_conn, plain_conn):
+        writer = StorageWriter(c)
+        replays.append([
+            await writer.write(
+                [state("bus-1", T0 + i * 7.5) for i in range(25)],  # 20 stored, 5 new
+                [event(8, T0 + 800), event(9, T0 + 950, T0 + 990)],  # stop 8 new
+                [prediction_set(T0, {8: T0 + 900})],  # stored already
+            ),
+            await writer.write([], [event(8, T0 + 800, T0 + 830)], []),  # its departure, into the compressed chunk
+        ])
+        await refresh_punctuality(c)
+
+    assert replays[0] == replays[1]
+    assert replays[0][0].positions_inserted == 5 and replays[0][0].positions_duplicate == 20
+    assert replays[0][1].stop_events_departure_filled == 1
+    assert await _answers(timescale_conn) == await _answers(plain_conn)
+
+
+async def test_policies_follow_the_settings_and_a_restart_keeps_their_schedule(
+    timescale_conn: psycopg.AsyncConnection,
+) -> None:
+    query = (
+        "SELECT hypertable_name, proc_name, job_id, next_start, next_start > now(), config - 'hypertable_id'"
+        " - 'mat_hypertable_id' FROM timescaledb_information.jobs WHERE hypertable_name IS NOT NULL"
+        " ORDER BY hypertable_name, proc_name"
+    )
+    jobs = await (await timescale_conn.execute(query)).fetchall()
+    assert [(j[0], j[1], j[5]) for j in jobs] == [
+        ("positions", "policy_compression", {"compress_after": "7 days"}),
+        ("positions", "policy_retention", {"drop_after": "90 days"}),
+        ("predictions", "policy_compression", {"compress_after": "7 days"}),
+        ("predictions", "policy_retention", {"drop_after": "90 days"}),
+        ("punctuality_hourly", "policy_refresh_continuous_aggregate",
+         {"end_offset": "1 day", "start_offset": "7 days"}),
+        ("rejected_pings", "policy_retention", {"drop_after": "90 days"}),
+        ("stop_events", "policy_compression", {"compress_after": "7 days"}),
+        ("stop_events", "policy_retention", {"drop_after": "90 days"}),
+    ]
+    # A new database has nothing to drop or compress: no job fires while the first rows arrive.
+    assert all(j[4] for j in jobs)
+
+    await migrate(timescale_conn)  # a restart with the same settings
+    assert await (await timescale_conn.execute(query)).fetchall() == jobs
+
+    await migrate(timescale_conn, policy=StoragePolicy(retention_days=30, compress_after_days=2))
+    changed = await (await timescale_conn.execute(query)).fetchall()
+    assert [j[5] for j in changed if j[1] == "policy_retention"] == [{"drop_after": "30 days"}] * 4
+    assert [j[5] for j in changed if j[1] == "policy_compression"] == [{"compress_after": "2 days"}] * 3
+
+
+async def test_dropping_old_days_empties_the_same_tables_in_both_flavours(
+    timescale_conn: psycopg.AsyncConnection, plain_conn: psycopg.AsyncConnection
+) -> None:
+    dropped = []
+    for c in (timescale_conn, plain_conn):
+        await _fill(c)
+        cur = await c.execute("SELECT smartbus_drop_old_partitions(90)")
+        row = await cur.fetchone()
+        dropped.append(row[0] if row else None)
+
+    assert dropped[0] is not None and dropped[0] > 0 and dropped[1] is not None and dropped[1] > 0
+    for c in (timescale_conn, plain_conn):
+        counts = (await _answers(c))[3]
+        assert counts == [(0,)] * 4
