@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pickle
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from eta.assignment import next_in_block
 from eta.network import Network
-from eta.tracker import TrackState, VehicleTracker
+from eta.tracker import TrackerOutput, TrackState, VehicleTracker
 from eta.tracking_context import TrackerConfig, TrackingContext
-from smartbus.messages import Ping, StopEvent, VehicleState
+from smartbus.messages import Ping, VehicleState
 
 _SNAPSHOT_VERSION = 2
 
@@ -30,11 +30,9 @@ class VehicleView:
     next_trips: tuple[str, ...]  # the trips the vehicle runs after this one (its block), soonest first
 
 
-@dataclass(slots=True)
-class EngineOutput:
-    state: VehicleState | None
-    events: list[StopEvent] = field(default_factory=list)
-    rejected_reason: str | None = None  # why the ping was not used (out_of_order, duplicate, ...)
+# what one ping gives: the vehicle's state, its stop events, or why the ping was not used (out_of_order,
+# duplicate, ...); the tracker's own record, handed on as it is rather than copied once per ping
+EngineOutput = TrackerOutput
 
 
 class Engine:
@@ -51,8 +49,10 @@ class Engine:
         return tracker
 
     def process(self, ping: Ping) -> EngineOutput:
-        out = self.tracker(ping.vehicle_id).update(ping)
-        return EngineOutput(out.state, out.events, out.rejected_reason)
+        tracker = self.trackers.get(ping.vehicle_id)
+        if tracker is None:
+            tracker = self.tracker(ping.vehicle_id)
+        return tracker.update(ping)
 
     def vehicle_view(self, vehicle_id: str, following: int = 3) -> VehicleView | None:
         """The vehicle's trip, progress and delay now, with up to `following` next trips of its block;

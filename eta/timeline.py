@@ -23,11 +23,32 @@ def _interp(x: float, xs: list[float], ys: list[float]) -> float:
 class TripTimeline:
     """Piecewise-linear schedule: the bus moves between stops and waits from arrival to departure."""
 
-    __slots__ = ("trip", "_dist", "_time", "stop_dist")
+    __slots__ = (
+        "trip",
+        "_dist",
+        "_time",
+        "stop_dist",
+        "stop_ids",
+        "stop_sequences",
+        "arrival",
+        "departure",
+        "route_id",
+        "shape_id",
+        "base_trip_id",
+    )
 
     def __init__(self, trip: Trip) -> None:
         self.trip = trip
         self.stop_dist: list[float] = trip.stop_dist.tolist()
+        # the trip's arrays as plain Python values: the tracker reads one element per fix, where indexing
+        # numpy (and converting its scalars) costs more than the arithmetic around it
+        self.stop_ids = trip.stop_ids
+        self.stop_sequences: list[int] = trip.stop_sequences.tolist()
+        self.arrival: list[float] = trip.arrival.tolist()
+        self.departure: list[float] = trip.departure.tolist()
+        self.route_id = trip.route_id
+        self.shape_id = trip.shape_id
+        self.base_trip_id = trip.trip_id.split("@")[0]  # the feed's id of an expanded frequency trip
         self._dist = [d for d in self.stop_dist for _ in (0, 1)]
         self._time = [t for pair in zip(trip.arrival.tolist(), trip.departure.tolist(), strict=True) for t in pair]
 

@@ -10,8 +10,9 @@ import math
 from dataclasses import dataclass, field
 
 from eta.assignment import Fit, fit_trip, next_in_block, rank_trips, trusted_fit
-from eta.matching import Match
+from eta.matching import Match, ShapeMatcher
 from eta.stop_timing import ease_kind, segment_clock
+from eta.timeline import TripTimeline
 from eta.tracking_context import DayTrips, TrackingContext
 from smartbus.messages import Ping, StopEvent, VehicleState, VehicleStatus
 
@@ -22,7 +23,7 @@ _ALONG_TO_OFFSET = 0.1  # choosing between legs, 100 m from the expected progres
 class TrackerOutput:
     state: VehicleState | None
     events: list[StopEvent] = field(default_factory=list)
-    rejected_reason: str | None = None
+    rejected_reason: str | None = None  # why the ping was not used (out_of_order, duplicate, ...)
 
 
 @dataclass
@@ -71,6 +72,11 @@ class VehicleTracker:
         self.s = state if state is not None else TrackState(cruise_mps=ctx.config.default_cruise_mps)
         self._day_date: str | None = None
         self._day_trips: DayTrips | None = None
+        self._projection = ctx.network.projection
+        # the current trip's timeline and matcher, looked up once per trip rather than a few times per fix
+        self._trip_key: str | None = None
+        self._timeline: TripTimeline | None = None
+        self._matcher: ShapeMatcher | None = None
 
     # the seam for predictors
     @property
@@ -96,7 +102,7 @@ class VehicleTracker:
                 return TrackerOutput(None, rejected_reason="out_of_order")
             if ping.timestamp == s.last_ts:
                 return TrackerOutput(None, rejected_reason="duplicate")
-        x, y = self.ctx.network.projection.point_xy(ping.latitude, ping.longitude)
+        x, y = self._projection.point_xy(ping.latitude, ping.longitude)
         if not self.ctx.inside(x, y):
             return TrackerOutput(None, rejected_reason="off_network")
         if s.last_ts is not None:
@@ -148,7 +154,7 @@ class VehicleTracker:
         s, cfg = self.s, self.ctx.config
         events: list[StopEvent] = []
 
-        if ping.trip_id is not None and (s.trip_id is None or ping.trip_id != s.trip_id.split("@")[0]):
+        if ping.trip_id is not None and (s.trip_id is None or ping.trip_id != self._trip().base_trip_id):
             # devices now and then report a wrong trip for one fix: leave a trip the device itself gave us
             # only when it reports another one twice running
             s.other_trip_fixes = s.other_trip_fixes + 1 if s.other_trip_id == ping.trip_id else 1
@@ -205,9 +211,9 @@ class VehicleTracker:
     # --- matching -------------------------------------------------------------------------------
     def _match(self, x: float, y: float, ts: float, speed: float | None) -> Match:
         s, cfg = self.s, self.ctx.config
-        assert s.trip_id is not None
-        trip = self.ctx.network.trips[s.trip_id]
-        matcher = self.ctx.matchers.get(trip.shape_id)
+        self._trip()
+        matcher = self._matcher
+        assert matcher is not None
         elapsed = max(ts - s.progress_ts, 1.0)
         lo = s.progress - cfg.window_back_m
         hi = s.progress + cfg.max_speed_mps * elapsed + cfg.window_margin_m
@@ -231,9 +237,19 @@ class VehicleTracker:
         if not options:
             return matcher.project(x, y, lo, hi)
         day = self._day()
-        timeline = self.ctx.timelines.get(s.trip_id)
+        timeline = self._trip()
         expected = timeline.dist_at(ts - day.origin - (s.delay_s or 0.0)) if day else s.progress
         return min(options, key=lambda m: abs(m.dist - expected) + m.offset)
+
+    def _trip(self) -> TripTimeline:
+        """The current trip's timeline (with its stops and times as plain lists); a trip must be assigned."""
+        trip_id = self.s.trip_id
+        if trip_id != self._trip_key or self._timeline is None:
+            assert trip_id is not None
+            self._timeline = self.ctx.timelines.get(trip_id)
+            self._matcher = self.ctx.matchers.get(self._timeline.shape_id)
+            self._trip_key = trip_id
+        return self._timeline
 
     def _day(self) -> DayTrips | None:
         date = self.s.service_date
@@ -247,8 +263,7 @@ class VehicleTracker:
     def _advance(self, dist: float, ts: float, speed: float | None, fresh: bool = False) -> list[StopEvent]:
         """Move progress to `dist` at `ts`, emitting the arrivals and departures passed on the way."""
         s, cfg = self.s, self.ctx.config
-        assert s.trip_id is not None
-        stop_dist = self.ctx.timelines.get(s.trip_id).stop_dist
+        stop_dist = self._trip().stop_dist
         n = len(stop_dist)
         d1, t1, v1 = s.progress, s.progress_ts, s.progress_speed
         d2 = dist if dist > d1 else d1
@@ -341,7 +356,7 @@ class VehicleTracker:
         """When the bus reached stop `i` between fixes (t1, d1, v1) and (t2, d2, v2), and whether it stopped
         there (the fixes leave room for a dwell) or drove past."""
         cfg = self.ctx.config
-        stop_dist = self.ctx.timelines.get(self.s.trip_id or "").stop_dist
+        stop_dist = self._trip().stop_dist
         stop = stop_dist[i]
         a = max(stop - d1, 0.0)
         b = max(d2 - stop, 0.0)
@@ -399,7 +414,7 @@ class VehicleTracker:
 
     def _left_clock(self, i: int, d2: float, t2: float, v2: float | None) -> tuple[float, bool] | None:
         """(when the bus left stop `i`, reliable) read from a moving fix on the segment after it."""
-        stop_dist = self.ctx.timelines.get(self.s.trip_id or "").stop_dist
+        stop_dist = self._trip().stop_dist
         if v2 is None or i + 1 >= len(stop_dist) or d2 <= stop_dist[i]:
             return None
         stop, nxt = stop_dist[i], stop_dist[i + 1]
@@ -410,7 +425,7 @@ class VehicleTracker:
 
     def _left_at(self, i: int, not_before: float, d2: float, t2: float, v2: float | None) -> float:
         """When the bus left stop `i`, seen at d2 at t2 (not before `not_before`)."""
-        stop = self.ctx.timelines.get(self.s.trip_id or "").stop_dist[i]
+        stop = self._trip().stop_dist[i]
         clock = self._left_clock(i, d2, t2, v2)
         if clock is not None and clock[1]:
             leave = clock[0]
@@ -422,13 +437,13 @@ class VehicleTracker:
         """At the last stop the trip is done: report it and move on to the block's next trip."""
         s = self.s
         assert s.trip_id is not None
-        trip = self.ctx.network.trips[s.trip_id]
+        trip = self._trip()
         last = len(trip.stop_ids) - 1
         if s.next_stop < last or s.pending_arrival is None and s.next_stop == last:
             return
         arrival = s.pending_arrival if s.next_stop == last and s.pending_arrival is not None else ts
         if s.next_stop == last:
-            if not events or events[-1].stop_sequence != int(trip.stop_sequences[last]):
+            if not events or events[-1].stop_sequence != trip.stop_sequences[last]:
                 events.append(self._event(last, arrival, None, s.pending_interpolated))
         if not s.confirmed:
             events[:0] = s.held  # nothing rivalled it to the end
@@ -456,19 +471,19 @@ class VehicleTracker:
     def _event(self, i: int, arrival: float, departure: float | None, interpolated: bool) -> StopEvent:
         s = self.s
         assert s.trip_id is not None and s.service_date is not None
-        trip = self.ctx.network.trips[s.trip_id]
+        trip = self._trip()
         day = self._day()
         return StopEvent(
             vehicle_id=self.vehicle_id,
             trip_id=s.trip_id,
             service_date=s.service_date,
             stop_id=trip.stop_ids[i],
-            stop_sequence=int(trip.stop_sequences[i]),
+            stop_sequence=trip.stop_sequences[i],
             arrival_time=round(arrival, 3),
             departure_time=None if departure is None else round(departure, 3),
             interpolated=interpolated,
             route_id=trip.route_id,
-            scheduled_arrival=None if day is None else day.origin + float(trip.arrival[i]),
+            scheduled_arrival=None if day is None else day.origin + trip.arrival[i],
             feed_version=self.ctx.network.feed_hash,
         )
 
@@ -530,8 +545,7 @@ class VehicleTracker:
         if (s.last_offset or 0.0) > 0.5 * cfg.off_route_m:
             return False
         day = self._day()
-        trip = self.ctx.network.trips[s.trip_id]
-        return day is not None and ts - day.origin < trip.departure[0] - cfg.gap_s
+        return day is not None and ts - day.origin < self._trip().departure[0] - cfg.gap_s
 
     def _switch(self, fit: Fit) -> None:
         """Re-run the fixes seen since the wrong guess on the better trip."""
@@ -568,20 +582,21 @@ class VehicleTracker:
         day = self._day()
         if s.trip_id is None or day is None:
             return
-        trip = self.ctx.network.trips[s.trip_id]
+        trip = self._trip()
         t_rel = ts - day.origin
         if s.next_stop == 0 and t_rel < trip.departure[0]:
             s.delay_s = 0.0  # layover before the first departure
             return
-        s.delay_s = t_rel - self.ctx.timelines.get(s.trip_id).time_at(s.progress)
+        s.delay_s = t_rel - trip.time_at(s.progress)
 
     def _status(self, ts: float) -> VehicleStatus:
         s = self.s
         if s.trip_id is None:
             return "unassigned"
+        if s.next_stop != 0:
+            return "at_stop" if s.pending_arrival is not None else "in_transit"
         day = self._day()
-        trip = self.ctx.network.trips[s.trip_id]
-        if s.next_stop == 0 and day is not None and ts - day.origin < trip.departure[0]:
+        if day is not None and ts - day.origin < self._trip().departure[0]:
             return "layover"
         return "at_stop" if s.pending_arrival is not None else "in_transit"
 
@@ -589,7 +604,7 @@ class VehicleTracker:
         s = self.s
         if s.trip_id is None and s.parked and s.finished is not None:
             return self._parked_state(ping, s.finished)
-        trip = self.ctx.network.trips.get(s.trip_id) if s.trip_id else None
+        trip = self._trip() if s.trip_id else None
         nxt = s.next_stop if trip is not None and s.next_stop < len(trip.stop_ids) else None
         return VehicleState(
             vehicle_id=self.vehicle_id,
@@ -604,7 +619,7 @@ class VehicleTracker:
             offset_m=None if s.last_offset is None or trip is None else round(s.last_offset, 2),
             delay_s=None if s.delay_s is None else round(s.delay_s, 1),
             next_stop_id=trip.stop_ids[nxt] if trip is not None and nxt is not None else None,
-            next_stop_sequence=int(trip.stop_sequences[nxt]) if trip is not None and nxt is not None else None,
+            next_stop_sequence=trip.stop_sequences[nxt] if trip is not None and nxt is not None else None,
             speed=ping.speed,
             bearing=ping.bearing,
             feed_version=self.ctx.network.feed_hash,
