@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass, field
 
 from eta.assignment import Fit, fit_trip, next_in_block, rank_trips, trusted_fit
-from eta.matching import Match, ShapeMatcher
+from eta.matching import ShapeMatcher
 from eta.stop_timing import ease_kind, segment_clock
 from eta.timeline import TripTimeline
 from eta.tracking_context import DayTrips, TrackingContext
@@ -189,9 +189,9 @@ class VehicleTracker:
             s.history.append((ping.timestamp, x, y, ping.speed))
             if len(s.history) > cfg.history_max_fixes:
                 del s.history[1]  # keep the first: where the trip was joined
-        match = self._match(x, y, ping.timestamp, ping.speed)
-        s.last_offset = match.offset
-        if match.offset > cfg.off_route_m:
+        along, offset = self._match(x, y, ping.timestamp, ping.speed)
+        s.last_offset = offset
+        if offset > cfg.off_route_m:
             s.off_route_count += 1
             if s.confirmed and not s.trusted and s.off_route_count == cfg.off_route_pings:
                 # two routes share the street out of a terminal, and the bus just took the other one
@@ -205,11 +205,12 @@ class VehicleTracker:
             status: VehicleStatus = "off_route" if s.off_route_count >= cfg.off_route_pings else "in_transit"
             return TrackerOutput(self._state(ping, status), events)
         s.off_route_count = 0
-        events += self._advance(match.dist, ping.timestamp, ping.speed)
+        events += self._advance(along, ping.timestamp, ping.speed)
         return TrackerOutput(self._state(ping, self._status(ping.timestamp)), events)
 
     # --- matching -------------------------------------------------------------------------------
-    def _match(self, x: float, y: float, ts: float, speed: float | None) -> Match:
+    def _match(self, x: float, y: float, ts: float, speed: float | None) -> tuple[float, float]:
+        """(metres along the trip's shape, metres off it) of the fix (a plain pair: one per fix)."""
         s, cfg = self.s, self.ctx.config
         self._trip()
         matcher = self._matcher
@@ -224,22 +225,27 @@ class VehicleTracker:
             guess = s.progress + 0.5 * (v0 + v1) * elapsed
             along, offset = matcher.locate(x, y, lo, hi, guess)
             if offset <= cfg.off_route_m * 0.5:
-                return Match(along, offset)
+                return along, offset
             # a noisy fix where the route passes near itself (a spur driven out and back): of the legs in
             # the window, take the one that is near both the fix and where the bus should be by now
             options = matcher.candidates(x, y, lo, hi, cfg.off_route_m)
-            if options:
-                return min(options, key=lambda m: m.offset + _ALONG_TO_OFFSET * abs(m.dist - guess))
-            return matcher.project(x, y, lo, hi)
+            best = (
+                min(options, key=lambda m: m.offset + _ALONG_TO_OFFSET * abs(m.dist - guess))
+                if options
+                else matcher.project(x, y, lo, hi)
+            )
+            return best.dist, best.offset
         # a long gap: the window spans several legs; take the one nearest where the schedule (with the
         # current delay) puts the vehicle
         options = matcher.candidates(x, y, lo, hi, cfg.off_route_m)
         if not options:
-            return matcher.project(x, y, lo, hi)
+            best = matcher.project(x, y, lo, hi)
+            return best.dist, best.offset
         day = self._day()
         timeline = self._trip()
         expected = timeline.dist_at(ts - day.origin - (s.delay_s or 0.0)) if day else s.progress
-        return min(options, key=lambda m: abs(m.dist - expected) + m.offset)
+        best = min(options, key=lambda m: abs(m.dist - expected) + m.offset)
+        return best.dist, best.offset
 
     def _trip(self) -> TripTimeline:
         """The current trip's timeline (with its stops and times as plain lists); a trip must be assigned."""
@@ -561,10 +567,10 @@ class VehicleTracker:
             if s.trip_id is None:
                 break
             s.history.append((ts, x, y, v))
-            match = self._match(x, y, ts, v)
-            s.last_offset = match.offset
-            if match.offset <= self.ctx.config.off_route_m:
-                s.held.extend(self._advance(match.dist, ts, v))
+            along, offset = self._match(x, y, ts, v)
+            s.last_offset = offset
+            if offset <= self.ctx.config.off_route_m:
+                s.held.extend(self._advance(along, ts, v))
 
     def _unassign(self) -> None:
         s = self.s
