@@ -173,3 +173,20 @@ async def test_dropping_old_days_empties_the_same_tables_in_both_flavours(
     for c in (timescale_conn, plain_conn):
         counts = (await _answers(c))[3]
         assert counts == [(0,)] * 4
+
+
+async def test_timescale_shows_new_arrivals_before_any_refresh_and_late_ones_after_the_next(
+    timescale_conn: psycopg.AsyncConnection,
+) -> None:
+    async def arrivals() -> list[int]:
+        rows = await punctuality_by_route_hour(timescale_conn, date(2014, 6, 1), date(2014, 6, 30))
+        return [r.arrivals for r in rows]
+
+    writer = StorageWriter(timescale_conn)
+    await writer.write([], [event(i, T0 + i * 100) for i in range(1, 4)], [])
+    assert await arrivals() == [3]  # real-time aggregation: nothing materialized yet
+
+    await refresh_punctuality(timescale_conn)
+    await writer.write([], [event(i, T0 + i * 100) for i in range(4, 6)], [])  # late, into a materialized day
+    await refresh_punctuality(timescale_conn)
+    assert await arrivals() == [5]
