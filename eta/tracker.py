@@ -608,10 +608,26 @@ class VehicleTracker:
 
     def _state(self, ping: Ping, status: VehicleStatus) -> VehicleState:
         s = self.s
-        if s.trip_id is None and s.parked and s.finished is not None:
-            return self._parked_state(ping, s.finished)
-        trip = self._trip() if s.trip_id else None
-        nxt = s.next_stop if trip is not None and s.next_stop < len(trip.stop_ids) else None
+        if not s.trip_id:
+            if s.trip_id is None and s.parked and s.finished is not None:
+                return self._parked_state(ping, s.finished)
+            return VehicleState(
+                vehicle_id=self.vehicle_id,
+                timestamp=ping.timestamp,
+                latitude=ping.latitude,
+                longitude=ping.longitude,
+                status=status,
+                trip_id=s.trip_id,
+                route_id=ping.route_id,
+                service_date=s.service_date,
+                delay_s=None if s.delay_s is None else round(s.delay_s, 1),
+                speed=ping.speed,
+                bearing=ping.bearing,
+                feed_version=self.ctx.network.feed_hash,
+            )
+        trip = self._trip()
+        nxt = s.next_stop
+        at_end = nxt >= len(trip.stop_ids)
         return VehicleState(
             vehicle_id=self.vehicle_id,
             timestamp=ping.timestamp,
@@ -619,13 +635,13 @@ class VehicleTracker:
             longitude=ping.longitude,
             status=status,
             trip_id=s.trip_id,
-            route_id=trip.route_id if trip else ping.route_id,
+            route_id=trip.route_id,
             service_date=s.service_date,
-            shape_dist=round(s.progress, 2) if trip else None,
-            offset_m=None if s.last_offset is None or trip is None else round(s.last_offset, 2),
+            shape_dist=round(s.progress, 2),
+            offset_m=None if s.last_offset is None else round(s.last_offset, 2),
             delay_s=None if s.delay_s is None else round(s.delay_s, 1),
-            next_stop_id=trip.stop_ids[nxt] if trip is not None and nxt is not None else None,
-            next_stop_sequence=trip.stop_sequences[nxt] if trip is not None and nxt is not None else None,
+            next_stop_id=None if at_end else trip.stop_ids[nxt],
+            next_stop_sequence=None if at_end else trip.stop_sequences[nxt],
             speed=ping.speed,
             bearing=ping.bearing,
             feed_version=self.ctx.network.feed_hash,
