@@ -93,6 +93,35 @@ class _Seen:
     has_pace: bool = False
 
 
+@dataclass(slots=True)
+class Shown:
+    """One vehicle's predictions as computed, before they become a message: the walked stops and the
+    arrivals riders are shown (rounded up to the tenth, non-decreasing)."""
+
+    vehicle_id: str
+    made_at: float
+    entries: list[_Entry]
+    arrivals: list[float]
+    feed_version: str | None
+
+    def to_set(self) -> PredictionSet:
+        stops = tuple(
+            StopPrediction(
+                trip_id=e.plan.trip_id,
+                service_date=e.service_date,
+                stop_id=e.plan.stop_ids[e.index],
+                stop_sequence=e.plan.stop_sequences[e.index],
+                predicted_arrival=arrival,
+                scheduled_arrival=e.scheduled,
+                method=e.method,
+                uncertainty_s=e.uncertainty,
+                route_id=e.plan.route_id,
+            )
+            for e, arrival in zip(self.entries, self.arrivals, strict=True)
+        )
+        return PredictionSet(self.vehicle_id, self.made_at, stops, self.feed_version)
+
+
 class LearningPredictor:
     def __init__(self, network: Network, model: TravelModel | None = None,
                  horizon_s: float = DEFAULT_HORIZON_S) -> None:
@@ -195,6 +224,11 @@ class LearningPredictor:
     def publish(self, state: VehicleState) -> PredictionSet | None:
         """Like `predict`, but None when what riders were last shown for this vehicle still holds: nothing
         moved by `REWRITE_S` and the last set is younger than `REFRESH_S` (a live board's traffic)."""
+        shown = self.publish_shown(state)
+        return shown.to_set() if shown is not None else None
+
+    def publish_shown(self, state: VehicleState) -> Shown | None:
+        """`publish` without building the messages: for a replay writing hundreds of thousands of lines."""
         found = self._current(state)
         if found is None:
             return None
@@ -202,12 +236,15 @@ class LearningPredictor:
         if abs(shift - path.published_shift) < REWRITE_S and state.timestamp - path.published_at < REFRESH_S:
             return None
         path.published_shift, path.published_at = shift, state.timestamp
-        return self._set(state, path, shift)
+        return self._shown(state, path, shift)
 
     def republish_silent(self, now: float) -> list[PredictionSet]:
         """The last predictions of buses silent for a while (a gap in their GPS), made again at `now` so
         riders keep seeing them: stops whose time has gone are taken as passed and left out."""
-        found: list[PredictionSet] = []
+        return [shown.to_set() for shown in self.republish_silent_shown(now)]
+
+    def republish_silent_shown(self, now: float) -> list[Shown]:
+        found: list[Shown] = []
         for path in self._paths.values():
             state = path.state
             if state is None or not REFRESH_S <= now - state.timestamp <= SILENT_MAX_S:
@@ -216,16 +253,21 @@ class LearningPredictor:
                 continue
             shift = path.published_shift if math.isfinite(path.published_shift) else 0.0
             path.published_at = now
-            again = self._set(dataclasses.replace(state, timestamp=now), path, shift, drop_passed=True)
-            if again.stops:
+            again = self._shown(dataclasses.replace(state, timestamp=now), path, shift, drop_passed=True)
+            if again.entries:
                 found.append(again)
         return found
 
     def _set(self, state: VehicleState, path: _Path, shift: float, drop_passed: bool = False) -> PredictionSet:
+        return self._shown(state, path, shift, drop_passed).to_set()
+
+    def _shown(self, state: VehicleState, path: _Path, shift: float, drop_passed: bool = False) -> Shown:
         now = state.timestamp
         floor = now
-        stops: list[StopPrediction] = []
+        entries: list[_Entry] = []
+        arrivals: list[float] = []
         lean = 1.0 - EARLY_LEAN
+        ceil = math.ceil
         for e in path.entries:
             arrival = e.arrival + shift
             if drop_passed and arrival < now:
@@ -233,19 +275,12 @@ class LearningPredictor:
             start = e.fixed if e.fixed > now else now
             if arrival > start:
                 arrival = start + (arrival - start) * lean
-            floor = arrival if arrival > floor else floor
-            stops.append(StopPrediction(
-                trip_id=e.plan.trip_id,
-                service_date=e.service_date,
-                stop_id=e.plan.stop_ids[e.index],
-                stop_sequence=e.plan.stop_sequences[e.index],
-                predicted_arrival=ceil_tenth(floor),
-                scheduled_arrival=e.scheduled,
-                method=e.method,
-                uncertainty_s=e.uncertainty,
-                route_id=e.plan.route_id,
-            ))
-        return PredictionSet(state.vehicle_id, now, tuple(stops), state.feed_version)
+            if arrival > floor:
+                floor = arrival
+            shown = ceil(floor * 10.0) / 10.0  # ceil_tenth, inline: this runs for every stop of every set
+            entries.append(e)
+            arrivals.append(shown if shown >= floor else shown + 0.1)
+        return Shown(state.vehicle_id, now, entries, arrivals, state.feed_version)
 
     def arrived_at(self, vehicle_id: str, plan: TripPlan, index: int, default: float) -> float:
         """When the vehicle reached stop `index` of `plan`, where it stands now. At a trip's first stop

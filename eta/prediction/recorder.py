@@ -10,12 +10,14 @@ stop per ping. Same inputs give byte-identical files.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import IO, Protocol
 
 from eta.network import Network
-from eta.prediction.predictor import LearningPredictor, ceil_tenth
+from eta.prediction.predictor import LearningPredictor, Shown, ceil_tenth
 from eta.prediction.schedule_board import ScheduleBoard
+from eta.prediction.trip_plan import TripPlan
 from smartbus.messages import PredictionSet, StopEvent, VehicleState
 
 
@@ -37,6 +39,7 @@ class PredictionRecorder:
         self.clock = float("-inf")
         self.written = 0
         self._quoted: dict[str | None, str] = {}
+        self._tail_cache: dict[tuple[str, str, str], list[str]] = {}
 
     def _q(self, text: str | None) -> str:
         quoted = self._quoted.get(text)
@@ -45,24 +48,23 @@ class PredictionRecorder:
             self._quoted[text] = quoted
         return quoted
 
-    def on_output(self, output: TrackerOutput) -> PredictionSet | None:
+    def on_output(self, output: TrackerOutput) -> None:
         if output.events:
             self.predictor.observe(output.events)
         state = output.state
         if state is None:
-            return None
+            return
         if state.timestamp > self.clock:
             self.clock = state.timestamp
             for board in self.board.tick(self.clock):
                 self._write(board)
             if self.board.due_silent(self.clock):
-                for again in self.predictor.republish_silent(self.clock):
-                    self._write(again)
-        prediction = self.predictor.publish(state)
-        if prediction is not None and prediction.stops:
-            self.board.covered(prediction, self.clock)
-            self._write(prediction)
-        return prediction
+                for again in self.predictor.republish_silent_shown(self.clock):
+                    self._write_shown(again)
+        shown = self.predictor.publish_shown(state)
+        if shown is not None and shown.entries:
+            self.board.covered_trips(_trips_of(shown), self.clock)
+            self._write_shown(shown)
 
     def _write(self, prediction: PredictionSet) -> None:
         made = self.clock
@@ -81,7 +83,56 @@ class PredictionRecorder:
         self.written += len(lines)
         self._file.write("".join(lines))
 
+    def _tails(self, plan: TripPlan, service_date: str, method: str) -> list[str]:
+        """The end of each stop's line from "trip_id" on: the same for every set that walks this trip."""
+        key = (plan.trip_id, service_date, method)
+        tails = self._tail_cache.get(key)
+        if tails is None:
+            q = self._q
+            head = f'"trip_id":{q(plan.trip_id)},"service_date":{q(service_date)},'
+            tails = [
+                f'{head}"stop_id":{q(stop_id)},"stop_sequence":{seq},"method":"{method}"}}\n'
+                for stop_id, seq in zip(plan.stop_ids, plan.stop_sequences, strict=True)
+            ]
+            self._tail_cache[key] = tails
+        return tails
+
+    def _write_shown(self, shown: Shown) -> None:
+        """The same lines as `_write` would of `shown.to_set()`, without building a message per stop."""
+        made = self.clock
+        head = f'{{"made_at":{made:.3f},"predicted_arrival":'
+        middle = f',"vehicle_id":{self._q(shown.vehicle_id or None)},'
+        lines: list[str] = []
+        floor = made
+        ceil = math.ceil
+        plan: TripPlan | None = None
+        service_date = method = ""
+        tails: list[str] = []
+        for e, predicted in zip(shown.entries, shown.arrivals, strict=True):
+            if e.plan is not plan or e.service_date != service_date or e.method != method:
+                plan, service_date, method = e.plan, e.service_date, e.method
+                tails = self._tails(plan, service_date, method)
+            value = predicted if predicted > floor else floor
+            arrival = ceil(value * 10.0) / 10.0  # ceil_tenth, inline
+            if arrival < value:
+                arrival += 0.1
+            floor = arrival
+            lines.append(f"{head}{arrival:.1f}{middle}{tails[e.index]}")
+        self.written += len(lines)
+        self._file.write("".join(lines))
+
     def close(self) -> None:
         self._file.close()
         if self._state_out is not None:
             self.predictor.save(self._state_out)
+
+
+def _trips_of(shown: Shown) -> list[tuple[str, str]]:
+    """(service_date, trip_id) of each trip in `shown`, in order (consecutive stops share a trip)."""
+    trips: list[tuple[str, str]] = []
+    plan: TripPlan | None = None
+    for e in shown.entries:
+        if e.plan is not plan:
+            plan = e.plan
+            trips.append((e.service_date, plan.trip_id))
+    return trips

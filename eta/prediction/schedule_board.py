@@ -8,6 +8,7 @@ called with the clock (the replay's, or the worker's every minute) and answers e
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from zoneinfo import ZoneInfo
 
 from eta.prediction.predictor import LearningPredictor
@@ -36,8 +37,12 @@ class ScheduleBoard:
         return True
 
     def covered(self, prediction: PredictionSet, now: float) -> None:
-        for stop in prediction.stops:
-            self._covered[(stop.service_date, stop.trip_id)] = now
+        self.covered_trips(((stop.service_date, stop.trip_id) for stop in prediction.stops), now)
+
+    def covered_trips(self, trips: Iterable[tuple[str, str]], now: float) -> None:
+        """Mark each (service_date, trip_id) as predicted by a vehicle at `now`."""
+        for trip in trips:
+            self._covered[trip] = now
 
     def _starts(self, service_date: str, real_day: dt.date) -> list[tuple[float, str]]:
         found = self._days.get(service_date)
