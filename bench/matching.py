@@ -7,12 +7,15 @@ prints in one run:
 - engine: Engine.process per ping (matching + state update + the VehicleState record), pings/s;
 - windowed: the matcher's walk from the expected progress alone, pings/s;
 - shapely: LineString.project onto the whole shape (the reference path), pings/s;
+- record: building the engine's VehicleState from the engine's own states alone, pings/s (a floor under the
+  engine's cost per ping that no matching or tracking work can remove);
 and for each path the share of pings put on the wrong leg (more than 200 m along the shape from the truth).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import sys
 import time
@@ -28,7 +31,7 @@ from eta.engine import Engine  # noqa: E402
 from eta.matching import ShapeMatcher  # noqa: E402
 from eta.network import Network, load_network  # noqa: E402
 from eta.timeline import TripTimeline  # noqa: E402
-from smartbus.messages import Ping  # noqa: E402
+from smartbus.messages import Ping, VehicleState  # noqa: E402
 
 WRONG_LEG_M = 200.0
 
@@ -72,11 +75,22 @@ def main() -> None:
     engine.ctx.matchers, engine.ctx.timelines = warm.ctx.matchers, warm.ctx.timelines
     engine.ctx.shapes_near(0.0, 0.0)  # builds the spatial index of shapes (once per network), outside the timing
     got = np.empty(count)
+    states: list[VehicleState] = []
     start = time.perf_counter()
     for k, ping in enumerate(pings):
         state = engine.process(ping).state
-        got[k] = state.shape_dist if state is not None and state.shape_dist is not None else np.nan
+        if state is None:
+            got[k] = np.nan
+            continue
+        got[k] = np.nan if state.shape_dist is None else state.shape_dist
+        states.append(state)
     engine_s = time.perf_counter() - start
+
+    fields = [dataclasses.astuple(state) for state in states]
+    start = time.perf_counter()
+    for values in fields:
+        VehicleState(*values)
+    record_s = time.perf_counter() - start
 
     # the matching alone, as the tracker calls it: a window from the last progress, a guess from speed
     matchers = {t: ShapeMatcher(network.shapes[network.trips[t].shape_id]) for t in trip_ids}
@@ -112,6 +126,7 @@ def main() -> None:
     print(f"engine   (match + state update + record) {count / engine_s:>10,.0f} pings/s  {wrong(got)}")
     print(f"windowed (matching alone)                {count / windowed_s:>10,.0f} pings/s  {wrong(windowed)}")
     print(f"shapely  (whole-shape projection)        {count / shapely_s:>10,.0f} pings/s  {wrong(whole)}")
+    print(f"record   (VehicleState alone)            {len(fields) / record_s:>10,.0f} pings/s")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ Seam for prediction: `trip_id`, `service_date`, `progress` (metres along the sha
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from eta.assignment import Fit, fit_trip, next_in_block, rank_trips, trusted_fit
 from eta.matching import ShapeMatcher
@@ -15,6 +15,29 @@ from eta.stop_timing import ease_kind, segment_clock
 from eta.timeline import TripTimeline
 from eta.tracking_context import DayTrips, TrackingContext
 from smartbus.messages import Ping, StopEvent, VehicleState, VehicleStatus
+
+# VehicleState's fields in order: the per-fix state is built positionally (see _state); should the shared
+# record ever change, fail on import rather than fill the wrong fields
+_STATE_FIELDS = (
+    "vehicle_id",
+    "timestamp",
+    "latitude",
+    "longitude",
+    "status",
+    "trip_id",
+    "route_id",
+    "service_date",
+    "shape_dist",
+    "offset_m",
+    "delay_s",
+    "next_stop_id",
+    "next_stop_sequence",
+    "speed",
+    "bearing",
+    "feed_version",
+)
+if tuple(f.name for f in fields(VehicleState)) != _STATE_FIELDS:
+    raise ImportError("smartbus.messages.VehicleState changed its fields: update eta.tracker._state")
 
 _ALONG_TO_OFFSET = 0.1  # choosing between legs, 100 m from the expected progress weigh like 10 m off the line
 
@@ -73,6 +96,7 @@ class VehicleTracker:
         self._day_date: str | None = None
         self._day_trips: DayTrips | None = None
         self._projection = ctx.network.projection
+        self._feed_version = ctx.network.feed_hash
         # the current trip's timeline and matcher, looked up once per trip rather than a few times per fix
         self._trip_key: str | None = None
         self._timeline: TripTimeline | None = None
@@ -628,23 +652,24 @@ class VehicleTracker:
         trip = self._trip()
         nxt = s.next_stop
         at_end = nxt >= len(trip.stop_ids)
+        # once per fix: positional (in _STATE_FIELDS order), which builds the record a quarter faster
         return VehicleState(
-            vehicle_id=self.vehicle_id,
-            timestamp=ping.timestamp,
-            latitude=ping.latitude,
-            longitude=ping.longitude,
-            status=status,
-            trip_id=s.trip_id,
-            route_id=trip.route_id,
-            service_date=s.service_date,
-            shape_dist=round(s.progress, 2),
-            offset_m=None if s.last_offset is None else round(s.last_offset, 2),
-            delay_s=None if s.delay_s is None else round(s.delay_s, 1),
-            next_stop_id=None if at_end else trip.stop_ids[nxt],
-            next_stop_sequence=None if at_end else trip.stop_sequences[nxt],
-            speed=ping.speed,
-            bearing=ping.bearing,
-            feed_version=self.ctx.network.feed_hash,
+            self.vehicle_id,
+            ping.timestamp,
+            ping.latitude,
+            ping.longitude,
+            status,
+            s.trip_id,
+            trip.route_id,
+            s.service_date,
+            round(s.progress, 2),
+            None if s.last_offset is None else round(s.last_offset, 2),
+            None if s.delay_s is None else round(s.delay_s, 1),
+            None if at_end else trip.stop_ids[nxt],
+            None if at_end else trip.stop_sequences[nxt],
+            ping.speed,
+            ping.bearing,
+            self._feed_version,
         )
 
     def _parked_state(self, ping: Ping, finished: tuple[str, str]) -> VehicleState:
