@@ -20,7 +20,7 @@ from pathlib import Path
 
 from eta.network import Network
 from eta.prediction.blocks import BlockChains, parse_service_date
-from eta.prediction.travel_model import TravelModel, tod_bin
+from eta.prediction.travel_model import TOD_BIN_S, TravelModel, tod_bin
 from eta.prediction.trip_plan import TripPlan, plan_trip
 from smartbus.messages import PredictionMethod, PredictionSet, StopEvent, StopPrediction, VehicleState
 
@@ -420,23 +420,12 @@ class _Walk:
             return scheduled
         return leave
 
-    def _run(self, plan: TripPlan, origin: float, segment: int, share: float, steps: int) -> float:
-        estimate = self.model.run_estimate(
-            plan.segments[segment], tod_bin(self.t - origin), plan.prior_log[segment], self.now
-        )
-        if _RANK[estimate.source] > _RANK[self.best]:
-            self.best = estimate.source
-        run = math.exp(estimate.log_run + self.pace * self.rho**steps) * share
-        self.var += run * run * estimate.log_var
-        return run
-
     def _method(self) -> PredictionMethod:
         return _METHOD[self.best]
 
     def trip(self, plan: TripPlan, service_date: str, index: int, at_stop: bool, shape_dist: float | None) -> None:
         origin = self.p.origin(service_date)
         last = len(plan.segments)
-        steps = 1
         partial = not at_stop  # the first segment walked is partly done
         if at_stop:
             # the tracker calls a bus "at" a stop until it is clearly past it; a few metres beyond, it has left
@@ -454,16 +443,13 @@ class _Walk:
                 return
             self.t = max(self._leave(plan, origin, 0, arrival), self.now)
             index = 1
-        for j in range(index, last + 1):
-            share = 1.0
-            if j == index and partial and shape_dist is not None:
-                span = plan.stop_dist[j] - plan.stop_dist[j - 1]
-                share = min(max((plan.stop_dist[j] - shape_dist) / span, 0.0), 1.0) if span > 0 else 0.0
-            arrival = self.t + self._run(plan, origin, j - 1, share, steps)
-            steps += 1
-            if not self._emit(plan, service_date, origin, j, arrival, self._method()):
-                return
-            self.t = self._leave(plan, origin, j, arrival)
+        if index > last:
+            return
+        share = 1.0
+        if partial and shape_dist is not None:
+            span = plan.stop_dist[index] - plan.stop_dist[index - 1]
+            share = min(max((plan.stop_dist[index] - shape_dist) / span, 0.0), 1.0) if span > 0 else 0.0
+        self._stops(plan, service_date, origin, index, share, True, None)
 
     def next_trip(self, plan: TripPlan, service_date: str) -> None:
         """The block's next trip: the bus reaches its first stop as it ends the trip before."""
@@ -473,8 +459,51 @@ class _Walk:
             return
         self.t = self._leave(plan, origin, 0, arrival)
         self.pace *= self.rho  # a new trip: the bus's pace matters less
-        for j in range(1, len(plan.segments) + 1):
-            arrival = self.t + self._run(plan, origin, j - 1, 1.0, 1)
-            if not self._emit(plan, service_date, origin, j, arrival, "block_next"):
+        self._stops(plan, service_date, origin, 1, 1.0, False, "block_next")
+
+    def _stops(self, plan: TripPlan, service_date: str, origin: float, start: int, share: float,
+               pace_fades: bool, method: PredictionMethod | None) -> None:
+        """Stops `start`.. of `plan`, each reached from the one before: `_run`, `_emit` and `_leave` in one
+        loop (the walk's inner loop, run for every stop ahead of every bus every `RECOMPUTE_S`). The first
+        run is `share` of its segment; the bus's pace fades stop by stop when `pace_fades`, else it counts
+        as one stop away; `method` None means the most informed source so far."""
+        estimate = self.model.estimate
+        dwell = self.model.dwell
+        segments, prior_log, holds = plan.segments, plan.prior_log, plan.holds
+        scheduled, stop_ids, scheduled_dwell = plan.arrival, plan.stop_ids, plan.scheduled_dwell
+        now, limit, rho, pace, out = self.now, self.limit, self.rho, self.pace, self.out
+        last = len(segments)
+        steps = 1
+        previous = out[-1].arrival if out else now
+        exp, sqrt = math.exp, math.sqrt
+        for j in range(start, last + 1):
+            log_run, log_var, source = estimate(
+                segments[j - 1], int((self.t - origin) // TOD_BIN_S), prior_log[j - 1], now
+            )
+            if _RANK[source] > _RANK[self.best]:
+                self.best = source
+            run = exp(log_run + pace * rho**steps) * share
+            share = 1.0
+            self.var += run * run * log_var
+            if pace_fades:
+                steps += 1
+            arrival = self.t + run
+            if arrival < now:
+                arrival = now
+            if arrival < previous:
+                arrival = previous
+            if arrival > limit or len(out) >= self.max_stops:
+                self.open = False
                 return
-            self.t = self._leave(plan, origin, j, arrival)
+            out.append(_Entry(
+                plan, service_date, j, arrival, origin + scheduled[j], method or _METHOD[self.best],
+                round(sqrt(self.var), 1), self.fixed,
+            ))
+            previous = arrival
+            if j == last:
+                self.t = arrival
+            elif holds[j]:
+                self.t = self._leave(plan, origin, j, arrival)
+            else:  # `_leave` at a stop where the bus goes as soon as it has served it
+                found = dwell.get(stop_ids[j])
+                self.t = arrival + (found.mean if found is not None else scheduled_dwell[j])
