@@ -155,3 +155,47 @@ async def test_the_watcher_hands_over_a_changed_feed_and_ignores_a_broken_one(tm
     stop.set()
     await watching
     assert len(handed) == 1  # the broken version was not handed over
+
+
+async def test_a_slow_sink_holds_the_worker_back_instead_of_growing_memory(network: Network, fleet: Fleet) -> None:
+    import asyncio
+
+    from smartbus.stream.loop import run_stage
+
+    bus = MemoryBus(max_backlog=40)
+    eta_consumer = bus.consumer([messages.TOPIC_PINGS], "eta")
+    outputs = [messages.TOPIC_VEHICLE_STATES, messages.TOPIC_STOP_EVENTS, messages.TOPIC_PREDICTIONS]
+    sink_consumer = bus.consumer(outputs, "storage")
+
+    async def feed() -> None:
+        pings = bus.producer()
+        for p in fleet.pings:
+            await pings.send(messages.TOPIC_PINGS, messages.encode(p), p.vehicle_id)
+
+    sink_open = asyncio.Event()
+    stored: list[Record] = []
+
+    async def slow_sink(records: Sequence[Record]) -> None:
+        await sink_open.wait()  # the database is stuck until the test opens it
+        stored.extend(r for r in records if r.topic == messages.TOPIC_VEHICLE_STATES)
+
+    stop = asyncio.Event()
+    stage = _stage(network, bus.producer())
+    running = [
+        asyncio.create_task(feed()),
+        asyncio.create_task(run_stage("eta", eta_consumer, stage.handle, stop)),
+        asyncio.create_task(run_stage("storage", sink_consumer, slow_sink, stop, poll_timeout_s=0.05)),
+    ]
+    await asyncio.sleep(1.0)
+    states = bus.topic(messages.TOPIC_VEHICLE_STATES)
+    assert states.backlog() <= 40  # the worker waits on the bus rather than piling states up
+    assert states.next_offset < fleet.positions
+
+    sink_open.set()
+    for _ in range(400):
+        if len(stored) >= fleet.positions:
+            break
+        await asyncio.sleep(0.05)
+    stop.set()
+    await asyncio.gather(*running)
+    assert len(stored) == fleet.positions
