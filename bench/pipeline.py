@@ -238,14 +238,14 @@ async def main() -> None:
                 proc.rss[label] = _rss_mb(proc.popen.pid)
 
     sampler = asyncio.create_task(sample_memory())
+    timestamps = [json.loads(value)["timestamp"] for _, _, value in pings]  # read before the clock starts
     sent = 0
     for offset, key, value in pings:
         lag = started_wall + offset - time.perf_counter()
         if lag > 0.02:
             await producer.flush()
             await asyncio.sleep(lag)
-        ping = json.loads(value)
-        produced_at[(key, ping["timestamp"])] = time.time()
+        produced_at[(key, timestamps[sent])] = time.time()
         await producer.send(messages.TOPIC_PINGS, value, key)
         sent += 1
     await producer.flush()
