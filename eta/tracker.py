@@ -121,26 +121,27 @@ class VehicleTracker:
 
     def update(self, ping: Ping) -> TrackerOutput:
         s, cfg = self.s, self.ctx.config
-        if s.last_ts is not None:
-            if ping.timestamp < s.last_ts:
+        ts, last_ts = ping.timestamp, s.last_ts
+        if last_ts is not None:
+            if ts < last_ts:
                 return TrackerOutput(None, rejected_reason="out_of_order")
-            if ping.timestamp == s.last_ts:
+            if ts == last_ts:
                 return TrackerOutput(None, rejected_reason="duplicate")
-        x, y = self._projection.point_xy(ping.latitude, ping.longitude)
+        lat, lon = ping.latitude, ping.longitude
+        x, y = self._projection.point_xy(lat, lon)
         if not self.ctx.inside(x, y):
             return TrackerOutput(None, rejected_reason="off_network")
-        if s.last_ts is not None:
+        if last_ts is not None:
             jump = math.hypot(x - s.last_x, y - s.last_y)
-            if jump > cfg.max_speed_mps * (ping.timestamp - s.last_ts) + 50.0:
+            if jump > cfg.max_speed_mps * (ts - last_ts) + 50.0:
                 s.speed_rejects += 1
                 if s.speed_rejects < cfg.reject_streak_reset:
                     return TrackerOutput(None, rejected_reason="impossible_speed")
                 self._unassign()  # several fixes agree with each other, not with the anchor: re-anchor
+            if s.trip_id is not None and ts - last_ts > cfg.silence_unassign_s:
+                self._unassign()
         s.speed_rejects = 0
-        if s.trip_id is not None and s.last_ts is not None and ping.timestamp - s.last_ts > cfg.silence_unassign_s:
-            self._unassign()
-        s.last_ts, s.last_lat, s.last_lon, s.last_x, s.last_y = ping.timestamp, ping.latitude, ping.longitude, x, y
-        s.last_speed = ping.speed
+        s.last_ts, s.last_lat, s.last_lon, s.last_x, s.last_y, s.last_speed = ts, lat, lon, x, y, ping.speed
         out = self._track(ping, x, y)
         if s.trip_id is not None and not s.confirmed:
             out.events = self._recheck(ping, x, y, out.events)
@@ -229,7 +230,7 @@ class VehicleTracker:
             status: VehicleStatus = "off_route" if s.off_route_count >= cfg.off_route_pings else "in_transit"
             return TrackerOutput(self._state(ping, status), events)
         s.off_route_count = 0
-        events += self._advance(along, ping.timestamp, ping.speed)
+        events = self._advance(along, ping.timestamp, ping.speed)
         return TrackerOutput(self._state(ping, self._status(ping.timestamp)), events)
 
     # --- matching -------------------------------------------------------------------------------
