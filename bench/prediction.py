@@ -62,6 +62,10 @@ def _predictor_only(network: Network, outputs: list[EngineOutput], out: Path) ->
     return time.perf_counter() - started
 
 
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pings", type=Path)
@@ -82,6 +86,7 @@ def main() -> int:
         pings = list(read_pings(pings_path, Counter()))
         print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
               f"Python {platform.python_version()}; input: {pings_path} ({len(pings)} pings)")
+        print(f"load average before: {_load()} (a shared machine: compare runs made under similar load)")
         tracker_s, full_s, predictor_s = [], [], []
         written = 0
         for _ in range(args.repeat):
@@ -95,7 +100,9 @@ def main() -> int:
         print(f"tracker only:            {n / t:9,.0f} pings/s  (median of {args.repeat})")
         print(f"tracker + predictions:   {n / f:9,.0f} pings/s  ({written:,} prediction lines written)")
         print(f"predictor alone:         {n / p:9,.0f} pings/s")
-        print(f"replay with predictions runs at {t / f:.2f} of the tracker-only speed")
+        print(f"replay with predictions runs at {t / f:.2f} of the tracker-only speed; "
+              f"{written / n:.1f} prediction lines per ping")
+        print(f"load average after: {_load()}")
     return 0
 
 
