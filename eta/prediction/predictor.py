@@ -477,6 +477,9 @@ class _Walk:
         previous = out[-1].arrival if out else now
         exp, sqrt = math.exp, math.sqrt
         for j in range(start, last + 1):
+            if len(out) >= self.max_stops:  # before estimating: a head walk needs one stop, not two
+                self.open = False
+                return
             log_run, log_var, source = estimate(
                 segments[j - 1], int((self.t - origin) // TOD_BIN_S), prior_log[j - 1], now
             )
@@ -492,7 +495,7 @@ class _Walk:
                 arrival = now
             if arrival < previous:
                 arrival = previous
-            if arrival > limit or len(out) >= self.max_stops:
+            if arrival > limit:
                 self.open = False
                 return
             out.append(_Entry(
