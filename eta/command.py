@@ -57,7 +57,7 @@ async def _main(
 ) -> None:
     from eta.engine import Engine
     from eta.network import Network, load_network
-    from eta.schedule_predictor import SchedulePredictor
+    from eta.prediction import LearningPredictor
     from eta.worker import EtaStage
     from smartbus import messages
     from smartbus.bus.kafka import KafkaConsumer, KafkaProducer, ensure_topics
@@ -77,10 +77,10 @@ async def _main(
         return RedisTrackerSnapshots(settings.redis_url, version, namespace=snapshot_namespace)
 
     snapshots = snapshots_for(network.feed_hash)
-    stage = EtaStage(Engine(network), SchedulePredictor(network).predict, producer, snapshots)
+    stage = EtaStage(Engine(network), LearningPredictor(network), producer, snapshots)
 
     def switch(new: Network) -> None:
-        stage.use_network(Engine(new), SchedulePredictor(new).predict, snapshots_for(new.feed_hash))
+        stage.use_network(Engine(new), LearningPredictor(new), snapshots_for(new.feed_hash))
     consumer = KafkaConsumer(
         settings.kafka_bootstrap,
         [messages.TOPIC_PINGS],

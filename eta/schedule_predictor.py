@@ -13,7 +13,7 @@ from functools import lru_cache
 import numpy as np
 
 from eta.network import Network
-from smartbus.messages import PredictionMethod, PredictionSet, StopPrediction, VehicleState
+from smartbus.messages import PredictionMethod, PredictionSet, StopEvent, StopPrediction, VehicleState
 
 DEFAULT_HORIZON_S = 3600.0
 # Uncertainty grows with how far ahead we look: a base plus a share of the time to go.
@@ -38,6 +38,12 @@ class SchedulePredictor:
             origin = self._network.service_day_origin(_parse_service_date(service_date))
             self._origins[service_date] = origin
         return origin
+
+    def observe(self, events: list[StopEvent]) -> None:
+        """The schedule learns nothing: the baseline's answer to the stage's contract."""
+
+    def __call__(self, state: VehicleState) -> PredictionSet | None:
+        return self.predict(state)
 
     def predict(self, state: VehicleState) -> PredictionSet | None:
         if state.trip_id is None or state.service_date is None or state.shape_dist is None:

@@ -14,20 +14,29 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from eta.engine import Engine
 from eta.tracker import VehicleTracker
 from ingest.validate import PingRejected, ping_from_message
 from smartbus import messages, metrics
 from smartbus.bus.base import Producer, Record
-from smartbus.messages import Ping, PredictionSet, RejectedPing, VehicleState
+from smartbus.messages import Ping, PredictionSet, RejectedPing, StopEvent, VehicleState
 from smartbus.stream.tracker_snapshots import TrackerSnapshots
 
 log = logging.getLogger(__name__)
 
-Predictor = Callable[[VehicleState], PredictionSet | None]
+
+
+class Predictor(Protocol):
+    """What the stage needs of a predictor: learn from arrivals, then predict from a vehicle's state."""
+
+    def observe(self, events: list[StopEvent]) -> None: ...
+
+    def __call__(self, state: VehicleState) -> PredictionSet | None: ...
+
 Outgoing = tuple[str, bytes, str | None]  # topic, value, key
 
 
@@ -140,6 +149,8 @@ class EtaStage:
                 continue
             try:
                 output = self.engine.process(ping)
+                if output.events:
+                    self._predict.observe(output.events)  # learn from the arrivals before predicting
                 prediction = self._predict(output.state) if output.state is not None else None
             except Exception as exc:  # a bug must cost one ping, never the worker
                 log.exception("engine failed on a ping of %s", ping.vehicle_id)

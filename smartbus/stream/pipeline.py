@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from eta.engine import Engine
 from eta.network import Network
-from eta.schedule_predictor import SchedulePredictor
+from eta.prediction import LearningPredictor
 from eta.worker import EtaStage
 from smartbus import messages
 from smartbus.bus.base import Consumer, Producer
@@ -36,7 +36,7 @@ class Pipeline:
 
     async def run(self, stop: asyncio.Event) -> None:
         producer = self.make_producer()
-        eta_stage = EtaStage(Engine(self.network), SchedulePredictor(self.network).predict, producer)
+        eta_stage = EtaStage(Engine(self.network), LearningPredictor(self.network), producer)
         consumers = {
             "eta": (self.make_consumer([messages.TOPIC_PINGS], GROUP_ETA), eta_stage.handle),
             "storage": (

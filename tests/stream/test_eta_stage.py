@@ -73,7 +73,7 @@ class FlakyProducer:
 
 
 def _stage(network: Network, producer: object, snapshots: MemoryTrackerSnapshots | None = None) -> EtaStage:
-    return EtaStage(Engine(network), SchedulePredictor(network).predict, producer, snapshots)  # type: ignore[arg-type]
+    return EtaStage(Engine(network), SchedulePredictor(network), producer, snapshots)  # type: ignore[arg-type]
 
 
 async def _run(stage: EtaStage, records: Sequence[Record], size: int = 50) -> None:
@@ -117,7 +117,7 @@ async def test_a_new_feed_version_takes_over_between_batches_and_no_ping_is_lost
     half = len(records) // 2
     await _run(stage, records[:half])
     upgraded = dataclasses.replace(network, feed_hash="f" * 64)  # the same timetable, as a new version
-    stage.use_network(Engine(upgraded), SchedulePredictor(upgraded).predict, None)
+    stage.use_network(Engine(upgraded), SchedulePredictor(upgraded), None)
     await _run(stage, records[half:])
 
     states = await _states(bus)
