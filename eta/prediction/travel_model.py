@@ -74,6 +74,7 @@ class TravelModel:
     _fixed: dict[tuple[str, int], _Fixed] = field(default_factory=dict, repr=False, compare=False)
     _weights: dict[str, float] = field(default_factory=dict, repr=False, compare=False)
     _recent_w: list[float] = field(default_factory=list, repr=False, compare=False)
+    _shifts: dict[int, float] = field(default_factory=dict, repr=False, compare=False)  # bin -> prior_shift
 
     # --- estimates -------------------------------------------------------------------------------------
     def error_var(self, key: str) -> float:
@@ -165,7 +166,10 @@ class TravelModel:
             history_w = self._weight("segment")
         if part is None or part.n < HISTORY_TRUSTED_N:
             prior_w = self._weight("prior")
-        fixed = (history_w, history_value, prior_w, self.prior_shift(bin_), self.recent.get(seg))
+        shift = self._shifts.get(bin_)
+        if shift is None:
+            shift = self._shifts[bin_] = self.prior_shift(bin_)
+        fixed = (history_w, history_value, prior_w, shift, self.recent.get(seg))
         self._fixed[(seg, bin_)] = fixed
         return fixed
 
@@ -212,6 +216,7 @@ class TravelModel:
         self._fixed.clear()
         self._weights.clear()
         self._recent_w.clear()
+        self._shifts.clear()
         return value - before.log_run
 
     def observe_pace(self, previous: float, current: float) -> None:
