@@ -114,6 +114,16 @@ async def _timescale_loads(conn: psycopg.AsyncConnection) -> bool:
     cur = await conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'")
     if await cur.fetchone() is None:
         return False
+    # Installed but not preloaded (as under `smartbus services up --no-timescale`), CREATE EXTENSION
+    # ends the session with FATAL rather than failing the statement; so look before trying. The
+    # preloaded library defines its settings with their types; a name merely set in a config file
+    # would be an untyped placeholder (a string).
+    cur = await conn.execute(
+        "SELECT 1 FROM pg_settings WHERE name = 'timescaledb.max_background_workers' AND vartype = 'integer'"
+    )
+    if await cur.fetchone() is None:
+        log.warning("TimescaleDB is installed but not in shared_preload_libraries; using plain PostgreSQL")
+        return False
     try:
         async with conn.transaction():
             await conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")

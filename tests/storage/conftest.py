@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -49,6 +50,24 @@ def server_url() -> Iterator[str]:
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
+def drop_test_database(server_url: str, name: str) -> None:
+    """DROP DATABASE ... WITH (FORCE), waiting out TimescaleDB's background workers.
+
+    On a new TimescaleDB database a job of the extension's own runs at once as the superuser, and our
+    role may not terminate a superuser's session: FORCE then refuses until that worker has gone,
+    which takes moments (the drop also stops the database's job scheduler).
+    """
+    for _ in range(100):
+        try:
+            with psycopg.connect(server_url, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            return
+        except psycopg.errors.InsufficientPrivilege:
+            time.sleep(0.1)
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture
 def database_url(server_url: str) -> Iterator[str]:
     """A new, empty database for one test, dropped afterwards."""
@@ -60,8 +79,7 @@ def database_url(server_url: str) -> Iterator[str]:
     try:
         yield make_conninfo("", **params)
     finally:
-        with psycopg.connect(server_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_test_database(server_url, name)
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ Runs only where the server has TimescaleDB loadable (the production image); skip
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import date
@@ -21,6 +22,7 @@ from smartbus.storage.queries import (
     vehicle_positions,
 )
 from smartbus.storage.writer import StorageWriter, WriteResult
+from tests.storage.conftest import drop_test_database
 from tests.storage.factories import SERVICE_DATE, T0, event, prediction_set, rejected, state
 
 
@@ -40,8 +42,7 @@ async def timescale_conn(server_url: str) -> AsyncIterator[psycopg.AsyncConnecti
                 pytest.skip("TimescaleDB is installed but does not load (shared_preload_libraries)")
             yield conn
     finally:
-        async with await psycopg.AsyncConnection.connect(server_url, autocommit=True) as admin:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await asyncio.to_thread(drop_test_database, server_url, name)
 
 
 @pytest.fixture
@@ -190,3 +191,19 @@ async def test_timescale_shows_new_arrivals_before_any_refresh_and_late_ones_aft
     await writer.write([], [event(i, T0 + i * 100) for i in range(4, 6)], [])  # late, into a materialized day
     await refresh_punctuality(timescale_conn)
     assert await arrivals() == [5]
+
+
+async def test_installed_but_not_preloaded_chooses_plain_and_keeps_the_session(conn: psycopg.AsyncConnection) -> None:
+    """The `--no-timescale` server: loading the extension there would end the session (FATAL)."""
+    available = await (await conn.execute(
+        "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'"
+    )).fetchone()
+    preloaded = await (await conn.execute(
+        "SELECT 1 FROM pg_settings WHERE name = 'timescaledb.max_background_workers' AND vartype = 'integer'"
+    )).fetchone()
+    if available is None or preloaded is not None:
+        pytest.skip("needs TimescaleDB installed but not in shared_preload_libraries")
+
+    assert await migrate(conn) is Flavour.PLAIN
+    await StorageWriter(conn).write([state()], [event()], [])
+    assert (await _answers(conn))[3] == [(1,), (1,), (0,), (0,)]
