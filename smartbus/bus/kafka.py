@@ -180,8 +180,41 @@ async def ensure_topics(bootstrap: str, topics: Sequence[str], partitions: int, 
                 )
             except TopicAlreadyExistsError:
                 pass  # another process made them first
+            await _wait_until_served(bootstrap, missing)
         return missing
     except KafkaError as exc:
         raise ServiceUnavailable(f"Kafka admin could not reach {bootstrap}: {exc}") from exc
     finally:
         await admin.close()
+
+
+async def _wait_until_served(bootstrap: str, topics: Sequence[str], timeout_s: float = 30.0) -> None:
+    """Return once the broker answers offset requests for every partition of freshly created topics.
+
+    For a moment after creation the broker answers NotLeaderForPartition; a consumer that starts in that
+    moment can fail its first offset look-up and lose its place at the start of the partition.
+    """
+    import asyncio
+    import time
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                partitions = [
+                    TopicPartition(topic, p) for topic in topics for p in (consumer.partitions_for_topic(topic) or ())
+                ]
+                if partitions and len({tp.topic for tp in partitions}) == len(topics):
+                    await consumer.end_offsets(partitions)
+                    await consumer.beginning_offsets(partitions)
+                    return
+                await consumer._client.force_metadata_update()
+            except KafkaError:
+                pass
+            if time.monotonic() > deadline:
+                raise ServiceUnavailable(f"Kafka did not start serving {', '.join(topics)} within {timeout_s:.0f} s")
+            await asyncio.sleep(0.2)
+    finally:
+        await consumer.stop()

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from eta.network import Network, load_network
@@ -45,7 +46,30 @@ def embedded_database() -> Iterator[str]:
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
-def _services_stack() -> Stack:
+@pytest.fixture
+def service_database() -> Iterator[str]:
+    """A fresh database on the PostgreSQL that `smartbus services` runs, dropped afterwards.
+
+    Fresh, because stop events are keyed by (trip, stop, service day): an earlier run that drove the same
+    trip today would own those rows, and this run's would be (rightly) taken as duplicates.
+    """
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    from tests.storage.conftest import drop_test_database
+
+    server_url = Settings().database_url
+    name = f"smartbus_e2e_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    params = conninfo_to_dict(server_url)
+    params["dbname"] = name
+    try:
+        yield make_conninfo("", **params)
+    finally:
+        drop_test_database(server_url, name)
+
+
+def _services_stack(database_url: str) -> Stack:
     from smartbus.bus.kafka import KafkaConsumer, KafkaProducer
     from smartbus.live.redis_store import RedisLiveStore
 
@@ -55,7 +79,7 @@ def _services_stack() -> Stack:
         "services",
         lambda: KafkaProducer(settings.kafka_bootstrap, topic_prefix=prefix),
         lambda topics, group: KafkaConsumer(settings.kafka_bootstrap, topics, group, topic_prefix=prefix),
-        settings.database_url,
+        database_url,
         RedisLiveStore(settings.redis_url, namespace=prefix.rstrip(".")),
         prefix,
     )
@@ -75,7 +99,7 @@ async def stack(request: pytest.FixtureRequest) -> AsyncIterator[Stack]:
         from smartbus.bus.kafka import ensure_topics
         from smartbus.messages import ALL_TOPICS
 
-        built = _services_stack()
+        built = _services_stack(request.getfixturevalue("service_database"))
         settings = Settings()
         await ensure_topics(settings.kafka_bootstrap, ALL_TOPICS, 3, topic_prefix=built.topic_prefix)
     else:
