@@ -33,6 +33,15 @@ async def run_stage(
     poll_timeout_s: float = 0.2,
 ) -> None:
     HEALTH.beat(name)
+    try:
+        await _loop(name, consumer, handle, stop, max_records, poll_timeout_s)
+    finally:
+        HEALTH.forget(name)  # a stage that has ended is no longer expected to beat
+
+
+async def _loop(
+    name: str, consumer: Consumer, handle: BatchHandler, stop: asyncio.Event, max_records: int, poll_timeout_s: float
+) -> None:
     while not stop.is_set():
         HEALTH.beat(name)
         try:
