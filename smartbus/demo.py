@@ -46,11 +46,14 @@ async def _main(args: argparse.Namespace) -> None:
     import uvicorn
 
     from api.app import create_app
+    from api.database import Database
+    from api.keys import create_key
     from eta.network import load_network
     from simulator.live import run_live
     from smartbus.bus.memory import MemoryBus
     from smartbus.demo_clock import DemoClock, first_moment_with_service
     from smartbus.live.memory_store import MemoryLiveStore
+    from smartbus.live.notices import MemoryNoticeStore
     from smartbus.messages import TOPIC_PINGS
     from smartbus.settings import load_settings
     from smartbus.storage.embedded import embedded_postgres
@@ -76,8 +79,9 @@ async def _main(args: argparse.Namespace) -> None:
     stop = asyncio.Event()
     stop_on_signals(stop)
     with embedded_postgres(args.data_dir.resolve() / "postgres") as database_url:
-        async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
             flavour = await migrate(conn)
+            demo_key = await create_key(conn, "demo", ["analyst", "operator"])
         print(f"Embedded PostgreSQL ready ({flavour}).")
 
         async def connect() -> psycopg.AsyncConnection:
@@ -92,8 +96,15 @@ async def _main(args: argparse.Namespace) -> None:
         async def send(key: str, value: bytes) -> None:
             await producer.send(TOPIC_PINGS, value, key)
 
+        database = Database(database_url)
         app = create_app(
-            live, network, tile_url=settings.map_tile_url, tile_attribution=settings.map_tile_attribution, clock=clock
+            live,
+            network,
+            tile_url=settings.map_tile_url,
+            tile_attribution=settings.map_tile_attribution,
+            clock=clock,
+            notices=MemoryNoticeStore(),
+            database=database,
         )
         server = uvicorn.Server(
             uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", ws_per_message_deflate=False)
@@ -108,6 +119,8 @@ async def _main(args: argparse.Namespace) -> None:
         ]
         url = f"http://{args.host}:{args.port}/"
         print(f"smartbus demo running ({time.monotonic() - started:.1f} s to start): open {url}  (Ctrl-C stops)")
+        print(f"  rider board: {url}stops/<stop_id>   analysts: {url}analytics   "
+              f"demo key (analyst, operator): {demo_key}")
         await stop.wait()
         server.should_exit = True
         for task in tasks[1:2]:
