@@ -10,6 +10,7 @@ import redis.asyncio as aioredis
 
 from smartbus.live.memory_store import MemoryLiveStore
 from smartbus.live.redis_store import RedisLiveStore
+from smartbus.live.store import DEFAULT_BOARD_TTL_S, DEFAULT_VEHICLE_TTL_S
 from smartbus.settings import Settings
 
 StoreFactory = Callable[..., MemoryLiveStore | RedisLiveStore]
@@ -22,12 +23,14 @@ async def make_store(request: pytest.FixtureRequest) -> AsyncIterator[StoreFacto
     namespace = f"test-{uuid.uuid4().hex[:12]}"
     url = Settings().redis_url
 
-    def make(**kwargs: float) -> MemoryLiveStore | RedisLiveStore:
+    def make(
+        vehicle_ttl_s: float = DEFAULT_VEHICLE_TTL_S, board_ttl_s: float = DEFAULT_BOARD_TTL_S
+    ) -> MemoryLiveStore | RedisLiveStore:
         store: MemoryLiveStore | RedisLiveStore
         if request.param == "memory":
-            store = MemoryLiveStore(**kwargs)  # type: ignore[arg-type]  # ttls only
+            store = MemoryLiveStore(vehicle_ttl_s=vehicle_ttl_s, board_ttl_s=board_ttl_s)
         else:
-            store = RedisLiveStore(url, namespace=namespace, **kwargs)
+            store = RedisLiveStore(url, namespace=namespace, vehicle_ttl_s=vehicle_ttl_s, board_ttl_s=board_ttl_s)
         created.append(store)
         return store
 
