@@ -60,11 +60,11 @@ async def _main(
     from eta.prediction import LearningPredictor
     from eta.worker import EtaStage
     from smartbus import messages
-    from smartbus.bus.kafka import KafkaConsumer, KafkaProducer, ensure_topics
+    from smartbus.bus.kafka import KafkaConsumer, KafkaProducer
     from smartbus.settings import load_settings
     from smartbus.stream.feed_watch import watch_feed
     from smartbus.stream.loop import run_stage
-    from smartbus.stream.process import serve_metrics, start_with_retry, stop_on_signals
+    from smartbus.stream.process import ensure_topics_with_retry, serve_metrics, start_with_retry, stop_on_signals
     from smartbus.stream.tracker_snapshots import RedisTrackerSnapshots
 
     settings = load_settings()
@@ -92,13 +92,7 @@ async def _main(
     stop_on_signals(stop)
     serve_metrics(metrics_port)
 
-    async def make_topics() -> None:
-        await ensure_topics(
-            settings.kafka_bootstrap, messages.ALL_TOPICS, settings.kafka_partitions,
-            topic_prefix=settings.kafka_topic_prefix,
-        )
-
-    if not await start_with_retry("Kafka topics", make_topics, stop):
+    if not await ensure_topics_with_retry(settings, stop):
         return
     if not await start_with_retry("Kafka producer", producer.start, stop):
         return

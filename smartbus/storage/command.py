@@ -36,14 +36,14 @@ async def _main(only: str | None, metrics_port: int, force_plain: bool, redis_na
     import psycopg
 
     from smartbus import messages
-    from smartbus.bus.kafka import KafkaConsumer, ensure_topics
+    from smartbus.bus.kafka import KafkaConsumer
     from smartbus.errors import ServiceUnavailable
     from smartbus.live.redis_store import RedisLiveStore
     from smartbus.settings import load_settings
     from smartbus.storage.migrate import migrate
     from smartbus.stream.loop import run_stage
     from smartbus.stream.pipeline import GROUP_LIVE, GROUP_STORAGE, OUTPUT_TOPICS
-    from smartbus.stream.process import serve_metrics, start_with_retry, stop_on_signals
+    from smartbus.stream.process import ensure_topics_with_retry, serve_metrics, start_with_retry, stop_on_signals
     from smartbus.stream.sinks import LiveSink, StorageSink
 
     settings = load_settings()
@@ -52,13 +52,7 @@ async def _main(only: str | None, metrics_port: int, force_plain: bool, redis_na
     serve_metrics(metrics_port)
     tasks = []
 
-    async def make_topics() -> None:
-        await ensure_topics(
-            settings.kafka_bootstrap, messages.ALL_TOPICS, settings.kafka_partitions,
-            topic_prefix=settings.kafka_topic_prefix,
-        )
-
-    if not await start_with_retry("Kafka topics", make_topics, stop):
+    if not await ensure_topics_with_retry(settings, stop):
         return
     if only in (None, "storage"):
         async def migrate_database() -> None:

@@ -9,11 +9,15 @@ import signal
 import threading
 from collections.abc import Awaitable, Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from smartbus.errors import ServiceUnavailable
 from smartbus.stream.health import HEALTH
+
+if TYPE_CHECKING:
+    from smartbus.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -99,3 +103,16 @@ class _JsonFormatter(logging.Formatter):
         if record.exc_info:
             body["exc"] = self.formatException(record.exc_info)
         return json.dumps(body, ensure_ascii=False)
+
+
+async def ensure_topics_with_retry(settings: Settings, stop: asyncio.Event) -> bool:
+    """Create the deployment's topics once Kafka answers. False if asked to stop first."""
+    from smartbus.bus.kafka import ensure_topics
+    from smartbus.messages import ALL_TOPICS
+
+    async def make() -> None:
+        await ensure_topics(
+            settings.kafka_bootstrap, ALL_TOPICS, settings.kafka_partitions, topic_prefix=settings.kafka_topic_prefix
+        )
+
+    return await start_with_retry("Kafka topics", make, stop)

@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from eta.network import Network, load_network
@@ -53,20 +52,11 @@ def service_database() -> Iterator[str]:
     Fresh, because stop events are keyed by (trip, stop, service day): an earlier run that drove the same
     trip today would own those rows, and this run's would be (rightly) taken as duplicates.
     """
-    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+    from tests.storage.conftest import fresh_database
 
-    from tests.storage.conftest import drop_test_database
-
-    server_url = Settings().database_url
-    name = f"smartbus_e2e_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    params = conninfo_to_dict(server_url)
-    params["dbname"] = name
-    try:
-        yield make_conninfo("", **params)
-    finally:
-        drop_test_database(server_url, name)
+    # Not the storage tests' fallback to an embedded server: this stack is the real services or nothing.
+    with fresh_database(Settings().database_url, "smartbus_e2e") as url:
+        yield url
 
 
 def _services_stack(database_url: str) -> Stack:

