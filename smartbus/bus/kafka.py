@@ -25,18 +25,16 @@ class KafkaProducer:
         self, bootstrap: str, *, topic_prefix: str = "", linger_ms: int = 20, max_batch_bytes: int = 256 * 1024
     ) -> None:
         self._prefix = topic_prefix
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap,
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=linger_ms,
-            max_batch_size=max_batch_bytes,
-            compression_type=None,
-            request_timeout_ms=30_000,
-        )
+        self._settings = {"bootstrap_servers": bootstrap, "linger_ms": linger_ms, "max_batch_size": max_batch_bytes}
+        self._producer = self._make()
         # aiokafka's flush() waits for delivery but does not raise when a batch expired undelivered (broker
         # down longer than request_timeout_ms); keeping the futures lets flush() tell the caller.
         self._in_flight: list[asyncio.Future[object]] = []
+
+    def _make(self) -> AIOKafkaProducer:
+        return AIOKafkaProducer(
+            **self._settings, acks="all", enable_idempotence=True, compression_type=None, request_timeout_ms=30_000
+        )
 
     async def start(self) -> None:
         try:
@@ -63,7 +61,19 @@ class KafkaProducer:
         results = await asyncio.gather(*futures, return_exceptions=True)
         failed = [r for r in results if isinstance(r, BaseException)]
         if failed:
+            # After lost batches an idempotent producer's sequence numbers no longer match the broker's
+            # (OutOfOrderSequenceNumber on every later send, for ever): a fresh producer, with a new
+            # producer id, is the way back. The caller resends the batch through it.
+            await self._renew()
             raise ServiceUnavailable(f"{len(failed)} of {len(futures)} messages not delivered: {failed[0]!r}")
+
+    async def _renew(self) -> None:
+        await self._producer.stop()
+        self._producer = self._make()
+        try:
+            await self._producer.start()
+        except KafkaError:
+            pass  # the broker is still away: sends wait for metadata, and flush reports what fails
 
 
 class KafkaConsumer:
