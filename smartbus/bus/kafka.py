@@ -10,6 +10,7 @@ the code only ever sees the plain names of `smartbus.messages`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
@@ -68,7 +69,9 @@ class KafkaProducer:
             raise ServiceUnavailable(f"{len(failed)} of {len(futures)} messages not delivered: {failed[0]!r}")
 
     async def _renew(self) -> None:
-        await self._producer.stop()
+        # The broken producer's stop() would wait for batches it can no longer deliver: give it moments only.
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._producer.stop(), 5.0)
         self._producer = self._make()
         try:
             await self._producer.start()
