@@ -22,61 +22,98 @@ from smartbus.errors import ServiceUnavailable
 
 
 class KafkaProducer:
+    """acks=all, idempotent; `send()` queues, `flush()` returns once every queued message is durable or raises.
+
+    Never blocks for ever on a broker that is away: starting is retried lazily at the next `send()` (an
+    aiokafka producer whose start() failed has no sender task, and its flush() would wait for good), and a
+    flush gives up after `flush_timeout_s` with ServiceUnavailable, so the caller's retry loop stays in charge.
+    """
+
     def __init__(
-        self, bootstrap: str, *, topic_prefix: str = "", linger_ms: int = 20, max_batch_bytes: int = 256 * 1024
+        self,
+        bootstrap: str,
+        *,
+        topic_prefix: str = "",
+        linger_ms: int = 20,
+        max_batch_bytes: int = 256 * 1024,
+        request_timeout_ms: int = 30_000,
     ) -> None:
         self._prefix = topic_prefix
-        self._settings = {"bootstrap_servers": bootstrap, "linger_ms": linger_ms, "max_batch_size": max_batch_bytes}
-        self._producer = self._make()
+        self._settings = {
+            "bootstrap_servers": bootstrap,
+            "linger_ms": linger_ms,
+            "max_batch_size": max_batch_bytes,
+            "request_timeout_ms": request_timeout_ms,
+        }
+        # A batch expires undelivered after request_timeout_ms; a flush waiting twice that long is stuck.
+        self._flush_timeout_s = 2 * request_timeout_ms / 1000 + 5
+        self._producer: AIOKafkaProducer | None = None
         # aiokafka's flush() waits for delivery but does not raise when a batch expired undelivered (broker
         # down longer than request_timeout_ms); keeping the futures lets flush() tell the caller.
         self._in_flight: list[asyncio.Future[object]] = []
 
     def _make(self) -> AIOKafkaProducer:
-        return AIOKafkaProducer(
-            **self._settings, acks="all", enable_idempotence=True, compression_type=None, request_timeout_ms=30_000
-        )
+        return AIOKafkaProducer(**self._settings, acks="all", enable_idempotence=True, compression_type=None)
 
     async def start(self) -> None:
+        await self._started()
+
+    async def _started(self) -> AIOKafkaProducer:
+        if self._producer is not None:
+            return self._producer
+        producer = self._make()
         try:
-            await self._producer.start()
+            await producer.start()
         except KafkaError as exc:
-            await self._producer.stop()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(producer.stop(), 5.0)
             raise ServiceUnavailable(f"Kafka producer could not connect: {exc}") from exc
+        self._producer = producer
+        return producer
 
     async def stop(self) -> None:
-        await self._producer.stop()
+        if self._producer is not None:
+            producer, self._producer = self._producer, None
+            await producer.stop()
 
     async def send(self, topic: str, value: bytes, key: str | None = None) -> None:
         # send() only queues (and waits when the accumulator is full: back-pressure); flush() makes it durable.
-        future = await self._producer.send(
-            self._prefix + topic, value, key=key.encode() if key is not None else None
-        )
+        producer = await self._started()
+        try:
+            future = await producer.send(self._prefix + topic, value, key=key.encode() if key is not None else None)
+        except KafkaError as exc:  # no metadata or no room within request_timeout_ms: the broker is away
+            self._in_flight.clear()  # the caller sends its whole batch again
+            await self._discard()
+            raise ServiceUnavailable(f"Kafka did not accept a message: {exc!r}") from exc
         self._in_flight.append(future)
 
     async def flush(self) -> None:
         futures, self._in_flight = self._in_flight, []
-        if not futures:
+        if not futures or self._producer is None:
             return
-        await self._producer.flush()
+        try:
+            await asyncio.wait_for(self._producer.flush(), self._flush_timeout_s)
+        except TimeoutError as exc:
+            await self._discard()
+            raise ServiceUnavailable(
+                f"Kafka did not take {len(futures)} messages within {self._flush_timeout_s:.0f} s"
+            ) from exc
         results = await asyncio.gather(*futures, return_exceptions=True)
         failed = [r for r in results if isinstance(r, BaseException)]
         if failed:
             # After lost batches an idempotent producer's sequence numbers no longer match the broker's
             # (OutOfOrderSequenceNumber on every later send, for ever): a fresh producer, with a new
             # producer id, is the way back. The caller resends the batch through it.
-            await self._renew()
+            await self._discard()
             raise ServiceUnavailable(f"{len(failed)} of {len(futures)} messages not delivered: {failed[0]!r}")
 
-    async def _renew(self) -> None:
-        # The broken producer's stop() would wait for batches it can no longer deliver: give it moments only.
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._producer.stop(), 5.0)
-        self._producer = self._make()
-        try:
-            await self._producer.start()
-        except KafkaError:
-            pass  # the broker is still away: sends wait for metadata, and flush reports what fails
+    async def _discard(self) -> None:
+        """Drop the current producer; the next send() starts a fresh one."""
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            # Its stop() would wait for batches it can no longer deliver: give it moments only.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(producer.stop(), 5.0)
 
 
 class KafkaConsumer:
