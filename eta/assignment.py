@@ -76,6 +76,27 @@ def fit_trip(
     return best
 
 
+def forced_fit(ctx: TrackingContext, trip_id: str, day: DayTrips, x: float, y: float, ts: float) -> Fit:
+    """Where on `trip_id` a fix lies when an operator says the bus runs that trip, fit or not.
+
+    Of the legs of the whole shape passing near the fix, the one nearest where the timetable puts the bus
+    now; with none near (the bus is away from its route), the nearest point of the shape, so the bus shows
+    as off-route on the trip it was given rather than on a trip of our choosing.
+    """
+    fit = fit_trip(ctx, trip_id, day, x, y, ts, waiting=True)
+    if fit is not None:
+        return fit
+    trip = ctx.network.trips[trip_id]
+    timeline = ctx.timelines.get(trip_id)
+    matcher = ctx.matchers.get(trip.shape_id)
+    t_rel = ts - day.origin
+    expected = timeline.dist_at(t_rel)
+    options = matcher.candidates(x, y, 0.0, matcher.length, ctx.config.off_route_m)
+    match = min(options, key=lambda m: abs(m.dist - expected)) if options else matcher.project(x, y)
+    delay = 0.0 if t_rel < trip.departure[0] else t_rel - timeline.time_at(match.dist)
+    return Fit(trip_id, day, match, delay, match.offset)
+
+
 def _within(match: Match, lo: float, hi: float) -> Match:
     """A whole-shape candidate moved into [lo, hi], its offset grown by the move (a close upper bound)."""
     if match.dist < lo:

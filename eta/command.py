@@ -25,7 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-snapshots", action="store_true", help="keep tracker state in memory only (lost on restart)"
     )
     parser.add_argument(
-        "--redis-namespace", default="smartbus", help="key prefix of the tracker snapshots in Redis"
+        "--redis-namespace", default="smartbus",
+        help="key prefix in Redis of the tracker snapshots and of the operators' notices (the api's: smartbus)",
     )
     parser.add_argument(
         "--reload-seconds", type=float, default=30.0,
@@ -47,13 +48,19 @@ def run(args: argparse.Namespace) -> int:
             args.metrics_port,
             None if args.no_snapshots else args.redis_namespace,
             args.reload_seconds,
+            args.redis_namespace,
         )
     )
     return 0
 
 
 async def _main(
-    gtfs: Path, group: str, metrics_port: int, snapshot_namespace: str | None, reload_seconds: float
+    gtfs: Path,
+    group: str,
+    metrics_port: int,
+    snapshot_namespace: str | None,
+    reload_seconds: float,
+    notices_namespace: str,
 ) -> None:
     from eta.engine import Engine
     from eta.network import Network, load_network
@@ -61,9 +68,11 @@ async def _main(
     from eta.worker import EtaStage
     from smartbus import messages
     from smartbus.bus.kafka import KafkaConsumer, KafkaProducer
+    from smartbus.live.notices import RedisNoticeStore
     from smartbus.settings import load_settings
     from smartbus.stream.feed_watch import watch_feed
     from smartbus.stream.loop import run_stage
+    from smartbus.stream.overrides import OverrideFeed
     from smartbus.stream.process import ensure_topics_with_retry, serve_metrics, start_with_retry, stop_on_signals
     from smartbus.stream.tracker_snapshots import RedisTrackerSnapshots
 
@@ -77,7 +86,9 @@ async def _main(
         return RedisTrackerSnapshots(settings.redis_url, version, namespace=snapshot_namespace)
 
     snapshots = snapshots_for(network.feed_hash)
-    stage = EtaStage(Engine(network), LearningPredictor(network), producer, snapshots)
+    # operators' trip assignments, written by the api into the same Redis namespace
+    notices = RedisNoticeStore(settings.redis_url, namespace=notices_namespace)
+    stage = EtaStage(Engine(network), LearningPredictor(network), producer, snapshots, OverrideFeed(notices))
 
     def switch(new: Network) -> None:
         stage.use_network(Engine(new), LearningPredictor(new), snapshots_for(new.feed_hash))
@@ -117,3 +128,4 @@ async def _main(
         await producer.stop()
         if snapshots is not None:
             await snapshots.close()
+        await notices.close()

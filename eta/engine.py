@@ -48,6 +48,11 @@ class Engine:
             self.trackers[vehicle_id] = tracker
         return tracker
 
+    def set_overrides(self, overrides: dict[str, tuple[str, str]]) -> None:
+        """Operators' trip assignments, vehicle_id -> (trip_id, service_date YYYYMMDD), replacing the last
+        set: each vehicle named takes its trip at its next ping; one no longer named goes back to inference."""
+        self.ctx.overrides = dict(overrides)
+
     def process(self, ping: Ping) -> EngineOutput:
         tracker = self.trackers.get(ping.vehicle_id)
         if tracker is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, fields
 
-from eta.assignment import Fit, fit_trip, next_in_block, rank_trips, trusted_fit
+from eta.assignment import Fit, fit_trip, forced_fit, next_in_block, rank_trips, trusted_fit
 from eta.matching import ShapeMatcher
 from eta.stop_timing import ease_kind, segment_clock
 from eta.timeline import TripTimeline
@@ -179,7 +179,15 @@ class VehicleTracker:
         s, cfg = self.s, self.ctx.config
         events: list[StopEvent] = []
 
-        if ping.trip_id is not None and (s.trip_id is None or ping.trip_id != self._trip().base_trip_id):
+        override = self.ctx.overrides.get(self.vehicle_id) if self.ctx.overrides else None
+        if override is not None and (override[1], override[0]) == s.finished:
+            override = None  # the bus has run the trip it was given to its end: its block goes on as usual
+        if override is not None:
+            if (s.trip_id, s.service_date) != override:
+                taken = self._take_override(override, ping, x, y)
+                if taken is not None:
+                    return taken
+        elif ping.trip_id is not None and (s.trip_id is None or ping.trip_id != self._trip().base_trip_id):
             # devices now and then report a wrong trip for one fix: leave a trip the device itself gave us
             # only when it reports another one twice running
             s.other_trip_fixes = s.other_trip_fixes + 1 if s.other_trip_id == ping.trip_id else 1
@@ -232,6 +240,22 @@ class VehicleTracker:
         s.off_route_count = 0
         events = self._advance(along, ping.timestamp, ping.speed)
         return TrackerOutput(self._state(ping, self._status(ping.timestamp)), events)
+
+    def _take_override(self, override: tuple[str, str], ping: Ping, x: float, y: float) -> TrackerOutput | None:
+        """Put the bus on the trip an operator gave it, wherever the fix is; None for a trip or day this
+        network does not have (the operator's notice outlived a feed change)."""
+        s, cfg = self.s, self.ctx.config
+        trip_id, service_date = override
+        day = self.ctx.day_of(service_date)
+        if trip_id not in self.ctx.network.trips or day is None:
+            return None
+        fit = forced_fit(self.ctx, trip_id, day, x, y, ping.timestamp)
+        self._assign(fit, ping.timestamp, confirmed=True, speed=ping.speed)
+        s.trusted = True  # neither the device's trip_id nor inference moves it while the override lasts
+        s.last_offset = fit.match.offset
+        events = self._advance(fit.match.dist, ping.timestamp, ping.speed, fresh=True)
+        status: VehicleStatus = "off_route" if fit.match.offset > cfg.off_route_m else self._status(ping.timestamp)
+        return TrackerOutput(self._state(ping, status), events)
 
     # --- matching -------------------------------------------------------------------------------
     def _match(self, x: float, y: float, ts: float, speed: float | None) -> tuple[float, float]:

@@ -81,6 +81,8 @@ class TrackingContext:
     matchers: MatcherCache = field(init=False)
     timelines: TimelineCache = field(init=False)
     claims: dict[tuple[str, str], str] = field(default_factory=dict)  # (service_date, trip_id) -> vehicle
+    # vehicle -> (trip_id, service_date) an operator assigned it: taken whatever inference thinks
+    overrides: dict[str, tuple[str, str]] = field(default_factory=dict)
     _days: dict[dt.date, DayTrips] = field(default_factory=dict)
     _by_date: dict[str, DayTrips] = field(default_factory=dict)  # day_of's parse, once per date
     _shape_grid: dict[tuple[int, int], dict[str, tuple[int, ...]]] | None = None

@@ -24,6 +24,7 @@ from ingest.validate import PingRejected, ping_from_message
 from smartbus import messages, metrics
 from smartbus.bus.base import Producer, Record
 from smartbus.messages import Ping, PredictionSet, RejectedPing, StopEvent, VehicleState
+from smartbus.stream.overrides import OverrideFeed
 from smartbus.stream.tracker_snapshots import TrackerSnapshots
 
 log = logging.getLogger(__name__)
@@ -62,8 +63,10 @@ class EtaStage:
         predict: Predictor,
         producer: Producer,
         snapshots: TrackerSnapshots | None = None,
+        overrides: OverrideFeed | None = None,
     ) -> None:
         self.engine = engine
+        self._overrides = overrides
         self._predict = predict
         self.producer = producer
         self._snapshots = snapshots
@@ -133,6 +136,8 @@ class EtaStage:
 
     async def _compute(self, batch: tuple[str, int, int, int, int], records: Sequence[Record]) -> _Outbox:
         outbox = _Outbox(batch, [], set(), [])
+        if self._overrides is not None:
+            self.engine.set_overrides(await self._overrides.current())
         parsed: list[tuple[Record, Ping | PingRejected]] = []
         for record in records:
             try:

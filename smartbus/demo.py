@@ -90,7 +90,8 @@ async def _main(args: argparse.Namespace) -> None:
         bus = MemoryBus()
         live = MemoryLiveStore()
         storage = StorageSink(connect)
-        pipeline = Pipeline(network, bus.producer, bus.consumer, storage, live)
+        notices = MemoryNoticeStore()  # what operators write through the api, the ETA stage follows
+        pipeline = Pipeline(network, bus.producer, bus.consumer, storage, live, notices, clock)
         producer = bus.producer()
 
         async def send(key: str, value: bytes) -> None:
@@ -103,7 +104,7 @@ async def _main(args: argparse.Namespace) -> None:
             tile_url=settings.map_tile_url,
             tile_attribution=settings.map_tile_attribution,
             clock=clock,
-            notices=MemoryNoticeStore(),
+            notices=notices,
             database=database,
         )
         server = uvicorn.Server(

@@ -33,3 +33,6 @@ PINGS_ACCEPTED = Counter("smartbus_ingest_pings_total", "Pings accepted at the i
 SNAPSHOT_LOADS = Counter("smartbus_tracker_snapshots_loaded_total", "Vehicle trackers restored from snapshots")
 READY = Gauge("smartbus_ready", "1 when the process is connected and processing, 0 otherwise")
 COMMIT_ERRORS = Counter("smartbus_commit_errors_total", "Offset commits that failed (covered by the next)", ["stage"])
+OVERRIDE_READ_ERRORS = Counter(
+    "smartbus_override_read_errors_total", "Reads of operators' trip overrides that failed (the last ones kept)"
+)

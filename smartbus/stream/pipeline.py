@@ -7,6 +7,7 @@ Kafka; in production each stage is its own process (`smartbus eta`, `smartbus wr
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -17,7 +18,9 @@ from eta.worker import EtaStage
 from smartbus import messages
 from smartbus.bus.base import Consumer, Producer
 from smartbus.live import LiveStore
+from smartbus.live.notices import NoticeStore
 from smartbus.stream.loop import run_stage
+from smartbus.stream.overrides import OverrideFeed
 from smartbus.stream.sinks import LiveSink, StorageSink
 
 OUTPUT_TOPICS = (messages.TOPIC_VEHICLE_STATES, messages.TOPIC_STOP_EVENTS, messages.TOPIC_PREDICTIONS)
@@ -33,10 +36,13 @@ class Pipeline:
     make_consumer: Callable[[Sequence[str], str], Consumer]
     storage: StorageSink
     live: LiveStore
+    notices: NoticeStore | None = None  # operators' notices: the ETA stage follows their trip overrides
+    clock: Callable[[], float] = time.time  # the service's clock, against which notices expire
 
     async def run(self, stop: asyncio.Event) -> None:
         producer = self.make_producer()
-        eta_stage = EtaStage(Engine(self.network), LearningPredictor(self.network), producer)
+        overrides = OverrideFeed(self.notices, clock=self.clock) if self.notices is not None else None
+        eta_stage = EtaStage(Engine(self.network), LearningPredictor(self.network), producer, overrides=overrides)
         consumers = {
             "eta": (self.make_consumer([messages.TOPIC_PINGS], GROUP_ETA), eta_stage.handle),
             "storage": (
