@@ -50,7 +50,7 @@ def fit_trip(
     trip = ctx.network.trips[trip_id]
     timeline = ctx.timelines.get(trip_id)
     t_rel = ts - day.origin
-    earliest = -math.inf if waiting else trip.start_time - cfg.early_tolerance_s - 1800
+    earliest = -math.inf if waiting else trip.start_time - cfg.early_tolerance_s - cfg.terminal_wait_s
     if not (earliest <= t_rel <= trip.end_time + cfg.late_tolerance_s):
         return None
     lo = timeline.dist_at(t_rel - cfg.late_tolerance_s)
@@ -158,9 +158,8 @@ def rank_trips(
     on_shape: dict[str, list[Match]] = {}  # candidates on each whole shape, found once for all its trips
     for day in ctx.days_around(ping.timestamp):
         t_rel = ping.timestamp - day.origin
-        active = np.flatnonzero(
-            (day.starts - cfg.early_tolerance_s - 1800 <= t_rel) & (day.ends + cfg.late_tolerance_s >= t_rel)
-        )
+        latest_start = t_rel + cfg.early_tolerance_s + cfg.terminal_wait_s
+        active = np.flatnonzero((day.starts <= latest_start) & (day.ends + cfg.late_tolerance_s >= t_rel))
         for k in active:
             trip_id = day.trip_ids[int(k)]
             trip = ctx.network.trips[trip_id]

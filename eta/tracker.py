@@ -39,6 +39,8 @@ _STATE_FIELDS = (
 if tuple(f.name for f in fields(VehicleState)) != _STATE_FIELDS:
     raise ImportError("smartbus.messages.VehicleState changed its fields: update eta.tracker._state")
 
+_PATH_FIXES = 8  # the fixes a rival trip must also explain before the bus is moved onto it
+_NOISE_M = 15.0  # GPS noise: per fix, a rival's shape may pass this much farther than ours
 _ALONG_TO_OFFSET = 0.1  # choosing between legs, 100 m from the expected progress weigh like 10 m off the line
 
 
@@ -170,10 +172,33 @@ class VehicleTracker:
         best = ranked[0] if ranked else None
         if best is None or best is ours or (ours is not None and best.score + cfg.confirm_margin >= ours.score):
             return False
+        if ours is not None and not self._explains_path(best.trip_id, ours.trip_id):
+            return False  # a late bus on its own route's street, not another route's trip that joins it here
         self._assign(best, ping.timestamp, confirmed=False, speed=ping.speed)
         s.history = [(ping.timestamp, x, y, ping.speed)]
         self._advance(best.match.dist, ping.timestamp, ping.speed, fresh=True)
         return True
+
+    def _explains_path(self, rival: str, ours: str) -> bool:
+        """Whether the rival trip's shape passes the bus's last few fixes about as closely as ours does.
+
+        A rival that fits the latest fix better on the timetable alone is often another route that shares
+        this street with ours: the road the bus came along tells them apart.
+        """
+        history = self.s.history
+        if len(history) < 2:
+            return True
+        # the whole road since the bus joined this trip, sampled, and its latest stretch in full
+        step = max(1, len(history) // _PATH_FIXES)
+        fixes = history[-_PATH_FIXES:] + history[-_PATH_FIXES - 1 :: -step][:_PATH_FIXES]
+        rival_off = self._offsets(rival, fixes)
+        ours_off = self._offsets(ours, fixes)
+        limit = 0.5 * self.ctx.config.off_route_m
+        return max(rival_off) <= limit and sum(rival_off) <= sum(ours_off) + _NOISE_M * len(fixes)
+
+    def _offsets(self, trip_id: str, fixes: list[tuple[float, float, float, float | None]]) -> list[float]:
+        matcher = self.ctx.matchers.get(self.ctx.network.trips[trip_id].shape_id)
+        return [matcher.project(x, y).offset for _, x, y, _ in fixes]
 
     def _track(self, ping: Ping, x: float, y: float) -> TrackerOutput:
         s, cfg = self.s, self.ctx.config
@@ -342,7 +367,15 @@ class VehicleTracker:
             return events
         dt = ts - t1
         moved = d2 - d1
-        if s.next_stop < n and stop_dist[s.next_stop] - cfg.arrive_radius_m > d2 and s.pending_arrival is None:
+        standing = speed is not None and speed < cfg.stopped_mps
+        # standing a little short of the trip's last stop: at the terminus (its stand is often off the stop)
+        at_end = standing and s.next_stop == n - 1 and stop_dist[n - 1] - cfg.end_radius_m <= d2
+        if (
+            s.next_stop < n
+            and stop_dist[s.next_stop] - cfg.arrive_radius_m > d2
+            and s.pending_arrival is None
+            and not at_end
+        ):
             # the common case: between stops, nothing to report
             if dt > 0 and moved / dt > 2.0:
                 s.cruise_mps = 0.8 * s.cruise_mps + 0.2 * min(moved / dt, cfg.max_speed_mps)
@@ -364,7 +397,7 @@ class VehicleTracker:
                     cursor_t, cursor_d, cursor_v = departure, stop, 0.0
                     continue
                 break
-            if stop - cfg.arrive_radius_m > d2:
+            if stop - cfg.arrive_radius_m > d2 and not (at_end and i == n - 1):
                 break
             if d2 < stop and speed is not None and speed >= cfg.stopped_mps:
                 break  # near the stop but still rolling towards it: the next fix times the arrival better
@@ -605,7 +638,10 @@ class VehicleTracker:
     def _switch(self, fit: Fit) -> None:
         """Re-run the fixes seen since the wrong guess on the better trip."""
         s = self.s
-        history = s.history
+        # the fixes since the guess, or its last stretch only when the guess is old: a trip joined hours ago
+        # was right for most of them
+        since = s.history[-1][0] - self.ctx.config.rerun_window_s
+        history = [fix for fix in s.history if fix[0] >= since] or s.history[-1:]
         self._unassign()
         t0, x0, y0, v0 = history[0]
         first = fit_trip(self.ctx, fit.trip_id, fit.day, x0, y0, t0, self.vehicle_id) or fit

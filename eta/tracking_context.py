@@ -28,11 +28,13 @@ class TrackerConfig:
     silence_unassign_s: float = 1800.0  # silent longer than this: forget the trip
     stale_after_s: float = 180.0
     arrive_radius_m: float = 20.0  # within this before a stop counts as arrived
+    end_radius_m: float = 150.0  # standing within this before its trip's last stop, a bus is at the terminus
     depart_radius_m: float = 30.0  # beyond this after a stop counts as departed
     gap_s: float = 90.0  # a stop passed between fixes further apart than this is flagged interpolated
     default_cruise_mps: float = 7.0
     late_tolerance_s: float = 1800.0  # how late (or early, below) a vehicle may run for a trip to fit it
     early_tolerance_s: float = 600.0
+    terminal_wait_s: float = 5400.0  # how long before its departure a bus may stand at a trip's first stop
     reject_streak_reset: int = 3  # this many speed rejections in a row: the anchor was the bad fix
     bbox_margin_m: float = 5000.0
     stopped_mps: float = 0.5  # a reported speed below this is standing still
@@ -45,6 +47,7 @@ class TrackerConfig:
     confirm_margin: float = 25.0  # fit score (metres-equivalent) by which an inferred trip must beat its rivals
     confirm_fixes: int = 2  # fixes on which it must do so before its events are released
     provisional_max_fixes: int = 40  # still undecided after this many fixes (once departed): keep the guess
+    rerun_window_s: float = 1200.0  # moving a bus onto a rival trip re-runs at most this much of its past
     history_max_fixes: int = 240  # an inferred trip's fixes kept for re-running on a rival (two hours)
     recheck_every_fixes: int = 4  # how often a confirmed inferred trip is checked against the timetable
     recheck_delay_s: float = 300.0  # running further off its timetable than this: look for a better trip

@@ -1,0 +1,45 @@
+"""Trip assignment over a whole trip: a late bus keeps its trip, a bus reaches its terminus and moves on."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from eta.engine import Engine
+from eta.network import Network
+from tests.eta.pings import trip_pings
+
+DAY = dt.date(2014, 6, 3)  # a Tuesday inside the Cairns calendar
+# Route 120 (shape 1200001) shares a long stretch of road with route 130 (shape 1300016), whose trips pass
+# there half an hour after route 120's: a bus of route 120 running late is, on the timetable alone, a bus
+# of route 130 on time.
+ROUTE_120_TRIP = "CNS2014-CNS_MUL-Weekday-00-4166384"
+
+
+def test_a_bus_falling_ever_later_keeps_its_trip_on_a_street_another_route_shares(cairns: Network) -> None:
+    pings, _ = trip_pings(cairns, ROUTE_120_TRIP, DAY, interval_s=30.0, noise_m=10.0, seed=4, pace=1.35)
+    engine = Engine(cairns)
+    trips = [out.state.trip_id for out in map(engine.process, pings) if out.state is not None]
+    joined = trips.index(ROUTE_120_TRIP)
+    # the run ends some 15 minutes late; the first fixes, at the terminal, may fit other trips
+    assert joined < 10
+    end = len(trips) - 3  # the last fixes at the terminus belong to the next trip already
+    assert set(trips[joined:end]) == {ROUTE_120_TRIP}
+
+
+def test_a_bus_standing_short_of_its_last_stop_has_reached_the_terminus(cairns: Network) -> None:
+    trip = cairns.trips[ROUTE_120_TRIP]
+    pings, dists = trip_pings(cairns, ROUTE_120_TRIP, DAY, interval_s=20.0, with_trip_id=True)
+    # the stand is 100 m before the stop: the bus stops there and waits ten minutes
+    stand = next(k for k, d in enumerate(dists) if d >= float(trip.stop_dist[-1]) - 100.0)
+    last = pings[stand]
+    waiting = [
+        last.__class__(last.vehicle_id, last.timestamp + 20.0 * k, last.latitude, last.longitude, speed=0.0)
+        for k in range(1, 30)
+    ]
+    engine = Engine(cairns)
+    events = [e for p in [*pings[: stand + 1], *waiting] for e in engine.process(p).events]
+    last_stop = [e for e in events if e.stop_sequence == int(trip.stop_sequences[-1])]
+    assert len(last_stop) == 1
+    # reached when it stopped at the stand, not when the timetable says
+    assert abs(last_stop[0].arrival_time - last.timestamp) <= 30.0
+    assert engine.tracker(last.vehicle_id).s.finished == (DAY.strftime("%Y%m%d"), ROUTE_120_TRIP)
