@@ -99,11 +99,11 @@ def localized(text: str, translations: Translations, languages: Preference) -> s
 def localized(text: str | None, translations: Translations, languages: Preference) -> str | None: ...
 def localized(text: str | None, translations: Translations, languages: Preference) -> str | None:
     """The name in the first of `languages` it is translated into, else the feed's own text."""
-    if translations and languages:
-        found = dict(translations)
+    if translations:
         for language in languages:
-            if language in found:
-                return found[language]
+            for translated_into, translation in translations:  # a name has a few translations at most
+                if translated_into == language:
+                    return translation
     return text
 
 
