@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import math
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import anyio
-from fastapi import FastAPI, HTTPException, Query, WebSocket
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, WebSocket
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.websockets import WebSocketDisconnect
@@ -29,6 +30,7 @@ from api.database import Database
 from api.errors import install_error_handlers
 from api.hub import CLOSE_TOO_SLOW, Client, FleetClient, Hub, SlowClient, StopClient
 from api.keys import KeyChecker
+from api.languages import Preference, preference
 from api.operator_routes import operator_router
 from api.problems import fleet_problems
 from api.ratelimit import RateLimiter
@@ -48,6 +50,36 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 log = logging.getLogger(__name__)
 CLOSE_NOT_FOUND = 4404
 CLOSE_FULL = 1013  # "try again later": this process has as many websockets as it may hold
+CLOSE_BAD_LANGUAGE = 4422  # a ?lang= that is not a language tag (a 422 over HTTP)
+# A `lang` longer than this is no list of languages anyone means.
+MAX_LANG_CHARS = 100
+
+
+def languages_for(network: Network, lang: str | None, accept_language: str | None) -> Preference:
+    return preference(lang, accept_language, network.translation_languages, network.feed_language)
+
+
+def client_languages(
+    request: Request,
+    response: Response,
+    lang: Annotated[
+        str | None,
+        Query(
+            max_length=MAX_LANG_CHARS,
+            description="Languages for names, best first (vi, en-AU, fr,en); overrides Accept-Language. "
+            "Names the feed does not translate come in its own text.",
+        ),
+    ] = None,
+) -> Preference:
+    """The languages a request wants names in (a dependency of every endpoint that returns names)."""
+    response.headers["Vary"] = "Accept-Language"  # caches must not hand one rider's language to another
+    try:
+        return languages_for(request.app.state.network, lang, request.headers.get("accept-language"))
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+
+
+Languages = Annotated[Preference, Depends(client_languages)]
 
 
 def parse_bbox(text: str) -> tuple[float, float, float, float]:
@@ -96,10 +128,22 @@ def create_app(
     notice_store: NoticeStore = notices if notices is not None else MemoryNoticeStore()
     views = Views(network)
     hub = Hub(live, views.vehicle, expiry_sweep_s=expiry_sweep_s)
-    stop_index = StopIndex((s.stop_id, s.name) for s in network.stops.values())
-    # Static for the life of the process: computed once, served as bytes.
-    routes_geojson = json.dumps(views.routes_geojson(), separators=(",", ":")).encode()
-    stops_geojson = json.dumps(views.stops_geojson(), separators=(",", ":")).encode()
+    stop_index = StopIndex(
+        (s.stop_id, (s.name, *(name for _, name in s.name_translations))) for s in network.stops.values()
+    )
+
+    # Static for the life of the process: computed once per choice of languages, served as bytes. The choices
+    # are orderings of the feed's few translation languages; the cache is bounded all the same.
+    @functools.lru_cache(maxsize=32)
+    def routes_geojson(languages: Preference) -> bytes:
+        return json.dumps(views.routes_geojson(languages), separators=(",", ":"), ensure_ascii=False).encode()
+
+    @functools.lru_cache(maxsize=32)
+    def stops_geojson(languages: Preference) -> bytes:
+        return json.dumps(views.stops_geojson(languages), separators=(",", ":"), ensure_ascii=False).encode()
+
+    routes_geojson(())
+    stops_geojson(())
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -129,13 +173,14 @@ def create_app(
     app.include_router(analytics_router(database, network, require("analyst")))
     app.include_router(operator_router(notice_store, database, network, require("operator"), clock))
     app.state.hub = hub
+    app.state.network = network  # for client_languages
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     def known_stop(stop_id: str) -> None:
         if stop_id not in network.stops:
             raise HTTPException(404, "unknown stop")
 
-    async def board(stop_id: str, kind: str) -> dict[str, Any]:
+    async def board(stop_id: str, kind: str, languages: Preference) -> dict[str, Any]:
         now = clock()
         arrivals = await live.stop_arrivals(stop_id, now)
         cancelled = [TripCancellation(**c) for c in await notice_store.all("cancellation", now)]
@@ -143,33 +188,36 @@ def create_app(
         return {
             "type": kind,
             "stop_id": stop_id,
-            "arrivals": views.board(stop_id, arrivals, cancelled, skipped, now),
+            "arrivals": views.board(stop_id, arrivals, cancelled, skipped, now, languages),
             "server_time": now,
         }
 
-    rendered: dict[str, tuple[int, asyncio.Task[str]]] = {}  # stop_id -> (generation, its board as JSON)
+    # (stop_id, languages) -> (generation, that board as JSON)
+    rendered: dict[tuple[str, Preference], tuple[int, asyncio.Task[str]]] = {}
 
-    async def shared_board(stop_id: str) -> str:
-        """The stop's board as update JSON, read and encoded once per change however many clients watch it."""
+    async def shared_board(stop_id: str, languages: Preference) -> str:
+        """The stop's board as update JSON, read and encoded once per change and language, however many
+        clients watch it."""
         generation = hub.stop_generation(stop_id)
-        entry = rendered.get(stop_id)
+        key = (stop_id, languages)
+        entry = rendered.get(key)
         if entry is None or entry[0] != generation:
             if len(rendered) > 4 * max(1, len(network.stops)):
                 rendered.clear()
 
             async def render() -> str:
-                body = await board(stop_id, "update")
+                body = await board(stop_id, "update", languages)
                 return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
 
             task = asyncio.ensure_future(render())
             # Nobody may be left to await a failed rendering; retrieving it here keeps asyncio quiet.
             task.add_done_callback(lambda t: t.cancelled() or t.exception())
-            entry = rendered[stop_id] = (generation, task)
+            entry = rendered[key] = (generation, task)
         try:
             return await asyncio.shield(entry[1])
         except Exception:
-            if rendered.get(stop_id) is entry:
-                del rendered[stop_id]  # the next client tries again
+            if rendered.get(key) is entry:
+                del rendered[key]  # the next client tries again
             raise
 
     def protobuf_or_json(feed: Any, fmt: str) -> Response:
@@ -195,10 +243,16 @@ def create_app(
 
     @app.get("/api/config")
     async def config() -> dict[str, Any]:
-        return {"tile_url": tile_url, "tile_attribution": tile_attribution, "timezone": network.agency_timezone}
+        return {
+            "tile_url": tile_url,
+            "tile_attribution": tile_attribution,
+            "timezone": network.agency_timezone,
+            "feed_language": network.feed_language,  # the language of the feed's own names, when known
+            "name_languages": list(network.translation_languages),  # names are also translated into these
+        }
 
     @app.get("/api/vehicles")
-    async def vehicles(route_id: str | None = None, bbox: str | None = None) -> dict[str, Any]:
+    async def vehicles(languages: Languages, route_id: str | None = None, bbox: str | None = None) -> dict[str, Any]:
         box = parse_bbox(bbox) if bbox is not None else None
         selected = []
         for state in await live.vehicles():
@@ -206,7 +260,7 @@ def create_app(
                 continue
             if box is not None and not (box[0] <= state.longitude <= box[2] and box[1] <= state.latitude <= box[3]):
                 continue
-            selected.append(views.vehicle(state))
+            selected.append(views.vehicle(state, languages))
         return {"vehicles": selected, "server_time": clock()}
 
     @app.get("/api/fleet/problems")
@@ -217,44 +271,46 @@ def create_app(
         return {"problems": [p.as_dict() for p in found], "server_time": now}
 
     @app.get("/api/vehicles/{vehicle_id}")
-    async def vehicle(vehicle_id: str) -> dict[str, Any]:
+    async def vehicle(vehicle_id: str, languages: Languages) -> dict[str, Any]:
         state = await live.vehicle(vehicle_id)
         if state is None:
             raise HTTPException(404, "unknown vehicle")
-        return views.vehicle(state)
+        return views.vehicle(state, languages)
 
     @app.get("/api/stops")
     async def stops(
+        languages: Languages,
         q: Annotated[str, Query(max_length=200)] = "",
         limit: Annotated[int, Query(ge=1, le=200)] = 20,
     ) -> dict[str, Any]:
-        return {"stops": [views.stop(network.stops[i]) for i in stop_index.search(q, limit)]}
+        """Stops whose name, in the feed's language or any translation, holds every word of `q`."""
+        return {"stops": [views.stop(network.stops[i], languages) for i in stop_index.search(q, limit)]}
 
     @app.get("/api/stops.geojson")
-    async def stops_map() -> Response:
-        return Response(stops_geojson, media_type="application/geo+json")
+    async def stops_map(languages: Languages) -> Response:
+        return geojson_response(stops_geojson(languages))
 
     @app.get("/api/stops/{stop_id}")
-    async def stop(stop_id: str) -> dict[str, Any]:
+    async def stop(stop_id: str, languages: Languages) -> dict[str, Any]:
         known_stop(stop_id)
-        return views.stop(network.stops[stop_id])
+        return views.stop(network.stops[stop_id], languages)
 
     @app.get("/api/stops/{stop_id}/arrivals")
-    async def stop_arrivals(stop_id: str) -> dict[str, Any]:
+    async def stop_arrivals(stop_id: str, languages: Languages) -> dict[str, Any]:
         known_stop(stop_id)
-        body = await board(stop_id, "snapshot")
+        body = await board(stop_id, "snapshot", languages)
         del body["type"]
-        body["stop"] = views.stop(network.stops[stop_id])
+        body["stop"] = views.stop(network.stops[stop_id], languages)
         return body
 
     @app.get("/api/routes")
-    async def routes() -> dict[str, Any]:
+    async def routes(languages: Languages) -> dict[str, Any]:
         ordered = sorted(network.routes.values(), key=lambda r: (r.short_name, r.route_id))
-        return {"routes": [views.route(r) for r in ordered]}
+        return {"routes": [views.route(r, languages) for r in ordered]}
 
     @app.get("/api/routes.geojson")
-    async def routes_map() -> Response:
-        return Response(routes_geojson, media_type="application/geo+json")
+    async def routes_map(languages: Languages) -> Response:
+        return geojson_response(routes_geojson(languages))
 
     @app.get("/gtfs-rt/vehicle-positions.{fmt}", tags=["gtfs-realtime"])
     async def gtfs_rt_vehicle_positions(fmt: str) -> Response:
@@ -281,8 +337,18 @@ def create_app(
         operator_alerts = [alert_from_dict(a) for a in await notice_store.all("alert", now)]
         return protobuf_or_json(gtfs_rt.alerts(await live.vehicles(), operator_alerts, network, now), fmt)
 
+    async def socket_languages(websocket: WebSocket, lang: str | None) -> Preference | None:
+        """The client's languages, or None after closing a socket whose ?lang= is not a language."""
+        try:
+            if lang is not None and len(lang) > MAX_LANG_CHARS:
+                raise ValueError(f"lang is longer than {MAX_LANG_CHARS} characters")
+            return languages_for(network, lang, websocket.headers.get("accept-language"))
+        except ValueError as exc:
+            await websocket.close(CLOSE_BAD_LANGUAGE, str(exc)[:120])  # a close reason fits in 123 bytes
+            return None
+
     @app.websocket("/ws/stops/{stop_id}")
-    async def stop_socket(websocket: WebSocket, stop_id: str) -> None:
+    async def stop_socket(websocket: WebSocket, stop_id: str, lang: str | None = None) -> None:
         await websocket.accept()
         if hub.client_count >= max_websockets:
             await websocket.close(CLOSE_FULL, "server full, try again shortly")
@@ -290,20 +356,28 @@ def create_app(
         if stop_id not in network.stops:
             await websocket.close(CLOSE_NOT_FOUND, "unknown stop")
             return
-        client = StopClient(websocket, stop_id, min_interval_s, send_timeout_s)
+        languages = await socket_languages(websocket, lang)
+        if languages is None:
+            return
+        client = StopClient(websocket, stop_id, min_interval_s, send_timeout_s, languages)
         hub.add_stop_client(client)  # before the snapshot, so no change can slip between the two
         try:
-            await serve(client, lambda: board(stop_id, "snapshot"), lambda: shared_board(stop_id))
+            await serve(
+                client, lambda: board(stop_id, "snapshot", languages), lambda: shared_board(stop_id, languages)
+            )
         finally:
             hub.remove_stop_client(client)
 
     @app.websocket("/ws/fleet")
-    async def fleet_socket(websocket: WebSocket, route_id: str | None = None) -> None:
+    async def fleet_socket(websocket: WebSocket, route_id: str | None = None, lang: str | None = None) -> None:
         await websocket.accept()
         if hub.client_count >= max_websockets:
             await websocket.close(CLOSE_FULL, "server full, try again shortly")
             return
-        client = FleetClient(websocket, route_id, min_interval_s, send_timeout_s)
+        languages = await socket_languages(websocket, lang)
+        if languages is None:
+            return
+        client = FleetClient(websocket, route_id, min_interval_s, send_timeout_s, languages)
         hub.add_fleet_client(client)
 
         async def snapshot() -> dict[str, Any]:
@@ -314,7 +388,7 @@ def create_app(
             return {
                 "type": "snapshot",
                 "route_id": route_id,
-                "vehicles": [views.vehicle(s) for s in states],
+                "vehicles": [views.vehicle(s, languages) for s in states],
                 "server_time": clock(),
             }
 
@@ -350,6 +424,10 @@ def create_app(
         return FileResponse(STATIC_DIR / "board.html")
 
     return app
+
+
+def geojson_response(body: bytes) -> Response:
+    return Response(body, media_type="application/geo+json", headers={"Vary": "Accept-Language"})
 
 
 # Any fixed 64-bit number: several api processes, one refresher at a time.

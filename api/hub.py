@@ -4,6 +4,7 @@ Each client gets at most one message per `min_interval_s`: the first change afte
 at once, later ones coalesce into the next message. A client holds one coalesced slot (a dirty flag for
 a stop board, the latest state per vehicle for the fleet), so its backlog is bounded by construction; a
 client whose socket does not take a message within `send_timeout_s` is dropped, never slowing the others.
+Each client has its languages for names; a change is rendered once per language in use, not once per client.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket
 
+from api.languages import Preference
 from smartbus.live import FLEET_CHANNEL, LiveStore
 from smartbus.live.store import ALL_STOPS_PATTERN, STOP_CHANNEL_PREFIX
 
@@ -68,17 +70,31 @@ class Client:
 
 
 class StopClient(Client):
-    def __init__(self, websocket: WebSocket, stop_id: str, min_interval_s: float, send_timeout_s: float) -> None:
+    def __init__(
+        self,
+        websocket: WebSocket,
+        stop_id: str,
+        min_interval_s: float,
+        send_timeout_s: float,
+        languages: Preference = (),
+    ) -> None:
         super().__init__(websocket, min_interval_s, send_timeout_s)
         self.stop_id = stop_id
+        self.languages = languages
 
 
 class FleetClient(Client):
     def __init__(
-        self, websocket: WebSocket, route_id: str | None, min_interval_s: float, send_timeout_s: float
+        self,
+        websocket: WebSocket,
+        route_id: str | None,
+        min_interval_s: float,
+        send_timeout_s: float,
+        languages: Preference = (),
     ) -> None:
         super().__init__(websocket, min_interval_s, send_timeout_s)
         self.route_id = route_id
+        self.languages = languages
         self.pending: dict[str, dict[str, Any]] = {}  # vehicle_id -> latest view not yet sent
         self.removed: set[str] = set()  # vehicles gone from the store since the last message
         self.needs_snapshot = False  # set after the subscription was lost: moves may have been missed
@@ -114,7 +130,7 @@ class Hub:
     def __init__(
         self,
         live: LiveStore,
-        vehicle_view: Callable[[dict[str, Any]], dict[str, Any]],
+        vehicle_view: Callable[[dict[str, Any], Preference], dict[str, Any]],
         *,
         expiry_sweep_s: float = 15.0,
     ) -> None:
@@ -213,12 +229,19 @@ class Hub:
             if not self._fleet_clients:
                 return
             try:
-                vehicles = [self._vehicle_view(v) for v in json.loads(payload)]
+                states = json.loads(payload)
+                ids = [str(state["vehicle_id"]) for state in states]
             except (ValueError, TypeError, KeyError):
                 log.warning("ignoring malformed fleet message")
                 return
-            self._known_vehicles.update(str(v["vehicle_id"]) for v in vehicles)
+            self._known_vehicles.update(ids)
+            viewed: dict[Preference, list[dict[str, Any]]] = {}
             for fleet_client in self._fleet_clients:
+                vehicles = viewed.get(fleet_client.languages)
+                if vehicles is None:
+                    vehicles = viewed[fleet_client.languages] = [
+                        self._vehicle_view(state, fleet_client.languages) for state in states
+                    ]
                 fleet_client.offer(vehicles)
         elif channel.startswith(STOP_CHANNEL_PREFIX):
             stop_id = channel.removeprefix(STOP_CHANNEL_PREFIX)

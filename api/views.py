@@ -1,4 +1,8 @@
-"""What the api sends: vehicles, arrivals, stops and routes as JSON-ready dicts, enriched from the network."""
+"""What the api sends: vehicles, arrivals, stops and routes as JSON-ready dicts, enriched from the network.
+
+Names (stops, routes, headsigns, agencies) come in the client's languages where the feed translates them
+(`languages`, from api.languages), else in the feed's own text.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import math
 from collections.abc import Sequence
 from typing import Any, Final
 
+from api.languages import Preference, localized
 from eta.network import Network, Route, Stop
 from smartbus.live import Arrival
 from smartbus.live.notices import SkippedStops, TripCancellation
@@ -22,27 +27,28 @@ CANCELLED_SHOWN_UNTIL_S: Final = 2 * 3600.0
 class Views:
     def __init__(self, network: Network) -> None:
         self._network = network
+        self._route_lines: list[tuple[str, list[list[list[float]]]]] | None = None
 
-    def vehicle(self, state: VehicleState | dict[str, Any]) -> dict[str, Any]:
+    def vehicle(self, state: VehicleState | dict[str, Any], languages: Preference = ()) -> dict[str, Any]:
         """A vehicle as clients see it; accepts a VehicleState or its messages.to_dict form."""
         body = dataclasses.asdict(state) if isinstance(state, VehicleState) else state
         view = {name: body.get(name) for name in _STATE_FIELDS}
         route = self._network.routes.get(view["route_id"] or "")
         trip = self._network.trips.get(view["trip_id"] or "")
-        view["route_short_name"] = route.short_name if route else None
+        view["route_short_name"] = _short_name(route, languages)
         view["route_color"] = _color(route)
-        view["headsign"] = trip.headsign if trip else None
+        view["headsign"] = localized(trip.headsign, trip.headsign_translations, languages) if trip else None
         return view
 
-    def arrival(self, arrival: Arrival) -> dict[str, Any]:
+    def arrival(self, arrival: Arrival, languages: Preference = ()) -> dict[str, Any]:
         view = arrival.to_dict()
         route = self._network.routes.get(arrival.route_id or "")
         trip = self._network.trips.get(arrival.trip_id)
         if route is None and trip is not None:
             route = self._network.routes.get(trip.route_id)
-        view["route_short_name"] = route.short_name if route else None
+        view["route_short_name"] = _short_name(route, languages)
         view["route_color"] = _color(route)
-        view["headsign"] = trip.headsign if trip else None
+        view["headsign"] = localized(trip.headsign, trip.headsign_translations, languages) if trip else None
         view["live"] = arrival.method != "schedule"  # schedule only: no vehicle data behind the time
         view["wheelchair_accessible"] = trip.wheelchair_accessible == 1 if trip else None
         view["cancelled"] = False
@@ -56,6 +62,7 @@ class Views:
         cancellations: Sequence[TripCancellation],
         skips: Sequence[SkippedStops],
         now: float,
+        languages: Preference = (),
     ) -> list[dict[str, Any]]:
         """A stop's board: predicted arrivals, marked when the trip is cancelled or skips this stop,
         plus cancelled trips due here soon that no vehicle predicts (a rider should know the bus is not coming)."""
@@ -63,7 +70,7 @@ class Views:
         skipping = {(s.trip_id, s.service_date) for s in skips if stop_id in s.stop_ids}
         rows = []
         for arrival in arrivals:
-            view = self.arrival(arrival)
+            view = self.arrival(arrival, languages)
             key = (arrival.trip_id, arrival.service_date)
             view["cancelled"] = key in cancelled
             view["skipped"] = key in skipping
@@ -73,7 +80,7 @@ class Views:
             scheduled = self._scheduled_arrival(trip_id, service_date, stop_id)
             if scheduled is None or not (CANCELLED_SHOWN_FROM_S <= scheduled - now <= CANCELLED_SHOWN_UNTIL_S):
                 continue
-            rows.append(self._cancelled_row(trip_id, service_date, stop_id, scheduled))
+            rows.append(self._cancelled_row(trip_id, service_date, stop_id, scheduled, languages))
         rows.sort(key=lambda r: (r["predicted_arrival"], r["trip_id"]))
         return rows
 
@@ -88,7 +95,9 @@ class Views:
         index = trip.stop_ids.index(stop_id)
         return self._network.service_day_origin(day) + float(trip.arrival[index])
 
-    def _cancelled_row(self, trip_id: str, service_date: str, stop_id: str, scheduled: float) -> dict[str, Any]:
+    def _cancelled_row(
+        self, trip_id: str, service_date: str, stop_id: str, scheduled: float, languages: Preference
+    ) -> dict[str, Any]:
         trip = self._network.trips[trip_id]
         route = self._network.routes.get(trip.route_id)
         index = trip.stop_ids.index(stop_id)
@@ -104,50 +113,44 @@ class Views:
             "method": "schedule",
             "uncertainty_s": 0.0,
             "updated_at": None,
-            "route_short_name": route.short_name if route else None,
+            "route_short_name": _short_name(route, languages),
             "route_color": _color(route),
-            "headsign": trip.headsign,
+            "headsign": localized(trip.headsign, trip.headsign_translations, languages),
             "live": False,
             "wheelchair_accessible": trip.wheelchair_accessible == 1,
             "cancelled": True,
             "skipped": False,
         }
 
-    def stop(self, stop: Stop) -> dict[str, Any]:
+    def stop(self, stop: Stop, languages: Preference = ()) -> dict[str, Any]:
         return {
             "stop_id": stop.stop_id,
-            "name": stop.name,
+            "name": localized(stop.name, stop.name_translations, languages),
             "lat": stop.lat,
             "lon": stop.lon,
             "wheelchair_boarding": stop.wheelchair_boarding,
         }
 
-    def route(self, route: Route) -> dict[str, Any]:
+    def route(self, route: Route, languages: Preference = ()) -> dict[str, Any]:
+        agency = self._network.agencies.get(route.agency_id or "")
+        if agency is None and len(self._network.agencies) == 1:
+            agency = next(iter(self._network.agencies.values()))  # a feed's one agency needs no agency_id
         return {
             "route_id": route.route_id,
-            "short_name": route.short_name,
-            "long_name": route.long_name,
+            "short_name": _short_name(route, languages),
+            "long_name": localized(route.long_name, route.long_name_translations, languages),
             "route_type": route.route_type,
             "color": _color(route),
             "agency_id": route.agency_id,
+            "agency_name": localized(agency.name, agency.name_translations, languages) if agency else None,
         }
 
-    def routes_geojson(self) -> dict[str, Any]:
+    def routes_geojson(self, languages: Preference = ()) -> dict[str, Any]:
         """One MultiLineString feature per route: the distinct shapes its trips run on."""
-        shapes_of: dict[str, set[str]] = {}
-        for trip in self._network.trips.values():
-            shapes_of.setdefault(trip.route_id, set()).add(trip.shape_id)
         features = []
-        for route_id in sorted(shapes_of):
+        for route_id, lines in self._lines_by_route():
             route = self._network.routes.get(route_id)
-            lines = []
-            for shape_id in sorted(shapes_of[route_id]):
-                shape = self._network.shapes.get(shape_id)
-                if shape is not None and len(shape.lat) >= 2:
-                    lines.append(_simplified(shape.lon.tolist(), shape.lat.tolist()))
-            if not lines:
-                continue
-            properties = self.route(route) if route else {"route_id": route_id}
+            properties = self.route(route, languages) if route else {"route_id": route_id}
             features.append(
                 {
                     "type": "Feature",
@@ -157,12 +160,33 @@ class Views:
             )
         return {"type": "FeatureCollection", "features": features}
 
-    def stops_geojson(self) -> dict[str, Any]:
+    def _lines_by_route(self) -> list[tuple[str, list[list[list[float]]]]]:
+        """(route_id, its simplified shapes as [lon, lat] lines), worked out once: simplifying is the slow part."""
+        if self._route_lines is None:
+            shapes_of: dict[str, set[str]] = {}
+            for trip in self._network.trips.values():
+                shapes_of.setdefault(trip.route_id, set()).add(trip.shape_id)
+            found = []
+            for route_id in sorted(shapes_of):
+                lines = []
+                for shape_id in sorted(shapes_of[route_id]):
+                    shape = self._network.shapes.get(shape_id)
+                    if shape is not None and len(shape.lat) >= 2:
+                        lines.append(_simplified(shape.lon.tolist(), shape.lat.tolist()))
+                if lines:
+                    found.append((route_id, lines))
+            self._route_lines = found
+        return self._route_lines
+
+    def stops_geojson(self, languages: Preference = ()) -> dict[str, Any]:
         features = [
             {
                 "type": "Feature",
                 "geometry": {"type": "Point", "coordinates": [stop.lon, stop.lat]},
-                "properties": {"stop_id": stop.stop_id, "name": stop.name},
+                "properties": {
+                    "stop_id": stop.stop_id,
+                    "name": localized(stop.name, stop.name_translations, languages),
+                },
             }
             for stop in self._network.stops.values()
             if math.isfinite(stop.lat) and math.isfinite(stop.lon)
@@ -179,6 +203,10 @@ def _simplified(lon: list[float], lat: list[float]) -> list[list[float]]:
 
     line = LineString(list(zip(lon, lat, strict=True))).simplify(SIMPLIFY_TOLERANCE_DEG, preserve_topology=False)
     return [[round(x, 6), round(y, 6)] for x, y in line.coords]
+
+
+def _short_name(route: Route | None, languages: Preference) -> str | None:
+    return localized(route.short_name, route.short_name_translations, languages) if route else None
 
 
 def _color(route: Route | None) -> str | None:

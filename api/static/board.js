@@ -1,4 +1,5 @@
 // The riders' arrivals board for one stop: live countdowns from /ws/stops/{stop_id}, English and Vietnamese.
+// Names (the stop, routes, headsigns) come in the chosen language where the feed translates them (?lang=).
 "use strict";
 (function () {
   const TEXT = {
@@ -111,6 +112,14 @@
     const luminance = (0.299 * (n >> 16) + 0.587 * ((n >> 8) & 255) + 0.114 * (n & 255)) / 255;
     return luminance > 0.6 ? "#000" : "#fff";
   }
+  function inLanguage(path) { return path + "?lang=" + encodeURIComponent(lang); }
+  function loadStopName() {
+    const asked = lang;
+    fetch(inLanguage("/api/stops/" + encodeURIComponent(stopId)))
+      .then((r) => (r.ok ? r.json() : null))
+      .then((stop) => { if (stop && asked === lang) { stopName = stop.name; render(); } });
+  }
+  const boardPath = () => inLanguage("/ws/stops/" + encodeURIComponent(stopId));
   $("lang").addEventListener("click", () => {
     lang = TEXT[lang].other;
     localStorage.setItem("smartbus.lang", lang);
@@ -118,12 +127,12 @@
     url.searchParams.set("lang", lang);
     history.replaceState(null, "", url);
     render();
+    loadStopName();
+    socket.moveTo(boardPath()); // the same board, its names in the new language
   });
   fetch("/api/config").then((r) => r.json()).then((config) => { timeZone = config.timezone; render(); });
-  fetch("/api/stops/" + encodeURIComponent(stopId))
-    .then((r) => (r.ok ? r.json() : null))
-    .then((stop) => { if (stop) { stopName = stop.name; render(); } });
-  liveSocket("/ws/stops/" + encodeURIComponent(stopId), (msg) => {
+  loadStopName();
+  const socket = liveSocket(boardPath(), (msg) => {
     serverOffset = msg.server_time - Date.now() / 1000;
     lastMessageAt = Date.now();
     arrivals = msg.arrivals;

@@ -13,9 +13,11 @@ import numpy as np
 from eta.network.alignment import cumulative_distance, stop_distances
 from eta.network.calendar import ServiceCalendar, WeeklyService
 from eta.network.feed_tables import floats, gtfs_seconds, line_of, optional_ints, read_tables, strings
-from eta.network.model import Route, Shape, Stop, Trip
+from eta.network.language_tags import normalize_tag
+from eta.network.model import Agency, Route, Shape, Stop, Trip
 from eta.network.network import Network
 from eta.network.projection import LocalProjection
+from eta.network.translations import TranslationTable, read_translations
 from smartbus.errors import FeedError
 
 log = logging.getLogger(__name__)
@@ -25,16 +27,25 @@ _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
 
 def compile_network(feed: Path, feed_hash: str) -> Network:
     tables = read_tables(feed)
-    warnings: list[str] = []
+    translations, warnings = read_translations(feed)
     timezone = _agency_timezone(tables["agency"])
-    stops = _stops(tables["stops"])
+    agencies = _agencies(tables["agency"], translations)
+    stops = _stops(tables["stops"], translations)
     projection = _projection(stops)
-    routes = _routes(tables["routes"])
+    routes = _routes(tables["routes"], translations)
     shapes = _shapes(tables["shapes"], projection)
     calendar = _calendar(tables["calendar"], tables["calendar_dates"])
-    trips = _trips(tables, stops, routes, shapes, projection, warnings)
+    trips = _trips(tables, stops, routes, shapes, projection, warnings, translations)
     if tables["frequencies"] is not None:
         trips = _expand_frequencies(tables["frequencies"], trips)
+    warnings += translations.unknown_records(
+        {
+            "agency": agencies,
+            "stops": stops,
+            "routes": routes,
+            "trips": (t for t in strings(tables["trips"], "trip_id") if t is not None),
+        }
+    )
     for text in warnings:
         log.warning("%s: %s", feed.name, text)
     return Network(
@@ -47,6 +58,9 @@ def compile_network(feed: Path, feed_hash: str) -> Network:
         trips=trips,
         calendar=calendar,
         warnings=tuple(warnings),
+        agencies=agencies,
+        feed_language=_feed_language(tables["feed_info"], tables["agency"]),
+        translation_languages=_translation_languages(agencies, stops, routes, trips),
     )
 
 
@@ -64,7 +78,40 @@ def _agency_timezone(agency: Any) -> str:
     return zone
 
 
-def _stops(frame: Any) -> dict[str, Stop]:
+def _agencies(frame: Any, translations: TranslationTable) -> dict[str, Agency]:
+    agencies: dict[str, Agency] = {}
+    for agency_id, name in zip(strings(frame, "agency_id"), strings(frame, "agency_name"), strict=True):
+        key = agency_id or ""
+        translated = translations.lookup("agency", "agency_name", agency_id, name)
+        agencies.setdefault(key, Agency(key, name or key, translated))
+    return agencies
+
+
+def _feed_language(feed_info: Any, agency: Any) -> str | None:
+    """feed_info's feed_lang, else the agencies' agency_lang when they agree; None for "mul" or unknown."""
+    given = {t for t in strings(feed_info, "feed_lang") if t} if feed_info is not None else set()
+    if not given:
+        given = {t for t in strings(agency, "agency_lang") if t}
+    tags = {normalize_tag(t) for t in given}
+    if len(tags) != 1:
+        return None
+    tag = tags.pop()
+    return None if tag == "mul" else tag
+
+
+def _translation_languages(
+    agencies: dict[str, Agency], stops: dict[str, Stop], routes: dict[str, Route], trips: dict[str, Trip]
+) -> tuple[str, ...]:
+    found: set[tuple[tuple[str, str], ...]] = set()
+    found.update(a.name_translations for a in agencies.values())
+    found.update(s.name_translations for s in stops.values())
+    for route in routes.values():
+        found.update((route.short_name_translations, route.long_name_translations))
+    found.update(t.headsign_translations for t in trips.values())
+    return tuple(sorted({language for translations in found for language, _ in translations}))
+
+
+def _stops(frame: Any, translations: TranslationTable) -> dict[str, Stop]:
     lat = floats(frame, "stop_lat", "stops.txt")
     lon = floats(frame, "stop_lon", "stops.txt")
     bad = np.flatnonzero((np.abs(lat) > 90) | (np.abs(lon) > 180) | ((lat == 0) & (lon == 0)))
@@ -82,7 +129,8 @@ def _stops(frame: Any) -> dict[str, Stop]:
         assert stop_id is not None  # checked by read_tables
         if stop_id in stops:
             raise FeedError("stops.txt", f"duplicate stop_id {stop_id!r}", line_of(frame, i))
-        stops[stop_id] = Stop(stop_id, name or stop_id, float(lat[i]), float(lon[i]), wheelchair)
+        translated = translations.lookup("stops", "stop_name", stop_id, name)
+        stops[stop_id] = Stop(stop_id, name or stop_id, float(lat[i]), float(lon[i]), wheelchair, translated)
     return stops
 
 
@@ -92,7 +140,7 @@ def _projection(stops: dict[str, Stop]) -> LocalProjection:
     return LocalProjection((lats.min() + lats.max()) / 2, (lons.min() + lons.max()) / 2)
 
 
-def _routes(frame: Any) -> dict[str, Route]:
+def _routes(frame: Any, translations: TranslationTable) -> dict[str, Route]:
     route_types = optional_ints(frame, "route_type")
     routes: dict[str, Route] = {}
     for i, (route_id, short, long_, color, agency) in enumerate(
@@ -110,7 +158,14 @@ def _routes(frame: Any) -> dict[str, Route]:
             raise FeedError("routes.txt", f"duplicate route_id {route_id!r}", line_of(frame, i))
         route_type = route_types[i]
         routes[route_id] = Route(
-            route_id, short or "", long_ or "", 3 if route_type is None else route_type, color, agency
+            route_id,
+            short or "",
+            long_ or "",
+            3 if route_type is None else route_type,
+            color,
+            agency,
+            translations.lookup("routes", "route_short_name", route_id, short),
+            translations.lookup("routes", "route_long_name", route_id, long_),
         )
     return routes
 
@@ -191,6 +246,7 @@ def _trips(
     shapes: dict[str, Shape],
     projection: LocalProjection,
     warnings: list[str],
+    translations: TranslationTable,
 ) -> dict[str, Trip]:
     trips_frame = tables["trips"]
     trip_rows: dict[str, int] = {}
@@ -271,6 +327,7 @@ def _trips(
             arrival=arr,
             departure=dep,
             timepoint=given,
+            headsign_translations=translations.lookup("trips", "trip_headsign", trip_id, headsigns[t]),
         )
     if made_straight_shapes:
         warnings.append("no shape for some trips (shapes.txt absent or shape_id empty): straight lines between stops")
@@ -410,6 +467,7 @@ def _expand_frequencies(frame: Any, trips: dict[str, Trip]) -> dict[str, Trip]:
                 arrival=template.arrival + shift,
                 departure=template.departure + shift,
                 timepoint=template.timepoint,
+                headsign_translations=template.headsign_translations,
             )
             t += headway[i]
     return expanded

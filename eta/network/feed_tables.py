@@ -35,6 +35,7 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "frequencies": ("trip_id", "start_time", "end_time", "headway_secs"),
 }
 REQUIRED_FILES = ("agency", "stops", "routes", "trips", "stop_times")
+OPTIONAL_TABLES = ("feed_info",)  # read when present; nothing in them is required by the compiler
 
 
 def read_tables(feed: Path) -> dict[str, Any]:
@@ -47,7 +48,7 @@ def read_tables(feed: Path) -> dict[str, Any]:
         gtfs = gtfs_kit.read_feed(feed, dist_units="m")
     except Exception as exc:  # gtfs-kit raises bare pandas/zipfile errors on unreadable files
         raise FeedError(feed.name, f"cannot read the feed: {exc}") from exc
-    tables: dict[str, Any] = {name: getattr(gtfs, name, None) for name in REQUIRED_COLUMNS}
+    tables: dict[str, Any] = {name: getattr(gtfs, name, None) for name in (*REQUIRED_COLUMNS, *OPTIONAL_TABLES)}
     for name in REQUIRED_FILES:
         if tables[name] is None:
             raise FeedError(f"{name}.txt", "required file is missing or empty")

@@ -17,7 +17,8 @@ from smartbus.errors import FeedError
 log = logging.getLogger(__name__)
 
 # Bump when the compiled format or the compiler's rules change, so stale caches are ignored.
-COMPILER_VERSION = 1
+# 2: names in other languages (translations.txt), agencies and the feed's language.
+COMPILER_VERSION = 2
 
 
 def feed_hash(feed: Path) -> str:

@@ -6,6 +6,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# One text in other languages: (language tag, text) pairs sorted by tag; () when the feed translates nothing.
+# The feed's own text stays in the record's plain field; these come from translations.txt.
+Translations = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Agency:
+    agency_id: str  # "" when the feed names a single agency without an id
+    name: str
+    name_translations: Translations = ()
+
 
 @dataclass(frozen=True, slots=True)
 class Stop:
@@ -14,6 +25,7 @@ class Stop:
     lat: float  # WGS84 degrees
     lon: float
     wheelchair_boarding: int | None
+    name_translations: Translations = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +36,8 @@ class Route:
     route_type: int
     color: str | None  # hex without '#', as in the feed
     agency_id: str | None
+    short_name_translations: Translations = ()
+    long_name_translations: Translations = ()
 
 
 @dataclass(frozen=True)
@@ -55,6 +69,7 @@ class Trip:
     arrival: np.ndarray  # (k,) float64 seconds since the service day's origin (noon minus 12 h); may exceed 86400
     departure: np.ndarray  # (k,) float64, same origin
     timepoint: np.ndarray  # (k,) bool: True where the feed gave the time, False where interpolated by distance
+    headsign_translations: Translations = ()
 
     @property
     def start_time(self) -> float:

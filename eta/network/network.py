@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from eta.network.calendar import ServiceCalendar, service_day_origin
-from eta.network.model import Route, Shape, Stop, Trip
+from eta.network.model import Agency, Route, Shape, Stop, Trip
 from eta.network.projection import LocalProjection
 
 
@@ -20,7 +20,12 @@ class Network:
     shapes: dict[str, Shape]
     trips: dict[str, Trip]  # frequency-based trips expanded as '<trip_id>@<HH:MM:SS>'
     calendar: ServiceCalendar
-    warnings: tuple[str, ...] = ()  # what the compiler had to guess (e.g. no shapes.txt)
+    warnings: tuple[str, ...] = ()  # what the compiler had to guess or skip (e.g. no shapes.txt)
+    agencies: dict[str, Agency] = field(default_factory=dict)  # by agency_id ("" for one agency without an id)
+    # The language of the feed's own text: feed_info's feed_lang, else the agencies' agency_lang; None when
+    # unknown or "mul" (names in several languages). Tags are normalised ("en-AU").
+    feed_language: str | None = None
+    translation_languages: tuple[str, ...] = ()  # the languages translations.txt names things in, sorted
     _trips_by_service: dict[str, list[str]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:

@@ -1,6 +1,7 @@
 // Loads each page of a running api in headless Chromium, waits for live updates to arrive in the page,
 // and saves screenshots. Run by test_pages.py, which starts the api and feeds it live data.
-// Environment: BASE_URL, STOP_ID, API_KEY, DAY (YYYY-MM-DD), ROUTE_ID, ARTIFACTS (a directory).
+// Environment: BASE_URL, STOP_ID, API_KEY, DAY (YYYY-MM-DD), ROUTE_ID, ARTIFACTS (a directory); TRANSLATED_URL and
+// TRANSLATED_STOP_ID: an api on a feed with translations.txt, for the board's names in the chosen language.
 import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -40,12 +41,12 @@ const context = await chromium.launchPersistentContext(profile, {
   viewport: { width: 1280, height: 800 },
 });
 const failures = [];
-async function scenario(name, body) {
+async function scenario(name, body, origin = base) {
   const page = await context.newPage();
   const errors = [];
   page.on("pageerror", (e) => errors.push(String(e)));
-  page.on("requestfailed", (r) => { if (!r.url().startsWith(base)) errors.push("external request " + r.url()); });
-  page.on("request", (r) => { if (!r.url().startsWith(base) && !r.url().startsWith("data:") && !r.url().startsWith("blob:")) errors.push("external request " + r.url()); });
+  page.on("requestfailed", (r) => { if (!r.url().startsWith(origin)) errors.push("external request " + r.url()); });
+  page.on("request", (r) => { if (!r.url().startsWith(origin) && !r.url().startsWith("data:") && !r.url().startsWith("blob:")) errors.push("external request " + r.url()); });
   try {
     const detail = await body(page);
     check(errors.length === 0, "page errors: " + errors.join("; "));
@@ -79,6 +80,33 @@ await scenario("board", async (page) => {
   await page.screenshot({ path: join(artifacts, "board-vi.png"), fullPage: true });
   return { rows_before: before, rows_after: after };
 });
+
+if (env.TRANSLATED_URL) {
+  await scenario("board-languages", async (page) => {
+    const read = async () => ({
+      stop: await page.textContent("#stop-name"),
+      headsigns: await page.locator("#arrivals .headsign").allTextContents(),
+      routes: await page.locator("#arrivals .route").allTextContents(),
+    });
+    const shown = (stop, headsign) => page.waitForFunction(([s, h]) =>
+      document.getElementById("stop-name").textContent === s &&
+      [...document.querySelectorAll("#arrivals .headsign")].some((e) => e.textContent === h),
+    [stop, headsign], { timeout: 15000 });
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.goto(`${env.TRANSLATED_URL}/stops/${encodeURIComponent(env.TRANSLATED_STOP_ID)}?lang=en`);
+    await shown("Nhon Market", "Pho Moi");
+    const names = { en: await read() };
+    await page.click("#lang");
+    await page.waitForFunction(() => document.documentElement.lang === "vi");
+    await shown("Chợ Nhớn", "Phố Mới"); // the stop and the live board, both in Vietnamese now
+    names.vi = await read();
+    check(new URL(page.url()).searchParams.get("lang") === "vi", "the chosen language is not kept in the address");
+    await page.screenshot({ path: join(artifacts, "board-names-vi.png"), fullPage: true });
+    await page.click("#lang");
+    await shown("Nhon Market", "Pho Moi");
+    return { names, back_to_english: await page.textContent("#stop-name") };
+  }, env.TRANSLATED_URL);
+}
 
 await scenario("map", async (page) => {
   await page.goto(`${base}/`);

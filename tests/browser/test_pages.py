@@ -5,6 +5,7 @@ under tests/artifacts/. Needs `sh api/frontend/install-browser-deps.sh` first.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -20,6 +21,7 @@ from pathlib import Path
 import psycopg
 import pytest
 import uvicorn
+from fastapi import FastAPI
 
 from api.app import create_app
 from api.database import Database
@@ -39,6 +41,9 @@ HERE = Path(__file__).resolve().parent
 ARTIFACTS = HERE.parent / "artifacts"
 STOP = "750449"  # the busiest stop of the bundled feed
 MAREY_DAY = dt.date(2014, 6, 7)
+# A Vietnamese feed with English names (translations.txt), for the board's names in the chosen language.
+TRANSLATED_FEED = HERE.parent / "data" / "feeds" / "translations"
+TRANSLATED_STOP = "CN"
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +78,56 @@ def server(network: Network, database_url: str) -> Iterator[tuple[str, str]]:
         min_interval_s=0.5,
         expiry_sweep_s=2.0,
     )
+    with running(app, live) as base_url:
+        yield base_url, namespace
+
+
+@pytest.fixture
+def translated_server() -> Iterator[str]:
+    """Base URL of an api on the translated feed, one bus due at TRANSLATED_STOP per route (no database)."""
+    network = load_network(TRANSLATED_FEED)
+    namespace = f"browser-{uuid.uuid4().hex[:10]}"
+    live = RedisLiveStore(Settings().redis_url, namespace=namespace)
+    app = create_app(live, network, notices=MemoryNoticeStore(), min_interval_s=0.5)
+
+    async def due_buses(clear: bool) -> None:
+        store = RedisLiveStore(Settings().redis_url, namespace=namespace)
+        try:
+            if clear:
+                keys = [k async for k in store._redis.scan_iter(match=f"{namespace}:*")]
+                if keys:
+                    await store._redis.delete(*keys)
+                return
+            now = time.time()
+            for k, trip_id in enumerate(("01-east-0", "vong-0")):
+                trip = network.trips[trip_id]
+                index = trip.stop_ids.index(TRANSLATED_STOP)
+                prediction = StopPrediction(
+                    trip_id=trip_id,
+                    service_date="20250903",
+                    stop_id=TRANSLATED_STOP,
+                    stop_sequence=int(trip.stop_sequences[index]),
+                    predicted_arrival=now + 300 + 240 * k,
+                    scheduled_arrival=now + 240 + 240 * k,
+                    method="blend",
+                    uncertainty_s=45.0,
+                    route_id=trip.route_id,
+                )
+                await store.put_predictions([PredictionSet(f"bn-{k}", now, (prediction,))])
+        finally:
+            await store.close()
+
+    asyncio.run(due_buses(clear=False))
+    try:
+        with running(app, live) as base_url:
+            yield base_url
+    finally:
+        asyncio.run(due_buses(clear=True))
+
+
+@contextlib.contextmanager
+def running(app: FastAPI, live: RedisLiveStore) -> Iterator[str]:
+    """Serve `app` on a free port in a thread; yields its base URL."""
     port = free_port()
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_level="warning", ws_per_message_deflate=False, loop="asyncio"
@@ -92,9 +147,11 @@ def server(network: Network, database_url: str) -> Iterator[tuple[str, str]]:
             break
         time.sleep(0.05)
     assert uv.started, "api did not start"
-    yield f"http://127.0.0.1:{port}", namespace
-    uv.should_exit = True
-    thread.join(10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        uv.should_exit = True
+        thread.join(10)
 
 
 def store_history(database_url: str, network: Network) -> tuple[str, str]:
@@ -195,7 +252,9 @@ class LiveFeed:
             await store.close()
 
 
-def test_pages_load_and_show_live_updates(server: tuple[str, str], network: Network, database_url: str) -> None:
+def test_pages_load_and_show_live_updates(
+    server: tuple[str, str], translated_server: str, network: Network, database_url: str
+) -> None:
     if not (HERE / "node_modules" / "playwright-core").is_dir():
         pytest.fail("playwright-core is not installed: run `sh api/frontend/install-browser-deps.sh`")
     base_url, namespace = server
@@ -209,13 +268,21 @@ def test_pages_load_and_show_live_updates(server: tuple[str, str], network: Netw
         "ROUTE_ID": route_id,
         "ARTIFACTS": str(ARTIFACTS),
         "TIMEZONE": network.agency_timezone,
+        "TRANSLATED_URL": translated_server,
+        "TRANSLATED_STOP_ID": TRANSLATED_STOP,
     }
     with LiveFeed(namespace, network):
         run = subprocess.run(["node", str(HERE / "pages.mjs")], env=env, capture_output=True, text=True, timeout=180)
     assert run.returncode == 0, f"browser checks failed:\n{run.stderr}\n{run.stdout}"
     results = {r["name"]: r for r in json.loads(run.stdout.strip().splitlines()[-1])}
-    assert set(results) == {"board", "map", "analytics"} and all(r["ok"] for r in results.values())
+    assert set(results) == {"board", "board-languages", "map", "analytics"} and all(r["ok"] for r in results.values())
     assert results["board"]["rows_after"] > results["board"]["rows_before"]
     assert results["map"]["buses_after"] > results["map"]["buses_before"]
-    for name in ("board-en.png", "board-vi.png", "map.png", "analytics.png"):
+    # The board's names follow its language switch, both ways, where the feed translates them.
+    assert results["board-languages"]["names"] == {
+        "en": {"stop": "Nhon Market", "headsigns": ["Pho Moi", "Vòng quanh thành phố"], "routes": ["01", "Loop"]},
+        "vi": {"stop": "Chợ Nhớn", "headsigns": ["Phố Mới", "Vòng quanh thành phố"], "routes": ["01", "Tuyến vòng"]},
+    }
+    assert results["board-languages"]["back_to_english"] == "Nhon Market"
+    for name in ("board-en.png", "board-vi.png", "board-names-vi.png", "map.png", "analytics.png"):
         assert (ARTIFACTS / name).stat().st_size > 1000

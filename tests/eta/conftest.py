@@ -9,7 +9,7 @@ from eta.network import Network, load_network
 REPO = Path(__file__).resolve().parents[2]
 CAIRNS = REPO / "simulator" / "data" / "cairns_gtfs.zip"
 FEEDS = REPO / "tests" / "data" / "feeds"
-EDGE_FEEDS = ("loop", "out_and_back", "no_shapes", "holiday_frequencies")
+EDGE_FEEDS = ("loop", "out_and_back", "no_shapes", "holiday_frequencies", "translations")
 
 
 @pytest.fixture(scope="session")

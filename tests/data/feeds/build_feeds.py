@@ -206,8 +206,91 @@ def build_holiday_frequencies() -> None:
     write(folder, "frequencies", "trip_id,start_time,end_time,headway_secs", [["freq", "06:00:00", "07:00:00", 600]])
 
 
+def build_translations() -> None:
+    """A Vietnamese feed (feed_lang vi) with names in English and, for one stop, French (translations.txt).
+
+    Route 01 runs east along y=0 from Bến xe Bắc Ninh (x=0) to Phố Mới (x=3000) and back; route VONG goes round
+    a 1000 m by 800 m block from the bus station. Translations cover each way of naming a record: by record_id
+    (most stops, an agency, one trip's headsign over the one all its siblings share), by field_value (headsigns,
+    a stop, a route's long name), plus rows for fields the api does not show (quietly ignored). Phố Mới has no
+    translation at all, and VONG's headsign equals its route's long name but is not translated: a field_value
+    names one field of one table, never the same text elsewhere.
+    """
+    folder = "translations"
+    stops = {"BX": (0.0, 5.0), "CN": (1000.0, 5.0), "KB": (2000.0, 5.0), "PM": (3000.0, 5.0), "VM": (500.0, 806.0)}
+    names = {"BX": "Bến xe Bắc Ninh", "CN": "Chợ Nhớn", "KB": "Đại học Kinh Bắc", "PM": "Phố Mới", "VM": "Văn Miếu"}
+    common(folder, stops, [])
+    write(
+        folder,
+        "agency",
+        "agency_id,agency_name,agency_url,agency_timezone,agency_lang",
+        [["BNB", "Xe buýt Bắc Ninh", "https://example.org", "Asia/Ho_Chi_Minh", "vi"]],
+    )
+    write(
+        folder,
+        "feed_info",
+        "feed_publisher_name,feed_publisher_url,feed_lang",
+        [["Sở Giao thông Vận tải Bắc Ninh", "https://example.org", "vi"]],
+    )
+    write(
+        folder,
+        "stops",
+        "stop_id,stop_name,stop_desc,stop_lat,stop_lon",
+        [[sid, names[sid], f"Điểm dừng {sid}", *latlon(x, y)] for sid, (x, y) in stops.items()],
+    )
+    write(
+        folder,
+        "routes",
+        "route_id,agency_id,route_short_name,route_long_name,route_type",
+        [["01", "BNB", "01", "Bến xe Bắc Ninh – Phố Mới", 3], ["VONG", "BNB", "Tuyến vòng", "Vòng quanh thành phố", 3]],
+    )
+    street = [(float(x), 0.0) for x in range(0, 3001, 500)]
+    block = [(0.0, 0.0), (1000.0, 0.0), (1000.0, 800.0), (0.0, 800.0), (0.0, 0.0)]
+    write(
+        folder,
+        "shapes",
+        "shape_id,shape_pt_lat,shape_pt_lon,shape_pt_sequence",
+        shape_rows("east", street) + shape_rows("west", street[::-1]) + shape_rows("block", block),
+    )
+    trips: list[list[object]] = []
+    stop_times: list[list[object]] = []
+    for k, start in enumerate(range(7 * 3600, 8 * 3600 + 1, 1800)):
+        trips.append(["01", "ALL", f"01-east-{k}", "Phố Mới", 0, None, "east"])
+        stop_times += times_rows(f"01-east-{k}", ["BX", "CN", "KB", "PM"], start, 240)
+    for k, start in enumerate(range(7 * 3600 + 900, 8 * 3600, 1800)):
+        trips.append(["01", "ALL", f"01-west-{k}", "Bến xe Bắc Ninh", 1, None, "west"])
+        stop_times += times_rows(f"01-west-{k}", ["PM", "KB", "CN", "BX"], start, 240)
+        trips.append(["VONG", "ALL", f"vong-{k}", "Vòng quanh thành phố", 0, None, "block"])
+        stop_times += times_rows(f"vong-{k}", ["BX", "CN", "VM", "BX"], start - 300, 300)
+    write(folder, "trips", "route_id,service_id,trip_id,trip_headsign,direction_id,block_id,shape_id", trips)
+    write(folder, "stop_times", "trip_id,arrival_time,departure_time,stop_id,stop_sequence,timepoint", stop_times)
+    translations: list[list[object]] = [
+        ["agency", "agency_name", "en", "Bac Ninh Buses", "BNB", None, None],
+        ["stops", "stop_name", "en", "Bac Ninh Bus Station", "BX", None, None],
+        ["stops", "stop_name", "fr", "Gare routière de Bắc Ninh", "BX", None, None],
+        ["stops", "stop_name", "en", "Nhon Market", "CN", None, None],
+        ["stops", "stop_name", "en", "Kinh Bac University", None, None, "Đại học Kinh Bắc"],
+        ["stops", "stop_name", "en", "Temple of Literature", "VM", None, None],
+        ["stops", "stop_desc", "en", "Stop VM", "VM", None, None],
+        ["routes", "route_short_name", "en", "Loop", "VONG", None, None],
+        ["routes", "route_long_name", "en", "Bac Ninh Bus Station – Pho Moi", "01", None, None],
+        ["routes", "route_long_name", "en", "City circle", None, None, "Vòng quanh thành phố"],
+        ["trips", "trip_headsign", "en", "Pho Moi", None, None, "Phố Mới"],
+        ["trips", "trip_headsign", "en", "Pho Moi (last trip)", "01-east-2", None, None],
+        ["trips", "trip_headsign", "en", "Bac Ninh Bus Station", None, None, "Bến xe Bắc Ninh"],
+        ["feed_info", "feed_publisher_name", "en", "Bac Ninh Department of Transport", None, None, None],
+    ]
+    write(
+        folder,
+        "translations",
+        "table_name,field_name,language,translation,record_id,record_sub_id,field_value",
+        translations,
+    )
+
+
 if __name__ == "__main__":
     build_loop()
     build_out_and_back()
     build_no_shapes()
     build_holiday_frequencies()
+    build_translations()
