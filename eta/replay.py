@@ -113,6 +113,10 @@ def replay(
             statuses[output.state.status] += 1
             if states_file is not None:
                 states_file.write(json.dumps(_state_record(output.state), separators=(",", ":")) + "\n")
+        elif output.past is not None:
+            counts["placed_late"] += 1  # rejected for tracking, kept as a position of the past
+            if states_file is not None:
+                states_file.write(json.dumps(_state_record(output.past), separators=(",", ":")) + "\n")
         for event in output.events:
             final[(event.vehicle_id, event.service_date, event.trip_id, event.stop_sequence)] = event
     if states_file is not None:
@@ -125,6 +129,7 @@ def replay(
         "pings": counts.pop("pings", 0),
         "rejected": {k.removeprefix("rejected_"): v for k, v in sorted(counts.items()) if k.startswith("rejected_")},
         "malformed_rows": counts.get("malformed_row", 0),
+        "placed_late": counts.get("placed_late", 0),
         "states_by_status": dict(sorted(statuses.items())),
         "stop_events": len(events),
         "stop_events_interpolated": sum(1 for e in events if e.interpolated),

@@ -39,6 +39,7 @@ _STATE_FIELDS = (
 if tuple(f.name for f in fields(VehicleState)) != _STATE_FIELDS:
     raise ImportError("smartbus.messages.VehicleState changed its fields: update eta.tracker._state")
 
+_RECENT_FIXES = 8  # (time, progress) of this many latest fixes are kept, to place fixes delivered late
 _PATH_FIXES = 8  # the fixes a rival trip must also explain before the bus is moved onto it
 _NOISE_M = 15.0  # GPS noise: per fix, a rival's shape may pass this much farther than ours
 _ALONG_TO_OFFSET = 0.1  # choosing between legs, 100 m from the expected progress weigh like 10 m off the line
@@ -49,6 +50,9 @@ class TrackerOutput:
     state: VehicleState | None
     events: list[StopEvent] = field(default_factory=list)
     rejected_reason: str | None = None  # why the ping was not used (out_of_order, duplicate, ...)
+    # a ping delivered after a newer one (rejected for tracking) still placed on the trip, as a position of the
+    # past: stored with the vehicle's history, never its live state and never a source of predictions
+    past: VehicleState | None = None
 
 
 @dataclass
@@ -88,6 +92,8 @@ class TrackState:
     cruise_mps: float = 7.0
     off_route_count: int = 0
     last_offset: float | None = None
+    trip_since: float = 0.0  # when the bus joined its current trip (UTC epoch seconds)
+    recent: list[tuple[float, float]] = field(default_factory=list)  # (ts, progress) of the last fixes on it
 
 
 class VehicleTracker:
@@ -126,7 +132,7 @@ class VehicleTracker:
         ts, last_ts = ping.timestamp, s.last_ts
         if last_ts is not None:
             if ts < last_ts:
-                return TrackerOutput(None, rejected_reason="out_of_order")
+                return TrackerOutput(None, rejected_reason="out_of_order", past=self._place_late(ping))
             if ts == last_ts:
                 return TrackerOutput(None, rejected_reason="duplicate")
         lat, lon = ping.latitude, ping.longitude
@@ -145,6 +151,11 @@ class VehicleTracker:
         s.speed_rejects = 0
         s.last_ts, s.last_lat, s.last_lon, s.last_x, s.last_y, s.last_speed = ts, lat, lon, x, y, ping.speed
         out = self._track(ping, x, y)
+        if s.trip_id is not None:
+            recent = s.recent
+            recent.append((ts, s.progress))
+            if len(recent) > _RECENT_FIXES:
+                del recent[0]
         if s.trip_id is not None and not s.confirmed:
             out.events = self._recheck(ping, x, y, out.events)
             if s.confirmed:
@@ -153,6 +164,59 @@ class VehicleTracker:
             if self._reconsider(ping, x, y):
                 out.state = self._state(ping, self._status(ping.timestamp))
         return out
+
+    def _place_late(self, ping: Ping) -> VehicleState | None:
+        """Where on its current trip the bus was when it took a fix that arrived after newer ones: behind
+        its progress, between where it was at the fixes taken just before and just after. None when the fix
+        predates the trip or the fixes kept, or lies off the trip."""
+        s, cfg = self.s, self.ctx.config
+        ts = ping.timestamp
+        if s.trip_id is None or s.service_date is None or ts < s.trip_since:
+            return None
+        # between the progress of the fixes taken just before and just after it
+        before = after = None
+        before_ts = after_ts = ts
+        for fix_ts, fix_progress in s.recent:
+            if fix_ts <= ts:
+                before, before_ts = fix_progress, fix_ts
+            elif after is None:
+                after, after_ts = fix_progress, fix_ts
+        if before is None or after is None:
+            return None
+        x, y = self._projection.point_xy(ping.latitude, ping.longitude)
+        timeline = self._trip()
+        matcher = self._matcher
+        assert matcher is not None
+        lo, hi = before - cfg.window_back_m, after + cfg.window_back_m
+        options = matcher.candidates(x, y, lo, hi, cfg.off_route_m)
+        if not options:
+            return None
+        # where the line passes twice between the two fixes, the pass nearer where steady progress puts it
+        expected = before + (after - before) * (ts - before_ts) / max(after_ts - before_ts, 1e-9)
+        best = min(options, key=lambda m: m.offset + _ALONG_TO_OFFSET * abs(m.dist - expected))
+        along, offset = best.dist, best.offset
+        along = min(max(along, before), after)
+        day = self._day()
+        nxt = timeline.next_stop(along, cfg.arrive_radius_m)
+        at_end = nxt >= len(timeline.stop_ids)
+        return VehicleState(
+            self.vehicle_id,
+            ts,
+            ping.latitude,
+            ping.longitude,
+            "in_transit",
+            s.trip_id,
+            timeline.route_id,
+            s.service_date,
+            round(along, 2),
+            round(offset, 2),
+            None if day is None else round(ts - day.origin - timeline.time_at(along), 1),
+            None if at_end else timeline.stop_ids[nxt],
+            None if at_end else timeline.stop_sequences[nxt],
+            ping.speed,
+            ping.bearing,
+            self._feed_version,
+        )
 
     def _doubtful(self) -> bool:
         """Whether an inferred trip that was confirmed now looks wrong: far off its timetable (another trip
@@ -547,7 +611,7 @@ class VehicleTracker:
             s.parked = True  # at the end of its last known trip: report it there until it moves on
             return
         nxt = self.ctx.network.trips[following]
-        s.trip_id, s.service_date = following, day.service_date
+        s.trip_id, s.service_date, s.trip_since = following, day.service_date, ts
         self.ctx.claims[(day.service_date, following)] = self.vehicle_id
         s.progress, s.progress_ts, s.progress_speed, s.next_stop = float(nxt.stop_dist[0]), ts, s.last_speed, 0
         # waiting at the first stop: there once the last trip's riders are off (about half a dwell)
@@ -584,6 +648,7 @@ class VehicleTracker:
         if confirmed:
             s.route_id = self.ctx.network.trips[fit.trip_id].route_id
         s.progress, s.progress_ts, s.progress_speed, s.next_stop = fit.match.dist, ts, speed, 0
+        s.trip_since = ts
         s.pending_arrival, s.delay_s, s.off_route_count = None, fit.delay_s, 0
         s.confirmed, s.confirm_wins, s.provisional_fixes = confirmed, 0, 0
         self.ctx.claims[(fit.day.service_date, fit.trip_id)] = self.vehicle_id
@@ -665,7 +730,7 @@ class VehicleTracker:
                 del self.ctx.claims[key]
         s.trip_id = s.service_date = None
         s.confirmed, s.confirm_wins, s.held, s.history, s.prev_served = True, 0, [], [], True
-        s.trusted, s.timing_fix = False, None
+        s.trusted, s.timing_fix, s.recent = False, None, []
         s.progress, s.next_stop, s.pending_arrival, s.delay_s, s.off_route_count = 0.0, 0, None, None, 0
 
     def _update_delay(self, ts: float) -> None:

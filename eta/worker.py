@@ -170,6 +170,9 @@ class EtaStage:
             if output.state is not None:
                 metrics.STATES_OUT.inc()
                 out.append((messages.TOPIC_VEHICLE_STATES, messages.encode(output.state), key))
+            elif output.past is not None:  # a late fix: stored as history; the live store keeps the newer state
+                metrics.PINGS_PLACED_LATE.inc()
+                out.append((messages.TOPIC_VEHICLE_STATES, messages.encode(output.past), key))
             for event in output.events:
                 metrics.STOP_EVENTS_OUT.inc()
                 out.append((messages.TOPIC_STOP_EVENTS, messages.encode(event), key))

@@ -36,3 +36,7 @@ COMMIT_ERRORS = Counter("smartbus_commit_errors_total", "Offset commits that fai
 OVERRIDE_READ_ERRORS = Counter(
     "smartbus_override_read_errors_total", "Reads of operators' trip overrides that failed (the last ones kept)"
 )
+PINGS_PLACED_LATE = Counter(
+    "smartbus_pings_placed_late_total",
+    "Pings delivered after newer ones: rejected for tracking, stored as positions of the past",
+)

@@ -1,0 +1,42 @@
+"""The ETA stage keeps a late fix as a stored position, and never predicts from it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from eta.engine import Engine
+from eta.network import load_network
+from eta.prediction import LearningPredictor
+from eta.worker import EtaStage
+from smartbus import messages
+from smartbus.bus.base import Record
+from smartbus.bus.memory import MemoryBus
+from smartbus.messages import PredictionSet, VehicleState
+from smartbus.settings import BUNDLED_FEED
+from tests.eta.pings import trip_pings
+from tests.eta.test_tracker_assignment import ROUTE_120_TRIP
+
+DAY = dt.date(2014, 6, 3)
+
+
+async def test_a_late_fix_is_stored_as_history_and_predicts_nothing() -> None:
+    network = load_network(BUNDLED_FEED, Path("var/cache"))
+    pings, _ = trip_pings(network, ROUTE_120_TRIP, DAY, interval_s=30.0, with_trip_id=True)
+    delivered = [*pings[:20], pings[21], pings[22], pings[20]]  # the 21st fix arrives two fixes late
+    bus = MemoryBus()
+    stage = EtaStage(Engine(network), LearningPredictor(network), bus.producer())
+    await stage.handle(
+        [Record(messages.TOPIC_PINGS, 0, k, b"bus-1", messages.encode(p)) for k, p in enumerate(delivered)]
+    )
+    states = [
+        messages.decode_as(r.value, VehicleState)
+        for r in await bus.consumer([messages.TOPIC_VEHICLE_STATES], "t").getmany(0.01, 1000)
+    ]
+    sets = [
+        messages.decode_as(r.value, PredictionSet)
+        for r in await bus.consumer([messages.TOPIC_PREDICTIONS], "t").getmany(0.01, 1000)
+    ]
+    assert [s.timestamp for s in states][-1] == pings[20].timestamp  # stored, in delivery order
+    assert sorted(s.timestamp for s in states) == [p.timestamp for p in pings[:23]]
+    assert sets and all(s.made_at != pings[20].timestamp for s in sets)
