@@ -432,8 +432,18 @@ class VehicleTracker:
         dt = ts - t1
         moved = d2 - d1
         standing = speed is not None and speed < cfg.stopped_mps
-        # standing a little short of the trip's last stop: at the terminus (its stand is often off the stop)
-        at_end = standing and s.next_stop == n - 1 and stop_dist[n - 1] - cfg.end_radius_m <= d2
+        # standing a little short of the trip's last stop: at the terminus (its stand is often off the stop,
+        # sometimes by the stop before the last, where the bus then stands far longer than a dwell)
+        at_end = (
+            standing
+            and stop_dist[n - 1] - cfg.end_radius_m <= d2
+            and (
+                s.next_stop == n - 1
+                or s.next_stop == n - 2
+                and s.pending_arrival is not None
+                and ts - s.pending_arrival >= cfg.terminal_stand_s
+            )
+        )
         if (
             s.next_stop < n
             and stop_dist[s.next_stop] - cfg.arrive_radius_m > d2
@@ -453,6 +463,18 @@ class VehicleTracker:
             i = s.next_stop
             stop = stop_dist[i]
             if s.pending_arrival is not None:
+                if at_end and i == n - 2 and stop + cfg.depart_radius_m >= d2:
+                    # standing at the terminus by the stop before the last: served it, then on to the end
+                    departure = min(s.pending_arrival + cfg.typical_dwell_s, ts)
+                    events.append(self._event(i, s.pending_arrival, departure, s.pending_interpolated))
+                    s.pending_arrival, s.prev_served = None, True
+                    s.next_stop += 1
+                    # it went on to the last stop then: as long after as the distance takes
+                    last = stop_dist[n - 1]
+                    arrival = min(departure + self._travel_s(max(last - stop, 0.0), None, braking=True), ts)
+                    s.pending_arrival, s.pending_interpolated = arrival, False
+                    events.append(self._event(n - 1, arrival, None, False))
+                    break
                 if stop + cfg.depart_radius_m < d2:
                     departure = self._left_at(i, cursor_t, d2, ts, speed)
                     events.append(self._event(i, s.pending_arrival, departure, s.pending_interpolated))

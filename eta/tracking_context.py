@@ -29,6 +29,7 @@ class TrackerConfig:
     stale_after_s: float = 180.0
     arrive_radius_m: float = 20.0  # within this before a stop counts as arrived
     end_radius_m: float = 150.0  # standing within this before its trip's last stop, a bus is at the terminus
+    terminal_stand_s: float = 90.0  # ... also when it has stood this long at the stop before the last
     depart_radius_m: float = 30.0  # beyond this after a stop counts as departed
     gap_s: float = 90.0  # a stop passed between fixes further apart than this is flagged interpolated
     default_cruise_mps: float = 7.0

@@ -43,3 +43,28 @@ def test_a_bus_standing_short_of_its_last_stop_has_reached_the_terminus(cairns: 
     # reached when it stopped at the stand, not when the timetable says
     assert abs(last_stop[0].arrival_time - last.timestamp) <= 30.0
     assert engine.tracker(last.vehicle_id).s.finished == (DAY.strftime("%Y%m%d"), ROUTE_120_TRIP)
+
+
+def test_a_bus_standing_long_by_the_stop_before_the_last_has_reached_the_terminus(cairns: Network) -> None:
+    """Some Cairns trips end at a hail-and-ride location beyond their shape, which stops at the stop before
+    the last: both lie at the shape's end. A bus waiting there for its next trip has ended this one."""
+    sunday = dt.date(2014, 6, 1)
+    trip_id = next(
+        t
+        for t in cairns.trips_on(sunday)
+        if float(cairns.trips[t].stop_dist[-1] - cairns.trips[t].stop_dist[-2]) < 140.0
+    )
+    trip = cairns.trips[trip_id]
+    pings, dists = trip_pings(cairns, trip_id, sunday, interval_s=20.0, with_trip_id=True)
+    stand = next(k for k, d in enumerate(dists) if d >= float(trip.stop_dist[-2]))
+    at_stand = pings[stand]
+    waiting = [
+        at_stand.__class__(at_stand.vehicle_id, at_stand.timestamp + 20.0 * k, at_stand.latitude,
+                           at_stand.longitude, speed=0.0)
+        for k in range(1, 15)
+    ]
+    engine = Engine(cairns)
+    events = [e for p in [*pings[: stand + 1], *waiting] for e in engine.process(p).events]
+    sequences = {e.stop_sequence for e in events}
+    assert int(trip.stop_sequences[-2]) in sequences and int(trip.stop_sequences[-1]) in sequences
+    assert engine.tracker(at_stand.vehicle_id).s.finished == (sunday.strftime("%Y%m%d"), trip_id)
