@@ -205,3 +205,16 @@ def next_in_block(ctx: TrackingContext, trip_id: str, day: DayTrips, ignore_clai
                 continue
         return other_id
     return None
+
+
+def next_departure_here(ctx: TrackingContext, trip_id: str, day: DayTrips) -> float | None:
+    """When the next trip of the same route (or block) leaves from this trip's first stop, after it
+    (seconds of the service day); None when none does that day."""
+    network = ctx.network
+    trip = network.trips[trip_id]
+    group = f"block:{trip.block_id}" if trip.block_id else f"route:{trip.route_id}"
+    first = trip.stop_ids[0]
+    for start, other_id in day.departures(group, network):
+        if start > trip.start_time and network.trips[other_id].stop_ids[0] == first:
+            return start
+    return None

@@ -9,7 +9,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, fields
 
-from eta.assignment import Fit, fit_trip, forced_fit, next_in_block, rank_trips, trusted_fit
+from eta.assignment import (
+    Fit,
+    fit_trip,
+    forced_fit,
+    next_departure_here,
+    next_in_block,
+    rank_trips,
+    trusted_fit,
+)
 from eta.matching import ShapeMatcher
 from eta.stop_timing import ease_kind, segment_clock
 from eta.timeline import TripTimeline
@@ -713,14 +721,24 @@ class VehicleTracker:
         return passing
 
     def _waiting_to_depart(self, ts: float) -> bool:
-        """Standing at the trip's first stop, on the shape, before its departure with time to spare."""
+        """Standing at the trip's first stop, on the shape, before its departure with time to spare, or
+        after it by less than half the wait for the route's next departure from there: a bus that ended
+        its last trip late leaves late on this one, it does not skip it for the next."""
         s, cfg = self.s, self.ctx.config
         if s.trip_id is None or s.next_stop != 0 or s.pending_arrival is None:
             return False
         if (s.last_offset or 0.0) > 0.5 * cfg.off_route_m:
             return False
         day = self._day()
-        return day is not None and ts - day.origin < self._trip().departure[0] - cfg.gap_s
+        if day is None:
+            return False
+        t_rel = ts - day.origin
+        departure = self._trip().departure[0]
+        if t_rel < departure - cfg.gap_s:
+            return True
+        following = next_departure_here(self.ctx, s.trip_id, day)
+        grace = cfg.late_tolerance_s if following is None else 0.5 * (following - departure)
+        return t_rel < departure + min(grace, cfg.late_tolerance_s)
 
     def _switch(self, fit: Fit) -> None:
         """Re-run the fixes seen since the wrong guess on the better trip."""

@@ -68,3 +68,36 @@ def test_a_bus_standing_long_by_the_stop_before_the_last_has_reached_the_terminu
     sequences = {e.stop_sequence for e in events}
     assert int(trip.stop_sequences[-2]) in sequences and int(trip.stop_sequences[-1]) in sequences
     assert engine.tracker(at_stand.vehicle_id).s.finished == (sunday.strftime("%Y%m%d"), trip_id)
+
+
+def test_a_bus_ending_its_last_trip_late_leaves_late_on_the_next_rather_than_skipping_it(cairns: Network) -> None:
+    from eta.assignment import next_departure_here, next_in_block
+    from eta.tracking_context import TrackingContext
+
+    ctx = TrackingContext(cairns)
+    day = ctx.day(DAY)
+
+    def chained(previous: str) -> str | None:
+        following = next_in_block(ctx, previous, day, ignore_claims=True)
+        if following is None:
+            return None
+        after = next_departure_here(ctx, following, day)
+        return following if after is not None and after - cairns.trips[following].start_time >= 1800 else None
+
+    previous = next(t for t in cairns.trips_on(DAY) if cairns.trips[t].route_id == "120-423" and chained(t))
+    trip_id = chained(previous)
+    assert trip_id is not None
+    gap = cairns.trips[trip_id].start_time - cairns.trips[previous].end_time
+    # the trip before runs so slowly that the bus reaches this trip's first stop 5 minutes after it should
+    # have left; it stands there 2 minutes, then runs the trip 7 minutes late
+    slow = 1.0 + (gap + 300.0) / (cairns.trips[previous].end_time - cairns.trips[previous].start_time)
+    before, _ = trip_pings(cairns, previous, DAY, interval_s=30.0, noise_m=5.0, seed=1, pace=slow, with_trip_id=True)
+    after, _ = trip_pings(cairns, trip_id, DAY, interval_s=30.0, noise_m=5.0, seed=2)
+    stand = after[0]  # at the trip's first stop
+    standing = [stand.__class__("bus-1", before[-1].timestamp + 30.0 * k, stand.latitude, stand.longitude, speed=0.0)
+                for k in range(1, 5)]
+    late = [p.__class__("bus-1", p.timestamp + 420.0, p.latitude, p.longitude) for p in after[1:]]
+    engine = Engine(cairns)
+    trips = [out.state.trip_id for out in map(engine.process, [*before, *standing, *late]) if out.state]
+    on_it = trips[len(trips) - len(late) - len(standing) : -3]  # the last fixes, at the terminus, start the next
+    assert set(on_it) == {trip_id}
