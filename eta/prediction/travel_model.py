@@ -234,7 +234,7 @@ class TravelModel:
         return {
             "history": table(self.history),
             "segment": table(self.segment),
-            "recent": {k: [round(self.recent[k][0], 3), round(self.recent[k][1], 6)] for k in sorted(self.recent)},
+            "recent": {k: [self.recent[k][0], self.recent[k][1]] for k in sorted(self.recent)},
             "errors": table(self.errors),
             "prior_bias": table(self.prior_bias),
             "dwell": table(self.dwell),
