@@ -42,9 +42,9 @@ LEARNED_STATE_SAVES = Counter(
 )
 LEARNED_STATE_BYTES = Gauge("smartbus_learned_state_bytes", "Size of the learned state last saved")
 LEARNED_STATE_SAVED_AT = Gauge("smartbus_learned_state_saved_timestamp", "When the learned state was last saved")
-LEARNED_STATE_COPY_SECONDS = Gauge(
-    "smartbus_learned_state_copy_seconds",
-    "How long the last save held the event loop to copy the learned state (encoding and writing run apart)",
+LEARNED_STATE_HOLD_SECONDS = Gauge(
+    "smartbus_learned_state_hold_seconds",
+    "The longest the last save of the learned state held the event loop at once (encoding one slice)",
 )
 READY = Gauge("smartbus_ready", "1 when the process is connected and processing, 0 otherwise")
 COMMIT_ERRORS = Counter("smartbus_commit_errors_total", "Offset commits that failed (covered by the next)", ["stage"])

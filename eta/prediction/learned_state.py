@@ -1,9 +1,14 @@
 """What a learning predictor has learned, as bytes to keep across restarts (a database row, a replay's file).
 
-The bytes are gzip of one JSON object: {"version": 2, "feed_version": the feed's hash, "segment_m": metres of
-each segment the model knows, on that feed, "model": TravelModel.to_json()}. Floats are written exactly, so a
-restarted worker estimates exactly as before. Version 1 (plain JSON, rounded, no feed version: the replays'
-files before this module) is still read; anything else is refused with `LearnedStateError`.
+The bytes are gzip of one JSON object: {"version": 2, "feed_version": the feed's hash, "model":
+TravelModel.to_json(), "segment_m": metres of each segment the model knows, on that feed}. Floats are written
+exactly, so a restarted worker estimates exactly as before. Version 1 (plain JSON, rounded, no feed version:
+the replays' files before this module) is still read; anything else is refused with `LearnedStateError`.
+
+`encode_pieces` writes the JSON a slice of `SLICE_ENTRIES` entries at a time, reading the model only as each
+piece is asked for, so a worker can let its batches run between pieces: a city's model is some 10,000
+entries, a big city's tens of times more, and one `json.dumps` of it all would hold the event loop (and,
+in a thread, the GIL) for as long. `pack` gzips the text (zlib lets other threads run meanwhile).
 
 A state belongs to the feed version it was learned on. On that version it is applied as it is. On another one
 (a new timetable: agencies publish one every few weeks, and a learner that forgot at each would rarely reach
@@ -24,16 +29,18 @@ import gzip
 import json
 import statistics
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from eta.network import Network
+from eta.prediction.estimate import Running
 from eta.prediction.travel_model import TravelModel
 from smartbus.errors import SmartbusError
 
 STATE_VERSION = 2
 READABLE_VERSIONS = (1, 2)
+SLICE_ENTRIES = 500  # entries encoded at a time: a few milliseconds
 SAME_LENGTH_M = 20.0
 SAME_LENGTH_SHARE = 0.10
 _SCHEDULE_ERROR_KEYS = ("prior",)
@@ -59,10 +66,62 @@ def _segment_of(history_key: str) -> str:
     return history_key.rpartition("@")[0]
 
 
+_V = TypeVar("_V")
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"), allow_nan=False)
+
+
+def _running(value: Running) -> list[float]:
+    return value.to_list()
+
+
+def _pair(value: tuple[float, float]) -> list[float]:
+    return [value[0], value[1]]
+
+
+def _table_pieces(table: dict[str, _V], row: Callable[[_V], list[float]], keys: set[str]) -> Iterator[str]:
+    """A JSON object of `table`'s entries, `SLICE_ENTRIES` at a time; each key goes into `keys`. The keys are
+    taken when the table's turn comes; each entry is read whole when its slice's turn comes."""
+    items = list(table.items())
+    yield "{"
+    for start in range(0, len(items), SLICE_ENTRIES):
+        chunk = {key: row(value) for key, value in items[start : start + SLICE_ENTRIES]}
+        keys.update(chunk)
+        yield ("," if start else "") + _dumps(chunk)[1:-1]
+    yield "}"
+
+
+def encode_pieces(model: TravelModel, feed_version: str, lengths: Mapping[str, float]) -> Iterator[str]:
+    """The JSON text of what `model` has learned, in pieces made as they are asked for (see the module's notes).
+    Between pieces the model may go on learning: the state is then the model's over those moments, each
+    entry as it was at one of them (an exponential average a run older or newer: a state all the same)."""
+    yield f'{{"version":{STATE_VERSION},"feed_version":{_dumps(feed_version)},"model":{{'
+    segments: set[str] = set()
+    history: set[str] = set()
+    yield '"history":'
+    yield from _table_pieces(model.history, _running, history)
+    for name, table in (("segment", model.segment), ("errors", model.errors), ("prior_bias", model.prior_bias),
+                        ("dwell", model.dwell)):
+        yield f',"{name}":'
+        yield from _table_pieces(table, _running, segments if name == "segment" else set())
+    yield ',"recent":'
+    yield from _table_pieces(model.recent, _pair, segments)
+    scalars = {name: getattr(model, name).to_list() for name in ("turnaround", "start_lag", "pace_xy", "pace_xx")}
+    yield "," + _dumps(scalars)[1:-1] + "}"
+    segments.update(_segment_of(key) for key in history)
+    yield ',"segment_m":' + _dumps({seg: lengths[seg] for seg in sorted(segments) if seg in lengths}) + "}\n"
+
+
+def pack(pieces: Iterable[str]) -> bytes:
+    """The bytes of a state: gzip of its JSON text (mtime 0: the same state gives the same bytes)."""
+    return gzip.compress("".join(pieces).encode("utf-8"), compresslevel=6, mtime=0)
+
+
 @dataclass(frozen=True)
 class LearnedState:
-    """A detached copy of what a model learned: plain values, so it can be encoded in another thread while
-    the model goes on learning."""
+    """A state as read back (`from_bytes`), or a model's, copied in memory (`of`: a feed version switch)."""
 
     feed_version: str | None  # None: a version-1 state, learned on a feed nobody wrote down
     model: dict[str, Any]  # TravelModel.to_json()
@@ -73,16 +132,6 @@ class LearnedState:
         body = model.to_json()
         known = set(body["segment"]) | set(body["recent"]) | {_segment_of(k) for k in body["history"]}
         return cls(feed_version, body, {seg: lengths[seg] for seg in sorted(known) if seg in lengths})
-
-    def to_bytes(self) -> bytes:
-        body = {
-            "version": STATE_VERSION,
-            "feed_version": self.feed_version,
-            "segment_m": self.segment_m,
-            "model": self.model,
-        }
-        text = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False) + "\n"
-        return gzip.compress(text.encode("utf-8"), compresslevel=6, mtime=0)  # mtime 0: same state, same bytes
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> LearnedState:

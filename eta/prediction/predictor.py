@@ -15,13 +15,21 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from eta.network import Network
 from eta.prediction.blocks import BlockChains, parse_service_date
-from eta.prediction.learned_state import Adopted, LearnedState, LearnedStateError, adopt, segment_lengths
+from eta.prediction.learned_state import (
+    Adopted,
+    LearnedState,
+    LearnedStateError,
+    adopt,
+    encode_pieces,
+    pack,
+    segment_lengths,
+)
 from eta.prediction.model_merge import merge_models
 from eta.prediction.travel_model import TOD_BIN_S, TravelModel, tod_bin
 from eta.prediction.trip_plan import TripPlan, plan_trip
@@ -370,12 +378,15 @@ class LearningPredictor:
         return self._lengths
 
     def learned_state(self) -> LearnedState:
-        """A copy of what the model has learned, tied to this network's feed version; it no longer changes
-        as the model learns on (cheap: a copy of the numbers, the encoding is `LearnedState.to_bytes`)."""
+        """A copy of what the model has learned, tied to this network's feed version, in memory."""
         return LearnedState.of(self.model, self.network.feed_hash, self.segment_lengths())
 
+    def state_pieces(self) -> Iterator[str]:
+        """The learned state's text a slice at a time, for `pack` (see eta.prediction.learned_state)."""
+        return encode_pieces(self.model, self.network.feed_hash, self.segment_lengths())
+
     def state_bytes(self) -> bytes:
-        return self.learned_state().to_bytes()
+        return pack(self.state_pieces())
 
     def adopt(self, state: LearnedState) -> Adopted:
         """`state` made fit for this predictor's network (see eta.prediction.learned_state); not applied yet.

@@ -6,9 +6,9 @@ them and adopts them, carried over from the group's last feed version when there
 database away it starts cold, says so, and tries again every `retry_s` while it predicts; a load that
 succeeds later is merged into what it has learned meanwhile.
 
-It saves every `save_every_s` and at a clean stop. A save copies the model's numbers between two batches
-(tens of milliseconds for a city's day: smartbus_learned_state_copy_seconds), then encodes and compresses
-them in a thread and writes them on a connection of its own, so the batch loop waits for the copy only.
+It saves every `save_every_s` and at a clean stop. A save encodes the model a slice at a time, letting the
+batches run between slices (a few milliseconds each: smartbus_learned_state_hold_seconds is the longest),
+compresses it in a thread and writes it on a connection of its own.
 A failed save is logged and counted (smartbus_learned_state_saves_total{result="failed"}) and the next one
 tries again; it never stops the worker. Nothing is saved before a load has succeeded: a worker that started
 cold must not replace its stored history with the little it learned since.
@@ -32,7 +32,7 @@ import psycopg
 
 from eta.network import Network
 from eta.prediction import LearningPredictor
-from eta.prediction.learned_state import Adopted, LearnedState, LearnedStateError
+from eta.prediction.learned_state import Adopted, LearnedState, LearnedStateError, pack
 from smartbus import metrics
 from smartbus.settings import Settings
 from smartbus.storage.learned_state import LearnedStates, StoredState
@@ -155,10 +155,18 @@ class LearnedStateKeeper:
             return False
         predictor = self.predictor
         try:
-            copying = time.perf_counter()
-            state = predictor.learned_state()  # between two batches: a consistent copy
-            metrics.LEARNED_STATE_COPY_SECONDS.set(time.perf_counter() - copying)
-            blob = await asyncio.to_thread(state.to_bytes)
+            pieces, held = [], 0.0
+            encoding = predictor.state_pieces()
+            while True:  # a slice at a time, letting batches run in between
+                started = time.perf_counter()
+                piece = next(encoding, None)
+                held = max(held, time.perf_counter() - started)
+                if piece is None:
+                    break
+                pieces.append(piece)
+                await asyncio.sleep(0)
+            metrics.LEARNED_STATE_HOLD_SECONDS.set(held)
+            blob = await asyncio.to_thread(pack, pieces)
             await asyncio.wait_for(
                 self._store.save(predictor.network.feed_hash, blob, replaces=self._merged), timeout_s
             )

@@ -14,7 +14,7 @@ import pytest
 
 from eta.network import Network, load_network
 from eta.prediction import LearningPredictor
-from eta.prediction.learned_state import LearnedState, LearnedStateError
+from eta.prediction.learned_state import SLICE_ENTRIES, LearnedState, LearnedStateError, pack
 from smartbus.messages import PredictionSet, StopEvent, VehicleState
 
 FEEDS = Path(__file__).resolve().parents[1] / "data" / "feeds"
@@ -77,6 +77,21 @@ def test_a_predictor_built_from_its_bytes_predicts_exactly_as_it_did(cairns: Net
     assert _arrivals(after.predict(probe))[0][3] != "schedule_delay"  # what it learned, not the timetable
     cold = LearningPredictor(cairns).predict(probe)
     assert _arrivals(cold)[0][3] == "schedule_delay"
+
+
+def test_a_state_written_a_slice_at_a_time_while_the_model_learns_on_is_whole_and_readable(cairns: Network) -> None:
+    trips = _trips(cairns, CAIRNS_DAY)
+    predictor = _learned(cairns, CAIRNS_DAY, trips[:80])
+    assert len(predictor.model.history) > 2 * SLICE_ENTRIES  # several slices
+    settled = LearnedState.from_bytes(predictor.state_bytes())
+    assert settled == predictor.learned_state()  # the sliced text holds exactly the model
+    pieces = predictor.state_pieces()
+    written = [next(pieces) for _ in range(3)]  # a worker lets batches run between pieces: the model learns
+    predictor.observe(_events(cairns, CAIRNS_DAY, trips[80], "bus-late", 1.2))
+    written += list(pieces)
+    state = LearnedState.from_bytes(pack(written))
+    assert state.travel_model().segment.keys() >= settled.travel_model().segment.keys()
+    assert LearningPredictor.from_bytes(cairns, pack(written)).model.history.keys() >= settled.model["history"].keys()
 
 
 def test_the_state_says_which_feed_version_it_was_learned_on_and_refuses_what_it_cannot_read(
