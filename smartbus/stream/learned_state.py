@@ -61,6 +61,7 @@ class LearnedStateKeeper:
         self._loaded = False
         self._failed_loads = 0
         self._merged: list[StoredState] = []  # rows merged at the load, replaced by the next save
+        self._saved_bytes = 0
         self._tried = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -88,8 +89,9 @@ class LearnedStateKeeper:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        if self._loaded:
-            await self.save(FINAL_SAVE_TIMEOUT_S)
+        if self._loaded and await self.save(FINAL_SAVE_TIMEOUT_S):
+            log.info("learned state saved for the next start (%d segments, %.0f kB)",
+                     len(self.predictor.model.segment), self._saved_bytes / 1000)
 
     def switch(self, network: Network) -> LearningPredictor:
         """A predictor for a new feed version, carrying over what this one learned (the stage takes it at
@@ -175,6 +177,7 @@ class LearnedStateKeeper:
             log.warning("learned state: save failed (%s); the next save tries again", exc or type(exc).__name__)
             return False
         self._merged = []
+        self._saved_bytes = len(blob)
         metrics.LEARNED_STATE_SAVES.labels("ok").inc()
         metrics.LEARNED_STATE_BYTES.set(len(blob))
         metrics.LEARNED_STATE_SAVED_AT.set_to_current_time()
