@@ -34,9 +34,6 @@ class Settings(BaseSettings):
     # What the ETA worker's predictor learned (run times, dwells) is kept in PostgreSQL: loaded at start,
     # saved this often (seconds) and at a clean stop. 0: kept in memory only, a restart starts cold.
     learned_state_save_s: float = 300.0
-    # Names this worker's row of learned state; each worker of a group needs its own, or the last to save
-    # wins between them (default: the host name).
-    eta_worker_id: str = ""
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000

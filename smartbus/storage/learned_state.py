@@ -3,8 +3,9 @@
 One row per (consumer group, feed version, worker): the workers of a group each see only their own
 partitions' buses, so each keeps its own row and a starting worker reads them all and merges them
 (eta/prediction/model_merge.py). Its first save then replaces the rows it merged that nobody has saved again
-since: their workers have gone (a running worker rewrites its row every few minutes, with everything it
-learned), so the table keeps about one row per live worker. When a group has no row for its feed version
+since: mostly rows of workers that have gone, its own earlier process's among them (a worker still running
+rewrites its row at its next save, with everything it learned), so the table keeps about one row per live
+worker. When a group has no row for its feed version
 (a new timetable), `load` gives the rows of the version it saved most recently, for the predictor to carry
 over. Rows of other feed versions not saved for `OTHER_VERSIONS_KEPT_DAYS` are deleted at each save.
 

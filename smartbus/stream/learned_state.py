@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 import time
 from collections.abc import Sequence
@@ -198,8 +199,9 @@ def _adopt_rows(predictor: LearningPredictor, rows: Sequence[StoredState]) -> li
 def learned_state_keeper(
     settings: Settings, network: Network, group: str, database_url: str | None = None
 ) -> LearnedStateKeeper:
-    """The keeper a worker of `group` runs with: on settings.database_url (or `database_url`), as worker
-    settings.eta_worker_id (default: the host name); or none kept when learned_state_save_s is 0."""
+    """The keeper a worker of `group` runs with, on settings.database_url (or `database_url`); none kept when
+    learned_state_save_s is 0. The worker's row is named by host and process: unique among live workers,
+    with nothing to configure (a restarted worker merges its old row like any other, and replaces it)."""
     if settings.learned_state_save_s <= 0:
         return LearnedStateKeeper(network, None)
     url = database_url or settings.database_url
@@ -207,5 +209,5 @@ def learned_state_keeper(
     async def connect() -> psycopg.AsyncConnection:
         return await psycopg.AsyncConnection.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
 
-    store = LearnedStates(connect, settings.kafka_topic_prefix + group, settings.eta_worker_id or socket.gethostname())
+    store = LearnedStates(connect, settings.kafka_topic_prefix + group, f"{socket.gethostname()}:{os.getpid()}")
     return LearnedStateKeeper(network, store, save_every_s=settings.learned_state_save_s)
