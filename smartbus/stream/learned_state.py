@@ -105,13 +105,21 @@ class LearnedStateKeeper:
         return new
 
     async def _run(self) -> None:
-        while not await self.load():
+        while not await self._loads():
             self._tried.set()
             await asyncio.sleep(self._retry_s)
         self._tried.set()
         while True:
             await asyncio.sleep(self._save_every_s)
             await self.save()
+
+    async def _loads(self) -> bool:
+        try:
+            return await self.load()
+        except Exception:  # a bug in merging, say: logged, tried again; the worker predicts on regardless
+            log.exception("learned state: loading failed")
+            metrics.LEARNED_STATE_LOADS.labels("failed").inc()
+            return False
 
     async def load(self) -> bool:
         """Load the group's rows and merge them into the predictor. False when the database did not answer."""
@@ -121,7 +129,7 @@ class LearnedStateKeeper:
         started = time.perf_counter()
         try:
             rows = await asyncio.wait_for(self._store.load(version), LOAD_TIMEOUT_S)
-            adopted = await asyncio.to_thread(_adopt_rows, predictor, rows)  # decoding takes a while: not here
+            read = await asyncio.to_thread(_adopt_rows, predictor, rows)  # decoding takes a while: not here
         except Exception as exc:  # noqa: BLE001 (away, timed out, or a bug: the worker predicts on regardless)
             metrics.LEARNED_STATE_LOADS.labels("failed").inc()
             self._failed_loads += 1
@@ -132,13 +140,15 @@ class LearnedStateKeeper:
         if predictor is not self.predictor:
             return False  # the feed version changed meanwhile: load again, for the new one
         was_learning = bool(predictor.model.segment)
+        adopted = [a for _, a in read]
         predictor.absorb([a.model for a in adopted])
         self._loaded = True
-        self._merged = [row for row in rows if row.feed_version == version]
+        # rows it could not read (a newer smartbus's, in a rolling upgrade) are not its to replace
+        self._merged = [row for row, _ in read if row.feed_version == version]
         result = "none" if not adopted else "applied" if all(a.same_version for a in adopted) else "carried_over"
         metrics.LEARNED_STATE_LOADS.labels(result).inc()
         if not adopted:
-            log.info("learned state: none stored yet for group %s; learning from scratch", self._store.group)
+            log.info("learned state: none to load for group %s; learning from scratch", self._store.group)
             return True
         for a in adopted:
             if not a.same_version:
@@ -185,11 +195,11 @@ class LearnedStateKeeper:
         return True
 
 
-def _adopt_rows(predictor: LearningPredictor, rows: Sequence[StoredState]) -> list[Adopted]:
+def _adopt_rows(predictor: LearningPredictor, rows: Sequence[StoredState]) -> list[tuple[StoredState, Adopted]]:
     found = []
     for row in rows:
         try:
-            found.append(predictor.adopt(LearnedState.from_bytes(row.state)))
+            found.append((row, predictor.adopt(LearnedState.from_bytes(row.state))))
         except LearnedStateError as exc:  # from a newer smartbus, say: the others still count
             log.warning("learned state of worker %s (feed version %s) skipped: %s", row.worker_id,
                         row.feed_version[:12], exc)

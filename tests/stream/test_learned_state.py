@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import dataclasses
 import datetime as dt
 import logging
 import socket
@@ -263,3 +264,39 @@ async def test_with_the_database_away_the_worker_starts_cold_keeps_predicting_an
                  > failed_saves)
     await _run(network, predictor, day1, engine)
     await asyncio.wait_for(keeper.close(), 15.0)  # a last save that fails does not hang the stop
+
+
+async def test_after_a_restart_a_worker_predicts_from_what_every_worker_of_its_group_learned(
+    network: Network, days: tuple[Fleet, Fleet], migrated: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    day1, day2 = days
+    vehicles = sorted(day1.vehicles())
+    for number, mine in enumerate((vehicles[:1], vehicles[1:])):  # two workers, each with its own buses
+        share = dataclasses.replace(day1, pings=[p for p in day1.pings if p.vehicle_id in mine])
+        keeper = LearnedStateKeeper(network, _store(migrated, f"w{number}"), save_every_s=3600)
+        await _run(network, await keeper.start(), share)
+        await keeper.close()
+    await _store(migrated, "w-newer").save(network.feed_hash, b"a state from a newer smartbus")
+
+    restarted = LearnedStateKeeper(network, _store(migrated, "w0"), save_every_s=3600)
+    with caplog.at_level(logging.WARNING, "smartbus.stream.learned_state"):
+        predictor = await restarted.start()
+    assert "w-newer" in caplog.text  # skipped, and said so; the others still count
+    for trip_id in sorted({p.trip_id or "" for p in day2.pings}):  # every bus of the next day, whoever had it
+        assert _first_method(predictor, day2, trip_id, 2) == "history"
+    await restarted.close()
+    rows = await _store(migrated, "reader").load(network.feed_hash)
+    assert sorted(r.worker_id for r in rows) == ["w-newer", "w0"]  # merged rows replaced, the unread one kept
+
+
+async def test_a_new_feed_version_while_running_keeps_what_was_learned_and_saves_under_the_new_version(
+    network: Network, days: tuple[Fleet, Fleet], migrated: str
+) -> None:
+    keeper = LearnedStateKeeper(network, _store(migrated), save_every_s=3600)
+    await _run(network, await keeper.start(), days[0])
+    learned = set(keeper.predictor.model.segment)
+    upgraded = dataclasses.replace(network, feed_hash="f" * 64)  # the same timetable, as a new version
+    assert set(keeper.switch(upgraded).model.segment) == learned
+    await keeper.close()
+    rows = await _store(migrated, "reader").load(upgraded.feed_hash)
+    assert [r.feed_version for r in rows] == [upgraded.feed_hash]
