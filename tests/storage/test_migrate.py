@@ -13,7 +13,7 @@ from smartbus.storage.migrate import (
     migrate,
 )
 
-TABLES = {"positions", "stop_events", "predictions", "rejected_pings", "punctuality_hourly", "learned_states"}
+TABLES = {"positions", "stop_events", "predictions", "rejected_pings", "punctuality_hourly"}
 
 
 async def _relations(conn: psycopg.AsyncConnection) -> set[str]:
