@@ -2,6 +2,8 @@
 
 Vehicle trackers are snapshotted to Redis after every batch, so a restarted worker, or one that takes
 partitions over from another, carries on each vehicle where it was (see smartbus.stream.tracker_snapshots).
+What the predictor learned is kept in PostgreSQL, loaded at start and saved every few minutes (see
+smartbus.stream.learned_state).
 """
 
 from __future__ import annotations
@@ -64,13 +66,13 @@ async def _main(
 ) -> None:
     from eta.engine import Engine
     from eta.network import Network, load_network
-    from eta.prediction import LearningPredictor
     from eta.worker import EtaStage
     from smartbus import messages
     from smartbus.bus.kafka import KafkaConsumer, KafkaProducer
     from smartbus.live.notices import RedisNoticeStore
     from smartbus.settings import load_settings
     from smartbus.stream.feed_watch import watch_feed
+    from smartbus.stream.learned_state import learned_state_keeper
     from smartbus.stream.loop import run_stage
     from smartbus.stream.overrides import OverrideFeed
     from smartbus.stream.process import ensure_topics_with_retry, serve_metrics, start_with_retry, stop_on_signals
@@ -88,10 +90,11 @@ async def _main(
     snapshots = snapshots_for(network.feed_hash)
     # operators' trip assignments, written by the api into the same Redis namespace
     notices = RedisNoticeStore(settings.redis_url, namespace=notices_namespace)
-    stage = EtaStage(Engine(network), LearningPredictor(network), producer, snapshots, OverrideFeed(notices))
+    learned = learned_state_keeper(settings, network, group)
+    stage = EtaStage(Engine(network), learned.predictor, producer, snapshots, OverrideFeed(notices))
 
     def switch(new: Network) -> None:
-        stage.use_network(Engine(new), LearningPredictor(new), snapshots_for(new.feed_hash))
+        stage.use_network(Engine(new), learned.switch(new), snapshots_for(new.feed_hash))
     consumer = KafkaConsumer(
         settings.kafka_bootstrap,
         [messages.TOPIC_PINGS],
@@ -110,6 +113,7 @@ async def _main(
     if not await start_with_retry("Kafka consumer", consumer.start, stop):
         await producer.stop()
         return
+    await learned.start()  # what the group learned, loaded in a few seconds at most (else cold, and it says so)
     log.info("eta worker running: group %s, feed %s", group, network.feed_hash[:12])
     watcher = None
     if reload_seconds > 0:
@@ -126,6 +130,7 @@ async def _main(
             watcher.cancel()
         await consumer.stop()
         await producer.stop()
+        await learned.close()  # a last save, with everything the stage learned
         if snapshots is not None:
             await snapshots.close()
         await notices.close()

@@ -3,7 +3,8 @@
 Same components as production: the simulator publishes serialized pings onto the in-process bus (in place
 of Kafka), the ETA stage, the storage writer into a real PostgreSQL started from PyPI wheels (in place of
 the server; same schema, same SQL), the live-state writer into the in-process twin of the Redis store, and
-the api with its pages and websockets.
+the api with its pages and websockets. What the predictor learns is kept in that database, as the ETA
+worker keeps it in PostgreSQL, so a demo started again on the same --data-dir predicts from it.
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ async def _main(args: argparse.Namespace) -> None:
     from smartbus.settings import load_settings
     from smartbus.storage.embedded import embedded_postgres
     from smartbus.storage.migrate import migrate
-    from smartbus.stream.pipeline import Pipeline
+    from smartbus.stream.learned_state import learned_state_keeper
+    from smartbus.stream.pipeline import GROUP_ETA, Pipeline
     from smartbus.stream.process import stop_on_signals
     from smartbus.stream.sinks import StorageSink
 
@@ -91,7 +93,9 @@ async def _main(args: argparse.Namespace) -> None:
         live = MemoryLiveStore()
         storage = StorageSink(connect)
         notices = MemoryNoticeStore()  # what operators write through the api, the ETA stage follows
-        pipeline = Pipeline(network, bus.producer, bus.consumer, storage, live, notices, clock)
+        # what the predictor learned in earlier runs on this data directory, and saved for the next
+        learned = learned_state_keeper(settings, network, GROUP_ETA, database_url)
+        pipeline = Pipeline(network, bus.producer, bus.consumer, storage, live, notices, clock, learned)
         producer = bus.producer()
 
         async def send(key: str, value: bytes) -> None:

@@ -31,6 +31,21 @@ PING_LATENCY_SECONDS = Histogram(
 )
 PINGS_ACCEPTED = Counter("smartbus_ingest_pings_total", "Pings accepted at the ingest edge, by source", ["source"])
 SNAPSHOT_LOADS = Counter("smartbus_tracker_snapshots_loaded_total", "Vehicle trackers restored from snapshots")
+LEARNED_STATE_LOADS = Counter(
+    "smartbus_learned_state_loads_total",
+    "Loads of the predictor's learned state, by result (applied, carried_over from another feed version, "
+    "none stored yet, failed)",
+    ["result"],
+)
+LEARNED_STATE_SAVES = Counter(
+    "smartbus_learned_state_saves_total", "Saves of the predictor's learned state, by result (ok, failed)", ["result"]
+)
+LEARNED_STATE_BYTES = Gauge("smartbus_learned_state_bytes", "Size of the learned state last saved")
+LEARNED_STATE_SAVED_AT = Gauge("smartbus_learned_state_saved_timestamp", "When the learned state was last saved")
+LEARNED_STATE_HOLD_SECONDS = Gauge(
+    "smartbus_learned_state_hold_seconds",
+    "The longest the last save of the learned state held the event loop at once (encoding one slice)",
+)
 READY = Gauge("smartbus_ready", "1 when the process is connected and processing, 0 otherwise")
 COMMIT_ERRORS = Counter("smartbus_commit_errors_total", "Offset commits that failed (covered by the next)", ["stage"])
 OVERRIDE_READ_ERRORS = Counter(

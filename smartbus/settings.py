@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     gtfs: Path = BUNDLED_FEED
     consumer_group: str = "smartbus-eta"
     kafka_partitions: int = 6
+    # What the ETA worker's predictor learned (run times, dwells) is kept in PostgreSQL: loaded at start,
+    # saved this often (seconds) and at a clean stop. 0: kept in memory only, a restart starts cold.
+    learned_state_save_s: float = 300.0
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000

@@ -1,7 +1,8 @@
 """Arrival prediction that learns from observed stop events (pure: values in, values out).
 
 `LearningPredictor` is the entry point: `observe(events)` after each tracker output, `predict(state)`
-for the vehicle's stops ahead and its block's next trips; `save`/`load` persist what it learned.
+for the vehicle's stops ahead and its block's next trips; `state_bytes`/`from_bytes` (and `save`/`load`
+for files) persist what it learned, tied to the feed version (eta/prediction/learned_state.py).
 """
 
 from eta.prediction.predictor import LearningPredictor

@@ -1,5 +1,6 @@
 """A running mean and mean square, exponentially weighted once there is enough data: the building block of
-every learned quantity (run times, dwells, errors). Plain floats, so the state serialises as JSON."""
+every learned quantity (run times, dwells, errors). Plain floats, so the state serialises as JSON (exactly:
+a float's JSON text reads back as the same float, so a saved state estimates as the live one did)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ class Running:
         return max(self.mean_sq - self.mean * self.mean, 0.0)
 
     def to_list(self) -> list[float]:
-        return [round(self.mean, 6), round(self.mean_sq, 6), self.n]
+        return [self.mean, self.mean_sq, self.n]
 
     @classmethod
     def from_list(cls, values: list[float]) -> Running:

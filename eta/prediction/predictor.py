@@ -7,19 +7,30 @@ trips the block runs next (method "block_next": at the terminal the bus leaves a
 after its turnaround, whichever is later, so delay is recovered at layovers), up to the horizon.
 
 Never garbage: no stop already passed, no arrival before the state's time, arrivals non-decreasing.
-Pure: no I/O except `save`/`load` of the learned state.
+Pure: no I/O except `save`/`load` of the learned state to a file (`state_bytes`/`from_bytes` for elsewhere).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
+import logging
 import math
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from eta.network import Network
 from eta.prediction.blocks import BlockChains, parse_service_date
+from eta.prediction.learned_state import (
+    Adopted,
+    LearnedState,
+    LearnedStateError,
+    adopt,
+    encode_pieces,
+    pack,
+    segment_lengths,
+)
+from eta.prediction.model_merge import merge_models
 from eta.prediction.travel_model import TOD_BIN_S, TravelModel, tod_bin
 from eta.prediction.trip_plan import TripPlan, plan_trip
 from smartbus.messages import PredictionMethod, PredictionSet, StopEvent, StopPrediction, VehicleState
@@ -39,7 +50,6 @@ LEFT_STOP_M = 10.0  # this far past a stop the bus has left it, whatever the tra
 # comes late misses the bus, so every industry yardstick tolerates a bus later than shown more than earlier.
 EARLY_LEAN = 0.06
 BASE_UNCERTAINTY_S = 20.0
-STATE_VERSION = 1
 _METHOD: dict[str, PredictionMethod] = {
     "prior": "schedule_delay",
     "history": "history",
@@ -52,6 +62,8 @@ _NO_PREDICTION_STATUSES = frozenset({"stale", "unassigned", "off_route"})
 # A bus still at a trip's first stop this long after it should have left is not running that trip (the
 # tracker guessed the block's next trip wrong, or the bus is out of service): predict nothing from it.
 OVERDUE_AT_START_S = 180.0
+
+log = logging.getLogger(__name__)
 
 
 def ceil_tenth(seconds: float) -> float:
@@ -135,6 +147,7 @@ class LearningPredictor:
         self._origins: dict[str, float] = {}
         self._seen: dict[str, _Seen] = {}
         self._paths: dict[str, _Path] = {}
+        self._lengths: dict[str, float] | None = None
         self.blocks = BlockChains(network)
 
     # --- lookups -----------------------------------------------------------------------------------------
@@ -358,19 +371,53 @@ class LearningPredictor:
         return fresh, 0.0
 
     # --- persistence -------------------------------------------------------------------------------------
-    def state_json(self) -> str:
-        body = {"version": STATE_VERSION, "model": self.model.to_json()}
-        return json.dumps(body, sort_keys=True, separators=(",", ":")) + "\n"
+    def segment_lengths(self) -> dict[str, float]:
+        """Metres of every segment of the network (computed once: tens of milliseconds on a city's feed)."""
+        if self._lengths is None:
+            self._lengths = segment_lengths(self.network)
+        return self._lengths
+
+    def learned_state(self) -> LearnedState:
+        """A copy of what the model has learned, tied to this network's feed version, in memory."""
+        return LearnedState.of(self.model, self.network.feed_hash, self.segment_lengths())
+
+    def state_pieces(self) -> Iterator[str]:
+        """The learned state's text a slice at a time, for `pack` (see eta.prediction.learned_state)."""
+        return encode_pieces(self.model, self.network.feed_hash, self.segment_lengths())
+
+    def state_bytes(self) -> bytes:
+        return pack(self.state_pieces())
+
+    def adopt(self, state: LearnedState) -> Adopted:
+        """`state` made fit for this predictor's network (see eta.prediction.learned_state); not applied yet.
+        Touches nothing the predictor changes as it runs, so it may run in another thread."""
+        return adopt(state, self.network, self.segment_lengths())
+
+    def absorb(self, models: Sequence[TravelModel]) -> None:
+        """Add what `models` learned to what this predictor has (into an empty one: exactly theirs)."""
+        if models:
+            self.model = merge_models([self.model, *models])
+
+    @classmethod
+    def from_bytes(cls, network: Network, blob: bytes, horizon_s: float = DEFAULT_HORIZON_S) -> LearningPredictor:
+        """A predictor that knows what `blob` (from `state_bytes`) learned; carried over if it was learned on
+        another feed version (logged)."""
+        predictor = cls(network, horizon_s=horizon_s)
+        adopted = predictor.adopt(LearnedState.from_bytes(blob))
+        if not adopted.same_version:
+            log.warning("prediction state %s", adopted.describe())
+        predictor.absorb([adopted.model])
+        return predictor
 
     def save(self, path: Path) -> None:
-        path.write_text(self.state_json(), encoding="utf-8")
+        path.write_bytes(self.state_bytes())
 
     @classmethod
     def load(cls, network: Network, path: Path, horizon_s: float = DEFAULT_HORIZON_S) -> LearningPredictor:
-        body = json.loads(path.read_text(encoding="utf-8"))
-        if body.get("version") != STATE_VERSION:
-            raise ValueError(f"{path}: prediction state version {body.get('version')}, expected {STATE_VERSION}")
-        return cls(network, TravelModel.from_json(body["model"]), horizon_s)
+        try:
+            return cls.from_bytes(network, path.read_bytes(), horizon_s)
+        except LearnedStateError as exc:
+            raise LearnedStateError(f"{path}: {exc}") from exc
 
 
 class _Walk:

@@ -226,7 +226,7 @@ class TravelModel:
     def observe_dwell(self, stop_id: str, dwell_s: float) -> None:
         self.dwell.setdefault(stop_id, Running()).add(max(dwell_s, 0.0), LEARN_RATE)
 
-    # --- persistence -----------------------------------------------------------------------------------
+    # --- persistence (eta/prediction/learned_state.py writes the same structure a slice at a time) -------
     def to_json(self) -> dict[str, Any]:
         def table(d: dict[str, Running]) -> dict[str, list[float]]:
             return {k: d[k].to_list() for k in sorted(d)}
@@ -234,7 +234,7 @@ class TravelModel:
         return {
             "history": table(self.history),
             "segment": table(self.segment),
-            "recent": {k: [round(self.recent[k][0], 3), round(self.recent[k][1], 6)] for k in sorted(self.recent)},
+            "recent": {k: [self.recent[k][0], self.recent[k][1]] for k in sorted(self.recent)},
             "errors": table(self.errors),
             "prior_bias": table(self.prior_bias),
             "dwell": table(self.dwell),

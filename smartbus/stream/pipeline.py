@@ -1,7 +1,8 @@
 """The three stages wired together over one bus: ETA worker, storage writer, live-state writer.
 
 `smartbus demo` runs it on the in-process bus; the integration tests run the very same assembly on
-Kafka; in production each stage is its own process (`smartbus eta`, `smartbus writer`).
+Kafka; in production each stage is its own process (`smartbus eta`, `smartbus writer`). With a `learned`
+keeper the predictor starts from, and saves, what it learned before (smartbus.stream.learned_state).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from smartbus import messages
 from smartbus.bus.base import Consumer, Producer
 from smartbus.live import LiveStore
 from smartbus.live.notices import NoticeStore
+from smartbus.stream.learned_state import LearnedStateKeeper
 from smartbus.stream.loop import run_stage
 from smartbus.stream.overrides import OverrideFeed
 from smartbus.stream.sinks import LiveSink, StorageSink
@@ -38,11 +40,13 @@ class Pipeline:
     live: LiveStore
     notices: NoticeStore | None = None  # operators' notices: the ETA stage follows their trip overrides
     clock: Callable[[], float] = time.time  # the service's clock, against which notices expire
+    learned: LearnedStateKeeper | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         producer = self.make_producer()
         overrides = OverrideFeed(self.notices, clock=self.clock) if self.notices is not None else None
-        eta_stage = EtaStage(Engine(self.network), LearningPredictor(self.network), producer, overrides=overrides)
+        predictor = await self.learned.start() if self.learned is not None else LearningPredictor(self.network)
+        eta_stage = EtaStage(Engine(self.network), predictor, producer, overrides=overrides)
         consumers = {
             "eta": (self.make_consumer([messages.TOPIC_PINGS], GROUP_ETA), eta_stage.handle),
             "storage": (
@@ -62,3 +66,5 @@ class Pipeline:
             for consumer, _ in consumers.values():
                 await consumer.stop()
             await producer.stop()
+            if self.learned is not None:
+                await self.learned.close()

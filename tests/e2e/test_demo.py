@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -27,14 +28,14 @@ def _free_port() -> int:
         return port
 
 
-@pytest.fixture(scope="module")
-def demo_url() -> Iterator[str]:
+@contextlib.contextmanager
+def _demo(data_dir: Path, speed: int = 10) -> Iterator[tuple[str, Path]]:
+    """`smartbus demo` on `data_dir`, answering: its URL and its log. Stopped with Ctrl-C (SIGINT) after."""
     port = _free_port()
-    data_dir = Path(tempfile.mkdtemp(prefix="smartbus-demo-test-"))
-    log_path = data_dir / "demo.log"
+    log_path = data_dir / f"demo-{port}.log"
     log = log_path.open("w")  # a file, not a pipe: a pipe nobody reads would fill and stall the demo
     process = subprocess.Popen(
-        [sys.executable, "-m", "smartbus.cli", "demo", "--port", str(port), "--speed", "10",
+        [sys.executable, "-m", "smartbus.cli", "demo", "--port", str(port), "--speed", str(speed),
          "--vehicles", "30", "--data-dir", str(data_dir)],
         cwd=REPO,
         stdout=log,
@@ -54,7 +55,7 @@ def demo_url() -> Iterator[str]:
                 pass
             assert time.monotonic() < deadline, "demo did not answer within 120 s"
             time.sleep(0.5)
-        yield url
+        yield url, log_path
     finally:
         process.send_signal(signal.SIGINT)
         try:
@@ -63,6 +64,15 @@ def demo_url() -> Iterator[str]:
             process.kill()
             process.wait()
         log.close()
+
+
+@pytest.fixture(scope="module")
+def demo_url() -> Iterator[str]:
+    data_dir = Path(tempfile.mkdtemp(prefix="smartbus-demo-test-"))
+    try:
+        with _demo(data_dir) as (url, _):
+            yield url
+    finally:
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
@@ -110,3 +120,21 @@ def test_the_demo_serves_arrivals_at_the_stops_ahead_of_buses(demo_url: str) -> 
     assert predicted == sorted(predicted), "the board is not soonest first"
     live_vehicles = _vehicles(demo_url)
     assert any(a["live"] and a["vehicle_id"] in live_vehicles for a in arrivals)
+
+
+def test_the_demo_starts_again_from_what_its_predictor_learned() -> None:
+    data_dir = Path(tempfile.mkdtemp(prefix="smartbus-demo-test-"))
+    try:
+        with _demo(data_dir, speed=100) as (_, first_log):
+            time.sleep(12)  # at x100, 20 simulated minutes: buses run between stops, the predictor learns
+        first = first_log.read_text()
+        assert "learned state saved for the next start" in first, first[-3000:]
+        with _demo(data_dir, speed=100) as (_, second_log):
+            deadline = time.monotonic() + 30
+            while "learned state: 1 worker(s)' state loaded" not in second_log.read_text():
+                assert time.monotonic() < deadline, second_log.read_text()[-3000:]
+                time.sleep(0.5)
+        loaded = next(line for line in second_log.read_text().splitlines() if "state loaded" in line)
+        assert int(loaded.split(": ")[-1].split()[0]) > 0  # segments it knows from the run before
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)

@@ -136,7 +136,7 @@ def test_learned_state_survives_save_and_load(cairns: Network, tmp_path: Path) -
     predictor.observe(_events(cairns, trip_id, "bus-0", 1.3, origin + float(trip.departure[0]) - 900))
     predictor.save(tmp_path / "state.json")
     loaded = LearningPredictor.load(cairns, tmp_path / "state.json")
-    assert loaded.state_json() == predictor.state_json()
+    assert loaded.state_bytes() == predictor.state_bytes()
     state = _state(cairns, trip_id, 3, 0.2, 0.0, "in_transit", vehicle="bus-9")
     a, b = predictor.predict(state), loaded.predict(state)
     assert a is not None and b is not None
