@@ -7,6 +7,7 @@ import itertools
 from datetime import date
 
 import psycopg
+import pytest
 
 from smartbus.messages import StopEvent
 from smartbus.storage import analytics
@@ -100,3 +101,24 @@ async def test_punctuality_by_route_hour_sums_over_days(conn: psycopg.AsyncConne
     ]
     assert rows[0].mean_delay_s == (0 + 301) / 2
     assert rows[0].stddev_delay_s == 150.5
+
+
+async def test_delays_to_the_millisecond_at_the_windows_edges_count_alike_both_ways(
+    conn: psycopg.AsyncConnection,
+) -> None:
+    """The rollups take delays as extract(epoch ...) and the arrivals' own counts as date_part: the same value."""
+    await migrate(conn, force_plain=True)
+    delays = [-60.001, -60.0, -59.999, 299.999, 300.0, 300.001, 12.345]
+    await StorageWriter(conn).write(
+        [], [arrival(i, T0 + 0.25 + i, d, stop=f"stop-{i}") for i, d in enumerate(delays, 1)], []
+    )
+    await refresh_punctuality(conn)
+
+    rollup = await analytics.on_time(conn, FIRST, FIRST, "stop", ZONE, use_rollup=True)
+    raw = await analytics.on_time(conn, FIRST, FIRST, "stop", ZONE, use_rollup=False)
+
+    assert rollup == raw
+    assert [(r.early, r.on_time, r.late) for r in raw] == [
+        (1, 0, 0), (0, 1, 0), (0, 1, 0), (0, 1, 0), (0, 1, 0), (0, 0, 1), (0, 1, 0),
+    ]
+    assert [r.mean_delay_s for r in raw] == pytest.approx(delays)
