@@ -12,7 +12,8 @@
 3. Serves the real FastAPI app in-process (httpx's ASGI transport, the app's lifespan running) with an
    analyst key, and calls what the analysts' page calls over the whole range, plus the other groupings:
    one call each first (not counted), then --repetitions rounds of every query in turn.
-   Prints p50/p95/p99/max per query and the rows each returns.
+   Prints p50/p95/p99/max per query and the rows each returns; `*` marks issue 7's target (on-time by route
+   and by hour over the 30 days: p95 under 200 ms warm), and the exit status is 1 when one of them misses it.
 
 A fresh database on SMARTBUS_DATABASE_URL's server (or --database-url) is made and dropped at the end. With
 --keep-database the database is `smartbus_bench_punctuality`, kept, and reused by the next run with the same
@@ -63,6 +64,14 @@ KEPT_DATABASE = "smartbus_bench_punctuality"
 
 def load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            return next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "")
+    except OSError:
+        return ""
 
 
 def day_events(network: Network, day: dt.date, seed: int) -> Iterator[StopEvent]:
@@ -120,6 +129,7 @@ class Query:
     name: str
     path: str
     params: dict[str, str]
+    target: bool = False  # issue 7's target is on these: p95 under TARGET_P95_MS
 
 
 def queries(first: dt.date, last: dt.date, route_id: str, mid_day: dt.date) -> list[Query]:
@@ -127,8 +137,8 @@ def queries(first: dt.date, last: dt.date, route_id: str, mid_day: dt.date) -> l
     on_time = "/api/analytics/on-time"
     return [
         # What the analysts' page asks for at once (api/static/analytics.js).
-        Query("on-time by route", on_time, {**span, "by": "route", "early_s": "60", "late_s": "300"}),
-        Query("on-time by hour", on_time, {**span, "by": "hour", "early_s": "60", "late_s": "300"}),
+        Query("on-time by route", on_time, {**span, "by": "route", "early_s": "60", "late_s": "300"}, True),
+        Query("on-time by hour", on_time, {**span, "by": "hour", "early_s": "60", "late_s": "300"}, True),
         Query("delay distribution", "/api/analytics/delays", span),
         Query(f"route {route_id} day (Marey)", f"/api/analytics/routes/{route_id}/day", {"date": mid_day.isoformat()}),
         # The other groupings and filters an analyst picks there or through the API.
@@ -187,16 +197,19 @@ async def time_api(url: str, network: Network, asked: list[Query], repetitions: 
                 elapsed = (time.perf_counter() - started) * 1000
                 response.raise_for_status()
                 timings[q.name].append(elapsed)
-    print(f"\n{'query (warm, ms)':<38} {'rows':>18} {'first':>8} {'p50':>8} {'p95':>8} {'p99':>8} {'max':>8}")
-    all_met = True
+    print(f"\n{' query (warm, ms)':<38} {'rows':>18} {'first':>8} {'p50':>8} {'p95':>8} {'p99':>8} {'max':>8}")
+    met, over = True, []
     for q in asked:
         ms = sorted(timings[q.name])
         p95 = percentile(ms, 0.95)
-        met = p95 < TARGET_P95_MS
-        all_met &= met
-        print(f"{q.name:<38} {counts[q.name]:>18} {first_ms[q.name]:>8.1f} {statistics.median(ms):>8.1f} "
-              f"{p95:>8.1f} {percentile(ms, 0.99):>8.1f} {ms[-1]:>8.1f}{'' if met else '  > target'}")
-    return all_met
+        if p95 >= TARGET_P95_MS:
+            over.append(q.name)
+            met &= not q.target
+        print(f"{'*' if q.target else ' '}{q.name:<37} {counts[q.name]:>18} {first_ms[q.name]:>8.1f} "
+              f"{statistics.median(ms):>8.1f} {p95:>8.1f} {percentile(ms, 0.99):>8.1f} {ms[-1]:>8.1f}")
+    print(f"\n* issue 7's target, p95 under {TARGET_P95_MS:.0f} ms warm: {'met' if met else 'NOT met'}"
+          f"{'; p95 over it: ' + ', '.join(over) if over else ''}")
+    return met
 
 
 async def describe(conn: psycopg.AsyncConnection, first: dt.date, last: dt.date) -> None:
@@ -253,8 +266,7 @@ async def bench(url: str, args: argparse.Namespace, network: Network) -> bool:
     print(f"timing: {len(asked)} queries, 1 first call each, then {args.repetitions} rounds of all in turn; "
           f"load before: {load()}")
     met = await time_api(url, network, asked, args.repetitions)
-    print(f"\nload after: {load()}; target: p95 under {TARGET_P95_MS:.0f} ms warm: "
-          f"{'met by every query' if met else 'NOT met'}")
+    print(f"load after: {load()}")
     return met
 
 
@@ -271,7 +283,7 @@ def main() -> int:
     args = parser.parse_args()
     settings = Settings()
     server = args.database_url or settings.database_url
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+    print(f"machine: {cpu_model() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"load average {load()}")
     network = load_network(BUNDLED_FEED, REPO / "var" / "cache")
     name = KEPT_DATABASE if args.keep_database else f"smartbus_bench_punct_{uuid.uuid4().hex[:8]}"
