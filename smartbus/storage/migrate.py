@@ -176,6 +176,8 @@ async def _apply_pending(conn: psycopg.AsyncConnection, flavour: Flavour) -> int
 
 _HYPERTABLES = ("positions", "stop_events", "predictions", "rejected_pings")
 _COMPRESSED = ("positions", "stop_events", "predictions")
+# The punctuality rollups (migrations 003 and 006): materialized views (plain) or continuous aggregates.
+PUNCTUALITY_ROLLUPS = ("punctuality_hourly", "punctuality_route_hourly", "punctuality_stop_daily")
 
 
 async def _policy_job(conn: psycopg.AsyncConnection, proc: str, relation: str) -> tuple[int, dict[str, object]] | None:
@@ -247,15 +249,16 @@ async def apply_policies(conn: psycopg.AsyncConnection, flavour: Flavour, policy
                         name, sql.Literal(compress)
                     ),
                 )
-        await _set_policy(
-            conn, "policy_refresh_continuous_aggregate", "punctuality_hourly",
-            {"start_offset": "7 days", "end_offset": "1 day"},
-            sql.SQL(
-                "SELECT add_continuous_aggregate_policy('punctuality_hourly',"
-                " start_offset => INTERVAL '7 days', end_offset => INTERVAL '1 day',"
-                " schedule_interval => INTERVAL '1 hour')"
-            ),
-        )
+        for rollup in PUNCTUALITY_ROLLUPS:
+            await _set_policy(
+                conn, "policy_refresh_continuous_aggregate", rollup,
+                {"start_offset": "7 days", "end_offset": "1 day"},
+                sql.SQL(
+                    "SELECT add_continuous_aggregate_policy({},"
+                    " start_offset => INTERVAL '7 days', end_offset => INTERVAL '1 day',"
+                    " schedule_interval => INTERVAL '1 hour')"
+                ).format(sql.Literal(rollup)),
+            )
 
 
 async def migrate(

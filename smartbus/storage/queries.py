@@ -11,6 +11,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import psycopg
+from psycopg import sql
 
 from smartbus.messages import StopEvent, VehicleState
 
@@ -33,13 +34,14 @@ SELECT vehicle_id, trip_id, to_char(service_date, 'YYYYMMDD'), stop_id, stop_seq
 """
 
 # Means and standard deviations are recombined from the rollup's sums, so any date range is exact.
+# The route-hour rollup (migration 006) has just the grain asked for: a row per route and hour a day.
 _PUNCTUALITY = """
 SELECT route_id, hour_utc,
        sum(arrivals)::int8, sum(scheduled)::int8, sum(early)::int8, sum(on_time)::int8, sum(late)::int8,
        sum(delay_sum_s) / nullif(sum(scheduled), 0),
        sqrt(greatest(sum(delay_sq_sum_s) / nullif(sum(scheduled), 0)
                      - (sum(delay_sum_s) / nullif(sum(scheduled), 0)) ^ 2, 0))
-  FROM punctuality_hourly
+  FROM punctuality_route_hourly
  WHERE service_date BETWEEN %(first)s AND %(last)s
    AND (%(route)s::text IS NULL OR route_id = %(route)s::text)
  GROUP BY route_id, hour_utc
@@ -127,10 +129,13 @@ async def refresh_punctuality(conn: psycopg.AsyncConnection) -> None:
 
     Needs an autocommit connection on TimescaleDB (refresh_continuous_aggregate refuses transactions).
     """
-    from smartbus.storage.migrate import Flavour, current_flavour
+    from smartbus.storage.migrate import PUNCTUALITY_ROLLUPS, Flavour, current_flavour
 
     if await current_flavour(conn) is Flavour.TIMESCALE:
-        await conn.execute("CALL refresh_continuous_aggregate('punctuality_hourly', NULL, NULL)")
+        for rollup in PUNCTUALITY_ROLLUPS:
+            await conn.execute(
+                sql.SQL("CALL refresh_continuous_aggregate({}, NULL, NULL)").format(sql.Literal(rollup))
+            )
     else:
         await conn.execute("SELECT refresh_punctuality()")
         if not conn.autocommit:

@@ -14,6 +14,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from smartbus.storage import analytics
 from smartbus.storage.migrate import Flavour, StoragePolicy, migrate
 from smartbus.storage.queries import (
     punctuality_by_route_hour,
@@ -71,11 +72,20 @@ async def _answers(conn: psycopg.AsyncConnection) -> tuple[object, ...]:
     for table in ("positions", "stop_events", "predictions", "rejected_pings"):
         cur = await conn.execute(f"SELECT count(*) FROM {table}")
         counts.append(await cur.fetchone())
+    month = (date(2014, 6, 1), date(2014, 6, 30))
+    # Each rollup: by route, hour and day from the route-hour one; by stop, and a stop's hours.
+    groupings: list[tuple[analytics.GroupBy, str | None]] = [
+        ("route", None), ("hour", None), ("day", None), ("stop", None), ("hour", "stop-2"),
+    ]
+    on_time = [
+        await analytics.on_time(conn, *month, by, "Australia/Brisbane", stop_id=stop) for by, stop in groupings
+    ]
     return (
         await vehicle_positions(conn, "bus-1", T0, T0 + 3600),
         await trip_stop_events(conn, "trip-1", SERVICE_DATE),
-        await punctuality_by_route_hour(conn, date(2014, 6, 1), date(2014, 6, 30)),
+        await punctuality_by_route_hour(conn, *month),
         counts,
+        on_time,
     )
 
 
@@ -143,6 +153,10 @@ async def test_policies_follow_the_settings_and_a_restart_keeps_their_schedule(
         ("predictions", "policy_compression", {"compress_after": "7 days"}),
         ("predictions", "policy_retention", {"drop_after": "90 days"}),
         ("punctuality_hourly", "policy_refresh_continuous_aggregate",
+         {"end_offset": "1 day", "start_offset": "7 days"}),
+        ("punctuality_route_hourly", "policy_refresh_continuous_aggregate",
+         {"end_offset": "1 day", "start_offset": "7 days"}),
+        ("punctuality_stop_daily", "policy_refresh_continuous_aggregate",
          {"end_offset": "1 day", "start_offset": "7 days"}),
         ("rejected_pings", "policy_retention", {"drop_after": "90 days"}),
         ("stop_events", "policy_compression", {"compress_after": "7 days"}),

@@ -13,7 +13,10 @@ from smartbus.storage.migrate import (
     migrate,
 )
 
-TABLES = {"positions", "stop_events", "predictions", "rejected_pings", "punctuality_hourly"}
+TABLES = {
+    "positions", "stop_events", "predictions", "rejected_pings",
+    "punctuality_hourly", "punctuality_route_hourly", "punctuality_stop_daily",
+}
 
 
 async def _relations(conn: psycopg.AsyncConnection) -> set[str]:
