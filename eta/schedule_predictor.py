@@ -45,6 +45,10 @@ class SchedulePredictor:
     def __call__(self, state: VehicleState) -> PredictionSet | None:
         return self.predict(state)
 
+    def publish(self, state: VehicleState) -> PredictionSet | None:
+        """What riders should be shown after this state: for the schedule, always its prediction."""
+        return self.predict(state)
+
     def predict(self, state: VehicleState) -> PredictionSet | None:
         if state.trip_id is None or state.service_date is None or state.shape_dist is None:
             return None

@@ -12,7 +12,7 @@ import math
 from typing import Any, Final
 
 from smartbus.errors import ValidationError
-from smartbus.messages import SCHEMA_VERSION, Ping
+from smartbus.messages import READABLE_VERSIONS, SCHEMA_VERSION, Ping
 
 MAX_ID_LENGTH: Final = 128
 # Fastest plausible bus, m/s (about 200 km/h): anything above is a broken speed reading.
@@ -129,8 +129,9 @@ def ping_from_message(raw: bytes, *, now: float | None = None) -> Ping:
     if not isinstance(body, dict):
         raise PingRejected("not_an_object", "payload must be a JSON object")
     version = body.get("v", SCHEMA_VERSION)
-    if version != SCHEMA_VERSION:
-        raise PingRejected("schema_version", f"schema version must be {SCHEMA_VERSION}", "v", version)
+    if version not in READABLE_VERSIONS:  # a ping reads the same in every version
+        versions = " or ".join(str(v) for v in sorted(READABLE_VERSIONS))
+        raise PingRejected("schema_version", f"schema version must be {versions}", "v", version)
     kind = body.get("type", "ping")
     if kind != "ping":
         raise PingRejected("wrong_type", "message type must be ping", "type", kind)

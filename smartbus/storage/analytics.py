@@ -24,7 +24,7 @@ GroupBy = Literal["route", "stop", "hour", "day"]
 DEFAULT_EARLY_S: Final = 60.0
 DEFAULT_LATE_S: Final = 300.0
 
-# The rollups (migrations 003 and 006) by grain. Each request reads the coarsest one holding its grouping
+# The rollups (migrations 003 and 007) by grain. Each request reads the coarsest one holding its grouping
 # and filters: on a month of a real network the finest has nearly a row per arrival, the others ~1/50.
 _ROUTE_HOURLY: Final = "punctuality_route_hourly"  # (service_date, route_id, hour_utc)
 _STOP_DAILY: Final = "punctuality_stop_daily"  # (service_date, route_id, stop_id)

@@ -74,6 +74,11 @@ def load_migrations(flavour: Flavour, directory: Path = MIGRATIONS_DIR) -> list[
         else:
             specific[(version, match["flavour"])] = path
     versions = sorted(set(generic) | {version for version, _ in specific})
+    for version, flavour_name in specific:
+        if version in generic:  # two branches took the same number: say so rather than pick one silently
+            raise MigrationError(
+                f"migration {version:03d} has both {generic[version].name} and a {flavour_name}-only file"
+            )
     migrations = []
     for version in versions:
         chosen = specific.get((version, flavour.value)) or generic.get(version)
@@ -176,7 +181,7 @@ async def _apply_pending(conn: psycopg.AsyncConnection, flavour: Flavour) -> int
 
 _HYPERTABLES = ("positions", "stop_events", "predictions", "rejected_pings")
 _COMPRESSED = ("positions", "stop_events", "predictions")
-# The punctuality rollups (migrations 003 and 006): materialized views (plain) or continuous aggregates.
+# The punctuality rollups (migrations 003 and 007): materialized views (plain) or continuous aggregates.
 PUNCTUALITY_ROLLUPS = ("punctuality_hourly", "punctuality_route_hourly", "punctuality_stop_daily")
 
 

@@ -34,7 +34,7 @@ SELECT vehicle_id, trip_id, to_char(service_date, 'YYYYMMDD'), stop_id, stop_seq
 """
 
 # Means and standard deviations are recombined from the rollup's sums, so any date range is exact.
-# The route-hour rollup (migration 006) has just the grain asked for: a row per route and hour a day.
+# The route-hour rollup (migration 007) has just the grain asked for: a row per route and hour a day.
 _PUNCTUALITY = """
 SELECT route_id, hour_utc,
        sum(arrivals)::int8, sum(scheduled)::int8, sum(early)::int8, sum(on_time)::int8, sum(late)::int8,

@@ -97,3 +97,12 @@ def test_a_version_missing_for_one_flavour_is_an_error(tmp_path: Path) -> None:
 
     with pytest.raises(MigrationError, match="timescale"):
         load_migrations(Flavour.TIMESCALE, tmp_path)
+
+
+def test_one_version_taken_by_a_shared_and_a_flavour_file_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "006_learned_state.sql").write_text("SELECT 1;")
+    (tmp_path / "006_rollups.plain.sql").write_text("SELECT 2;")
+    (tmp_path / "006_rollups.timescale.sql").write_text("SELECT 3;")
+
+    with pytest.raises(MigrationError, match="006"):
+        load_migrations(Flavour.PLAIN, tmp_path)

@@ -1,5 +1,5 @@
 -- Punctuality rollups at the grains analysts ask for, TimescaleDB flavour: continuous aggregates with the
--- same columns as the plain flavour's materialized views (see 006_punctuality_rollups.plain.sql for why).
+-- same columns as the plain flavour's materialized views (see 007_punctuality_rollups.plain.sql for why).
 --   punctuality_route_hourly (day, route, UTC hour): by route, hour or day, without a stop;
 --   punctuality_stop_daily (day, route, stop): by stop, and by route or day for one stop.
 -- Like punctuality_hourly (003): real-time aggregation, refreshed by the policy that

@@ -1,0 +1,85 @@
+"""The wire format: every message comes back as it went out; version 1 prediction sets are still read."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from smartbus import messages
+from smartbus.errors import ValidationError
+from smartbus.messages import Ping, PredictionSet, StopEvent, StopPrediction, VehicleState
+
+METHODS = ("schedule", "schedule_delay", "history", "recent", "blend", "block_next")
+
+
+def _stop(trip: str, seq: int, route: str | None = "R1", method: str = "blend") -> StopPrediction:
+    return StopPrediction(trip, "20240516", f"S{seq}", seq, 1.8e9 + 60 * seq, 1.8e9 + 55 * seq, method, 12.5, route)  # type: ignore[arg-type]
+
+
+def test_every_kind_of_message_comes_back_as_it_went_out() -> None:
+    sent: list[messages.Message] = [
+        Ping("bus-1", 1.8e9, -16.9, 145.7, 90.0, 8.5, "T1", "R1", 0, "20240516", "25:10:00", 1.8e9 + 1),
+        VehicleState("bus-1", 1.8e9, -16.9, 145.7, "in_transit", "T1", "R1", "20240516", 812.5, 4.2, -30.0, "S3", 3),
+        StopEvent("bus-1", "T1", "20240516", "S3", 3, 1.8e9, None, True, "R1", 1.8e9 - 20, "abc"),
+        PredictionSet("bus-1", 1.8e9, (_stop("T1", 4), _stop("T1", 5), _stop("T2", 1, None, "block_next")), "abc"),
+        PredictionSet("bus-2", 1.8e9),
+    ]
+    assert [messages.decode(messages.encode(m)) for m in sent] == sent
+
+
+def test_a_prediction_set_names_each_trip_once() -> None:
+    body = json.loads(messages.encode(PredictionSet("bus-1", 1.8e9, tuple(_stop("T1", k) for k in range(30)))))
+    assert body["v"] == 2
+    assert [t["trip_id"] for t in body["trips"]] == ["T1"]
+    assert len(body["trips"][0]["stops"]) == 30
+
+
+def test_a_version_1_prediction_set_is_still_read() -> None:
+    stop = _stop("T1", 4)
+    v1 = {
+        "v": 1, "type": "prediction_set", "vehicle_id": "bus-1", "made_at": 1.8e9, "feed_version": None,
+        "stops": [{name: getattr(stop, name) for name in StopPrediction.__dataclass_fields__}],
+    }
+    assert messages.decode(json.dumps(v1)) == PredictionSet("bus-1", 1.8e9, (stop,))
+
+
+@pytest.mark.parametrize(
+    "trips",
+    [
+        [{"trip_id": "T1", "service_date": "20240516", "stops": [["S1", 1, 1.8e9]]}],  # a short row
+        [{"trip_id": "T1", "stops": [["S1", 1, 1.8e9, None, "blend", 3.0]]}],  # no service date
+        "not a list",
+    ],
+)
+def test_a_malformed_prediction_set_is_a_validation_error(trips: object) -> None:
+    raw = json.dumps({"v": 2, "type": "prediction_set", "vehicle_id": "b", "made_at": 1.0, "trips": trips})
+    with pytest.raises(ValidationError):
+        messages.decode(raw)
+
+
+def test_an_unknown_version_is_refused() -> None:
+    with pytest.raises(ValidationError, match="schema version"):
+        messages.decode(json.dumps({"v": 3, "type": "ping"}))
+
+
+_stops = st.builds(
+    StopPrediction,
+    trip_id=st.sampled_from(["T1", "T2", "T3"]),
+    service_date=st.sampled_from(["20240516", "20240517"]),
+    stop_id=st.text(min_size=1, max_size=8),
+    stop_sequence=st.integers(0, 500),
+    predicted_arrival=st.floats(1e9, 3e9),
+    scheduled_arrival=st.none() | st.floats(1e9, 3e9),
+    method=st.sampled_from(METHODS),
+    uncertainty_s=st.floats(0, 3600),
+    route_id=st.none() | st.sampled_from(["R1", "Bắc Ninh 01"]),
+)
+
+
+@given(st.lists(_stops, max_size=40))
+def test_any_prediction_set_survives_the_wire(stops: list[StopPrediction]) -> None:
+    sent = PredictionSet("bus-7", 1.8e9, tuple(stops), "v1")
+    assert messages.decode(messages.encode(sent)) == sent
