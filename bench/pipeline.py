@@ -13,7 +13,9 @@ namespace, sends a 1 Hz fleet (--rate vehicles on their own trips, so --rate pin
   - resident memory of every process after 1 minute, after 10 minutes (when the run is that long) and at
     the end;
   - in the same run, before the pipeline starts, the raw Kafka ceiling: the same encoded pings produced
-    and consumed back through one topic with nothing else done to them.
+    and consumed back through one topic with nothing else done to them;
+  - CPU used during the run by each of our processes, this bench's sender and each service, per ping sent
+    (where the machine's two cores go).
 """
 
 from __future__ import annotations
@@ -66,6 +68,38 @@ def _rss_mb(pid: int) -> float:
     except OSError:
         pass
     return float("nan")
+
+
+def _cpu_by_group(ours: dict[int, str]) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by every process on the machine, grouped: our processes by
+    name, this bench, and the services by program (Kafka's java, every postgres backend, redis-server)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    groups: dict[str, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        pid = int(entry.name)
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        seconds = (int(fields[11]) + int(fields[12])) / tick
+        if pid in ours:
+            group = ours[pid]
+        elif pid == os.getpid():
+            group = "bench (pings sender)"
+        elif comm == "java":
+            group = "kafka"
+        elif comm.startswith("postgres"):
+            group = "postgresql"
+        elif comm.startswith("redis-server"):
+            group = "redis"
+        else:
+            group = "other"
+        groups[group] = groups.get(group, 0.0) + seconds
+    return groups
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -204,6 +238,7 @@ async def main() -> None:
 
     produced_at: dict[tuple[str, float], float] = {}
     latencies: list[float] = []
+    sent_at: list[float] = []  # when each latency sample's ping was produced (wall clock)
     visible = 0
     redis = aioredis.Redis.from_url(settings.redis_url)
     pubsub = redis.pubsub()
@@ -220,6 +255,7 @@ async def main() -> None:
                 sent = produced_at.pop((state["vehicle_id"], state["timestamp"]), None)
                 if sent is not None:
                     latencies.append(now - sent)
+                    sent_at.append(sent)
 
     listener = asyncio.create_task(listen())
     await asyncio.sleep(8.0)  # the processes load the network and join their groups
@@ -227,6 +263,7 @@ async def main() -> None:
     producer = KafkaProducer(settings.kafka_bootstrap, topic_prefix=prefix)
     await producer.start()
     started_wall = time.perf_counter()
+    wall_started = time.time()
     marks = {60.0: "1 min", 600.0: "10 min"}
 
     async def sample_memory() -> None:
@@ -238,6 +275,8 @@ async def main() -> None:
                 proc.rss[label] = _rss_mb(proc.popen.pid)
 
     sampler = asyncio.create_task(sample_memory())
+    ours = {proc.popen.pid: proc.name for proc in procs}
+    cpu_before = _cpu_by_group(ours)
     timestamps = [json.loads(value)["timestamp"] for _, _, value in pings]  # read before the clock starts
     sent = 0
     for offset, key, value in pings:
@@ -261,6 +300,7 @@ async def main() -> None:
         if now_stored != stored:
             stored, quiet_since = now_stored, time.perf_counter()
     finished = quiet_since - started_wall  # when the last row landed
+    cpu_after = _cpu_by_group(ours)
     for proc in procs:
         proc.rss["end"] = _rss_mb(proc.popen.pid)
     sampler.cancel()
@@ -281,10 +321,22 @@ async def main() -> None:
           f"(send + tail), {stored / max(sent, 1):.1%} of pings sent")
     print(f"Redis: {visible} states made visible = {visible / finished:,.0f}/s, {visible / max(sent, 1):.1%} of "
           f"pings sent (the tracker drops a ping it cannot use, e.g. before a bus's first move)")
-    print(f"latency ping produced -> state visible in Redis, {len(latencies)} samples: "
-          f"p50 {_percentile(latencies, 0.5) * 1000:,.0f} ms, p95 {_percentile(latencies, 0.95) * 1000:,.0f} ms, "
-          f"p99 {_percentile(latencies, 0.99) * 1000:,.0f} ms, "
-          f"max {max(latencies, default=float('nan')) * 1000:,.0f} ms")
+    def spread(values: list[float]) -> str:
+        return (f"p50 {_percentile(values, 0.5) * 1000:,.0f} ms, p95 {_percentile(values, 0.95) * 1000:,.0f} ms, "
+                f"p99 {_percentile(values, 0.99) * 1000:,.0f} ms, "
+                f"max {max(values, default=float('nan')) * 1000:,.0f} ms")
+
+    print(f"latency ping produced -> state visible in Redis, {len(latencies)} samples: {spread(latencies)}")
+    # the first minutes include every bus's first pings (trip inference, matchers built): the second half of
+    # the sending shows the pipeline as it keeps running
+    half = wall_started + 0.5 * send_seconds
+    steady = [lat for lat, at in zip(latencies, sent_at, strict=True) if at >= half]
+    print(f"  pings sent in the second half of the run ({len(steady)} samples): {spread(steady)}")
+    used = {g: cpu_after.get(g, 0.0) - cpu_before.get(g, 0.0) for g in cpu_after}
+    print(f"CPU over the run ({finished:.0f} s, {os.cpu_count()} cpus: {finished * (os.cpu_count() or 1):.0f} "
+          "CPU-s available), in ms per ping sent: " + ", ".join(
+        f"{g} {1000 * v / max(sent, 1):.2f}" for g, v in sorted(used.items(), key=lambda kv: -kv[1]) if v > 0.05
+    ))
     print("resident memory (MB): " + "; ".join(
         f"{p.name} " + ", ".join(f"{label} {mb:.0f}" for label, mb in p.rss.items()) for p in procs
     ))

@@ -106,17 +106,28 @@ class EtaStage:
             if old is not None and old is not self._snapshots:
                 await old.close()
         batch = _batch_id(records)
+        clock = time.perf_counter
+        started = clock()
         if self._outbox is None or self._outbox.batch != batch:
             self._outbox = await self._compute(batch, records)
         outbox = self._outbox
+        computed = clock()
         send = self.producer.send
         for topic, value, key in outbox.outgoing:
             await send(topic, value, key)
+        sent = clock()
         await self.producer.flush()
+        flushed = clock()
         if self._snapshots is not None and outbox.touched:
             trackers = self.engine.trackers
             await self._snapshots.save({vid: trackers[vid].s for vid in outbox.touched if vid in trackers})
+        saved = clock()
         self._outbox = None
+        for phase, seconds in (
+            ("compute", computed - started), ("send", sent - computed), ("flush", flushed - sent),
+            ("snapshots", saved - flushed),
+        ):
+            metrics.PHASE_SECONDS.labels("eta", phase).observe(seconds)
         now = time.time()
         for received_at in outbox.received_at:
             metrics.PING_LATENCY_SECONDS.observe(max(0.0, now - received_at))

@@ -55,3 +55,9 @@ PINGS_PLACED_LATE = Counter(
     "smartbus_pings_placed_late_total",
     "Pings delivered after newer ones: rejected for tracking, stored as positions of the past",
 )
+PHASE_SECONDS = Histogram(
+    "smartbus_batch_phase_seconds",
+    "Time one batch spends in each phase of a stage (where a batch's time goes)",
+    ["stage", "phase"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)

@@ -34,7 +34,9 @@ class KafkaProducer:
         bootstrap: str,
         *,
         topic_prefix: str = "",
-        linger_ms: int = 20,
+        # Every caller sends a batch then flushes, and a flush waits out the linger: 20 ms of it cost the ETA
+        # worker ~20 ms a batch (median flush 23 ms against 6 ms at 5 ms, 100 messages on the local broker).
+        linger_ms: int = 5,
         max_batch_bytes: int = 256 * 1024,
         request_timeout_ms: int = 30_000,
     ) -> None:
