@@ -17,6 +17,18 @@ _TERMINAL_DEG = 0.0027  # a trip's end and the next one's start within ~300 m ar
 _NOISE_M = 15.0  # GPS noise: a fix this close to two shapes fits both equally
 _OTHER_ROUTE_PENALTY = 10.0  # a bus mostly stays on its route: at a shared terminal, prefer its route's trips
 _WAIT_TO_METRES = 0.002  # waiting at a terminal, the sooner departure is likelier (one hour weighs 7.2 m)
+# A moving bus heading against a trip's direction there is on another trip (the same street the other way,
+# an opposite direction leaving the same terminal): it weighs like a fix far off the shape.
+_WRONG_WAY_PENALTY = 100.0
+_WRONG_WAY_DEG = 120.0
+_HEADING_MIN_SPEED_MPS = 2.0  # slower than this, a device's bearing says little
+
+
+def moving_heading(ping: Ping) -> float | None:
+    """The ping's bearing when the bus is moving fast enough for it to mean something."""
+    if ping.bearing is None or ping.speed is None or ping.speed < _HEADING_MIN_SPEED_MPS:
+        return None
+    return ping.bearing
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,12 +51,14 @@ def fit_trip(
     route: str | None = None,
     shape_matches: list[Match] | None = None,
     waiting: bool = False,
+    heading: float | None = None,
 ) -> Fit | None:
     """How well a fix at (x, y, ts) fits a trip on a service day: the best leg within the schedule's reach.
 
     `shape_matches`: the fix's candidates on the trip's whole shape, when the caller already has them (many
     trips share a shape); else they are found within the schedule's reach. `waiting`: the bus already runs
-    this trip and waits at its first stop, however long before departure.
+    this trip and waits at its first stop, however long before departure. `heading`: the moving bus's
+    bearing (see `moving_heading`), which a leg going the other way does not fit.
     """
     cfg = ctx.config
     trip = ctx.network.trips[trip_id]
@@ -71,6 +85,10 @@ def fit_trip(
         off = match.offset - _NOISE_M if match.offset > _NOISE_M else 0.0
         score = off + abs(delay) * _SECONDS_TO_METRES + (_CLAIMED_PENALTY if claimed else 0.0)
         score += wait * _WAIT_TO_METRES + (_OTHER_ROUTE_PENALTY if route and trip.route_id != route else 0.0)
+        if heading is not None:
+            turn = abs((ctx.matchers.get(trip.shape_id).heading_at(match.dist) - heading + 180.0) % 360.0 - 180.0)
+            if turn > _WRONG_WAY_DEG:
+                score += _WRONG_WAY_PENALTY
         if best is None or score < best.score:
             best = Fit(trip_id, day, match, delay, score)
     return best
@@ -156,6 +174,7 @@ def rank_trips(
     if not near:
         return fits
     on_shape: dict[str, list[Match]] = {}  # candidates on each whole shape, found once for all its trips
+    heading = moving_heading(ping)
     for day in ctx.days_around(ping.timestamp):
         t_rel = ping.timestamp - day.origin
         latest_start = t_rel + cfg.early_tolerance_s + cfg.terminal_wait_s
@@ -176,7 +195,7 @@ def rank_trips(
                 on_shape[trip.shape_id] = matches
             if not matches:
                 continue
-            fit = fit_trip(ctx, trip_id, day, x, y, ping.timestamp, own, route, matches)
+            fit = fit_trip(ctx, trip_id, day, x, y, ping.timestamp, own, route, matches, heading=heading)
             if fit is not None:
                 fits.append(fit)
     fits.sort(key=lambda f: (f.score, f.trip_id))

@@ -6,6 +6,7 @@ only the stretch the vehicle can have reached since its last known progress avoi
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 
@@ -128,6 +129,14 @@ class ShapeMatcher:
             k += 1
         along = lo if along < lo else (hi if along > hi else along)
         return along, best_d2**0.5
+
+    def heading_at(self, along: float) -> float:
+        """Compass bearing of the shape (degrees clockwise from north) at `along` metres: the way a bus on
+        it is going there."""
+        i = bisect_right(self._dist, along) - 1
+        last = len(self._walk) - 1
+        _, _, dx, dy, _, _, _ = self._walk[0 if i < 0 else (last if i > last else i)]
+        return math.degrees(math.atan2(dx, dy)) % 360.0
 
     def segment_range(self, lo: float, hi: float) -> tuple[int, int]:
         """Segments [i, j) that overlap the distances [lo, hi]."""

@@ -13,6 +13,7 @@ from eta.assignment import (
     Fit,
     fit_trip,
     forced_fit,
+    moving_heading,
     next_departure_here,
     next_in_block,
     rank_trips,
@@ -50,6 +51,7 @@ if tuple(f.name for f in fields(VehicleState)) != _STATE_FIELDS:
 _RECENT_FIXES = 8  # (time, progress) of this many latest fixes are kept, to place fixes delivered late
 _PATH_FIXES = 8  # the fixes a rival trip must also explain before the bus is moved onto it
 _NOISE_M = 15.0  # GPS noise: per fix, a rival's shape may pass this much farther than ours
+_WRONG_WAY_DEG = 120.0  # a bus heading this far off the line's direction is going the other way
 _ALONG_TO_OFFSET = 0.1  # choosing between legs, 100 m from the expected progress weigh like 10 m off the line
 
 
@@ -102,6 +104,11 @@ class TrackState:
     last_offset: float | None = None
     trip_since: float = 0.0  # when the bus joined its current trip (UTC epoch seconds)
     recent: list[tuple[float, float]] = field(default_factory=list)  # (ts, progress) of the last fixes on it
+
+
+def _opposed(shape_heading: float, heading: float) -> bool:
+    """Whether a bus going `heading` drives against a line going `shape_heading` (degrees)."""
+    return abs((shape_heading - heading + 180.0) % 360.0 - 180.0) > _WRONG_WAY_DEG
 
 
 class VehicleTracker:
@@ -319,7 +326,7 @@ class VehicleTracker:
             s.history.append((ping.timestamp, x, y, ping.speed))
             if len(s.history) > cfg.history_max_fixes:
                 del s.history[1]  # keep the first: where the trip was joined
-        along, offset = self._match(x, y, ping.timestamp, ping.speed)
+        along, offset = self._match(x, y, ping.timestamp, ping.speed, moving_heading(ping))
         s.last_offset = offset
         if offset > cfg.off_route_m:
             s.off_route_count += 1
@@ -355,7 +362,9 @@ class VehicleTracker:
         return TrackerOutput(self._state(ping, status), events)
 
     # --- matching -------------------------------------------------------------------------------
-    def _match(self, x: float, y: float, ts: float, speed: float | None) -> tuple[float, float]:
+    def _match(
+        self, x: float, y: float, ts: float, speed: float | None, heading: float | None = None
+    ) -> tuple[float, float]:
         """(metres along the trip's shape, metres off it) of the fix (a plain pair: one per fix)."""
         s, cfg = self.s, self.ctx.config
         self._trip()
@@ -371,6 +380,15 @@ class VehicleTracker:
             guess = s.progress + 0.5 * (v0 + v1) * elapsed
             along, offset = matcher.locate(x, y, lo, hi, guess)
             if offset <= cfg.off_route_m * 0.5:
+                if heading is not None and _opposed(matcher.heading_at(along), heading):
+                    # the line passes here both ways (a street driven out and back): the leg going our way
+                    ahead = [
+                        m for m in matcher.candidates(x, y, lo, hi, cfg.off_route_m)
+                        if not _opposed(matcher.heading_at(m.dist), heading)
+                    ]
+                    if ahead:
+                        best = min(ahead, key=lambda m: m.offset + _ALONG_TO_OFFSET * abs(m.dist - guess))
+                        return best.dist, best.offset
                 return along, offset
             # a noisy fix where the route passes near itself (a spur driven out and back): of the legs in
             # the window, take the one that is near both the fix and where the bus should be by now
@@ -698,7 +716,10 @@ class VehicleTracker:
         day = self._day()
         if ours is None and s.next_stop == 0 and s.trip_id is not None and day is not None:
             # a long layover: too early for inference to consider our trip, yet the bus waits for it
-            ours = fit_trip(self.ctx, s.trip_id, day, x, y, ping.timestamp, self.vehicle_id, s.route_id, waiting=True)
+            ours = fit_trip(
+                self.ctx, s.trip_id, day, x, y, ping.timestamp, self.vehicle_id, s.route_id, waiting=True,
+                heading=moving_heading(ping),
+            )
             if ours is not None:
                 ranked = sorted([*ranked, ours], key=lambda f: (f.score, f.trip_id))
         best = ranked[0] if ranked else None
