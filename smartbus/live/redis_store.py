@@ -57,13 +57,18 @@ local old = redis.call('GET', index_key)
 if old then
   local index = cjson.decode(old)
   if tonumber(index.made_at) > made_at then return 0 end
+  -- entries the new set writes again are overwritten below: only the ones it drops are removed here
+  local kept = {}
+  for i = 5, #ARGV, 3 do kept[ARGV[i] .. '\0' .. ARGV[i + 1]] = true end
   for _, entry in ipairs(index.entries) do
-    local board = ns .. ':board:' .. entry[1]
-    local current = redis.call('HGET', board, entry[2])
-    -- another vehicle may have taken the trip over since: leave its entry alone
-    if current and cjson.decode(current).vehicle_id == vid then
-      redis.call('HDEL', board, entry[2])
-      touched[entry[1]] = true
+    if not kept[entry[1] .. '\0' .. entry[2]] then
+      local board = ns .. ':board:' .. entry[1]
+      local current = redis.call('HGET', board, entry[2])
+      -- another vehicle may have taken the trip over since: leave its entry alone
+      if current and cjson.decode(current).vehicle_id == vid then
+        redis.call('HDEL', board, entry[2])
+        touched[entry[1]] = true
+      end
     end
   end
 end
