@@ -1,11 +1,17 @@
 """The ETA stage alone, in process: pings in as bus records, what it sends out, and its CPU cost.
 
     .venv/bin/python bench/eta_stage.py [--pings DIR/pings.csv] [--seed 7] [--date 2024-05-16] [--limit 20000]
+                                        [--sinks]
 
 Without --pings it simulates a Cairns day first (`smartbus simulate`, defaults). The pings are encoded as
 the `pings` topic carries them and handed to `EtaStage.handle` in batches of 2,000 (as the Kafka loop does),
 with a producer that only counts what it is given. Prints pings per CPU-second of this process (the
 worker's ceiling on one core, before Kafka's own cost), and messages and bytes per output topic.
+
+With --sinks (needs the real PostgreSQL and Redis of `smartbus services up`), the stage's outputs then go
+through the two writer stages as `smartbus writer` runs them, StorageSink into a fresh database and LiveSink
+into a fresh Redis namespace, each timed the same way (pings per CPU-second of this process; the services'
+own CPU is not counted).
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ class CountingProducer:
     def __init__(self) -> None:
         self.messages: Counter[str] = Counter()
         self.bytes: Counter[str] = Counter()
+        self.kept: list[Record] = []
 
     async def start(self) -> None: ...
 
@@ -48,6 +55,7 @@ class CountingProducer:
     async def send(self, topic: str, value: bytes, key: str | None = None) -> None:
         self.messages[topic] += 1
         self.bytes[topic] += len(value)
+        self.kept.append(Record(topic, 0, len(self.kept), (key or "").encode(), value))
 
     async def flush(self) -> None: ...
 
@@ -63,12 +71,50 @@ async def run(records: list[Record]) -> tuple[float, CountingProducer]:
     return time.process_time() - started, producer
 
 
+async def run_sinks(outputs: list[Record], pings: int) -> None:
+    import uuid
+
+    import psycopg
+
+    from smartbus.live.redis_store import RedisLiveStore
+    from smartbus.settings import Settings
+    from smartbus.storage.migrate import migrate
+    from smartbus.stream.sinks import LiveSink, StorageSink
+
+    settings = Settings()
+    name = f"bench_stage_{uuid.uuid4().hex[:8]}"
+    async with await psycopg.AsyncConnection.connect(settings.database_url, autocommit=True) as admin:
+        await admin.execute(f"CREATE DATABASE {name}")
+    url = settings.database_url.rsplit("/", 1)[0] + "/" + name
+    try:
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            await migrate(conn)
+
+        async def connect() -> psycopg.AsyncConnection:
+            return await psycopg.AsyncConnection.connect(url)
+
+        storage = StorageSink(connect)
+        live = RedisLiveStore(settings.redis_url, namespace=name)
+        for label, handle in (("storage writer", storage.handle), ("live writer", LiveSink(live).handle)):
+            cpu, wall = time.process_time(), time.perf_counter()
+            for start in range(0, len(outputs), BATCH):
+                await handle(outputs[start : start + BATCH])
+            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+            print(f"{label}: {pings / cpu:,.0f} pings per CPU-second ({cpu:.1f} s of CPU, {wall:.1f} s wall)")
+        await storage.close()
+        await live.close()
+    finally:
+        async with await psycopg.AsyncConnection.connect(settings.database_url, autocommit=True) as admin:
+            await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pings", type=Path)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--date", default="2024-05-16")
     parser.add_argument("--limit", type=int, default=20_000, help="pings to send (the day's first)")
+    parser.add_argument("--sinks", action="store_true", help="also time the storage and live writer stages")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         pings_path = args.pings
@@ -92,6 +138,8 @@ def main() -> int:
     for topic in sorted(producer.messages):
         count, size = producer.messages[topic], producer.bytes[topic]
         print(f"  {topic:<16} {count:>8,} messages  {size / 1e6:8.1f} MB  {size / len(records):7.0f} bytes per ping")
+    if args.sinks:
+        asyncio.run(run_sinks(producer.kept, len(records)))
     return 0
 
 
