@@ -75,6 +75,7 @@ async def run_sinks(outputs: list[Record], pings: int) -> None:
     import uuid
 
     import psycopg
+    import redis.asyncio as aioredis
 
     from smartbus.live.redis_store import RedisLiveStore
     from smartbus.settings import Settings
@@ -95,12 +96,20 @@ async def run_sinks(outputs: list[Record], pings: int) -> None:
 
         storage = StorageSink(connect)
         live = RedisLiveStore(settings.redis_url, namespace=name)
+        redis = aioredis.Redis.from_url(settings.redis_url)
+
+        async def redis_cpu() -> float:
+            info = await redis.info("cpu")
+            return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
         for label, handle in (("storage writer", storage.handle), ("live writer", LiveSink(live).handle)):
-            cpu, wall = time.process_time(), time.perf_counter()
+            cpu, wall, server = time.process_time(), time.perf_counter(), await redis_cpu()
             for start in range(0, len(outputs), BATCH):
                 await handle(outputs[start : start + BATCH])
-            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-            print(f"{label}: {pings / cpu:,.0f} pings per CPU-second ({cpu:.1f} s of CPU, {wall:.1f} s wall)")
+            cpu, wall, server = time.process_time() - cpu, time.perf_counter() - wall, await redis_cpu() - server
+            print(f"{label}: {pings / cpu:,.0f} pings per CPU-second ({cpu:.1f} s of CPU, {wall:.1f} s wall; "
+                  f"Redis server meanwhile {server:.1f} s of CPU, all clients)")
+        await redis.aclose()
         await storage.close()
         await live.close()
     finally:

@@ -7,7 +7,6 @@ arrival there. Times are UTC epoch seconds.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -57,10 +56,10 @@ class Arrival:
 _ARRIVAL_FIELDS: Final = tuple(f.name for f in dataclasses.fields(Arrival))
 
 
-@functools.lru_cache(maxsize=65536)
 def trip_key(trip_id: str, service_date: str) -> str:
-    """The board's key for one trip on one service day; unambiguous whatever the ids contain."""
-    return json.dumps([trip_id, service_date], separators=(",", ":"), ensure_ascii=False)
+    """The board's key for one trip on one service day: unambiguous whatever the trip id contains (the date
+    is always eight digits), and the same string the Redis store's scripts build."""
+    return f"{service_date}:{trip_id}"
 
 
 def arrivals_of(prediction_set: PredictionSet) -> list[Arrival]:

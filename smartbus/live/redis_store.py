@@ -23,7 +23,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from smartbus.errors import ServiceUnavailable
-from smartbus.live.board import Arrival, arrivals_of, is_expired, trip_key, visible_board
+from smartbus.live.board import Arrival, is_expired, trip_key, visible_board
 from smartbus.live.store import DEFAULT_BOARD_TTL_S, DEFAULT_VEHICLE_TTL_S
 from smartbus.messages import PredictionSet, StopEvent, VehicleState, decode_as, encode
 
@@ -48,10 +48,21 @@ end
 return #accepted
 """
 
-# ARGV: ns, ttl_ms, vehicle_id, made_at, then (stop_id, trip_key, Arrival JSON) triples.
+# ARGV: ns, ttl_ms, vehicle_id, made_at, the prediction set as its bus message (smartbus.messages, version 2:
+# stops grouped by trip, a row of values each). The script writes each stop's Arrival JSON itself: encoding
+# ~25 of them per set in Python, and handing Redis three arguments per stop, were most of the live writer.
+# The board key of a trip is smartbus.live.board.trip_key: service date, colon, trip id.
 _PUT_PREDICTIONS: Final = """
 local ns, ttl, vid, made_at = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
 local index_key = ns .. ':vpred:' .. vid
+local message = cjson.decode(ARGV[5])
+local rows = {}
+for _, trip in ipairs(message.trips) do
+  local key = trip.service_date .. ':' .. trip.trip_id
+  for _, stop in ipairs(trip.stops) do
+    rows[#rows + 1] = {stop[1], key, trip, stop}
+  end
+end
 local touched = {}
 local old = redis.call('GET', index_key)
 if old then
@@ -59,7 +70,7 @@ if old then
   if tonumber(index.made_at) > made_at then return 0 end
   -- entries the new set writes again are overwritten below: only the ones it drops are removed here
   local kept = {}
-  for i = 5, #ARGV, 3 do kept[ARGV[i] .. '\0' .. ARGV[i + 1]] = true end
+  for _, row in ipairs(rows) do kept[row[1] .. '\0' .. row[2]] = true end
   for _, entry in ipairs(index.entries) do
     if not kept[entry[1] .. '\0' .. entry[2]] then
       local board = ns .. ':board:' .. entry[1]
@@ -73,13 +84,19 @@ if old then
   end
 end
 local entries = {}
-for i = 5, #ARGV, 3 do
-  if redis.call('SISMEMBER', ns .. ':arrived:' .. ARGV[i], ARGV[i + 1]) == 0 then
-    local board = ns .. ':board:' .. ARGV[i]
-    redis.call('HSET', board, ARGV[i + 1], ARGV[i + 2])
+for _, row in ipairs(rows) do
+  local stop_id, key, trip, stop = row[1], row[2], row[3], row[4]
+  if redis.call('SISMEMBER', ns .. ':arrived:' .. stop_id, key) == 0 then
+    local board = ns .. ':board:' .. stop_id
+    local arrival = cjson.encode({
+      stop_id = stop_id, trip_id = trip.trip_id, service_date = trip.service_date, route_id = trip.route_id,
+      vehicle_id = vid, stop_sequence = stop[2], predicted_arrival = stop[3], scheduled_arrival = stop[4],
+      method = stop[5], uncertainty_s = stop[6], updated_at = made_at,
+    })
+    redis.call('HSET', board, key, arrival)
     redis.call('PEXPIRE', board, ttl)
-    touched[ARGV[i]] = true
-    entries[#entries + 1] = {ARGV[i], ARGV[i + 1]}
+    touched[stop_id] = true
+    entries[#entries + 1] = {stop_id, key}
   end
 end
 redis.call('SET', index_key, cjson.encode({made_at = ARGV[4], entries = entries}), 'PX', ttl)
@@ -174,9 +191,8 @@ class RedisLiveStore:
                     self._board_ttl_ms,
                     prediction_set.vehicle_id,
                     repr(prediction_set.made_at),
+                    encode(prediction_set),
                 ]
-                for arrival in arrivals_of(prediction_set):
-                    args += [arrival.stop_id, arrival.trip_key, arrival.to_json()]
                 await self._put_predictions(args=args, client=pipe)
             await self._run(pipe.execute())
 
