@@ -53,7 +53,12 @@ def drive_half_a_trip(network: Network, vehicle_id: str, now: float, interval_s:
             trip = network.trips[trip_id]
             if len(trip.stop_ids) < 8:
                 continue
-            middle = origin + float(trip.arrival[len(trip.stop_ids) // 2])
+            half = len(trip.stop_ids) // 2
+            # the stop after the midpoint must still be ahead when the drive ends: some timetables give a
+            # run of stops one time, and a bus on schedule would already be past it
+            if float(trip.arrival[half + 1]) - float(trip.arrival[half - 1]) < 60.0:
+                continue
+            middle = origin + float(trip.arrival[half])
             if middle >= now + 60 and (best is None or middle < best[0]):
                 best = (middle, trip, day)
     assert best is not None, "no trip in the feed around now"
