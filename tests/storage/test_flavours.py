@@ -6,9 +6,10 @@ Runs only where the server has TimescaleDB loadable (the production image); skip
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 
 import psycopg
 import pytest
@@ -188,6 +189,80 @@ async def test_dropping_old_days_empties_the_same_tables_in_both_flavours(
     for c in (timescale_conn, plain_conn):
         counts = (await _answers(c))[3]
         assert counts == [(0,)] * 4
+
+
+RETENTION_DAYS = 90
+
+
+async def _fill_days_around_the_retention_cut(conn: psycopg.AsyncConnection) -> list[date]:
+    """A row in each table at noon UTC of each day from 12 days before the retention cut to 8 after it."""
+    today = datetime.now(UTC).date()
+    days = [today - timedelta(days=RETENTION_DAYS + back) for back in range(12, -9, -1)]
+    noons = [datetime.combine(day, time(12), UTC).timestamp() for day in days]
+    await StorageWriter(conn).write(
+        [state("bus-1", at) for at in noons],
+        [dataclasses.replace(event(1, at, scheduled=at - 30), service_date=f"{day:%Y%m%d}")
+         for day, at in zip(days, noons, strict=True)],
+        [prediction_set(at, {8: at + 600}) for at in noons],
+        [rejected(f"ping of {day}", at) for day, at in zip(days, noons, strict=True)],
+    )
+    return days
+
+
+async def _days_kept(conn: psycopg.AsyncConnection) -> dict[str, list[date]]:
+    days = {}
+    for table, day in (
+        ("positions", "(ts AT TIME ZONE 'UTC')::date"),
+        ("stop_events", "service_date"),
+        ("predictions", "(made_at AT TIME ZONE 'UTC')::date"),
+        ("rejected_pings", "(received_at AT TIME ZONE 'UTC')::date"),
+    ):
+        cur = await conn.execute(f"SELECT DISTINCT {day} FROM {table} ORDER BY 1")
+        days[table] = [row[0] for row in await cur.fetchall()]
+    return days
+
+
+async def test_dropping_old_days_keeps_the_same_days_in_both_flavours_whatever_the_session_time_zone(
+    timescale_conn: psycopg.AsyncConnection, plain_conn: psycopg.AsyncConnection
+) -> None:
+    """The retention cut is a UTC day in both flavours: no week of stop events or rejected pings kept whole
+    because its chunk straddles the cut, and no day more or less for a session in another time zone."""
+    # A zone whose date is not UTC's right now (UTC+14 from 10:00 UTC, UTC-12 before noon UTC).
+    zone = "Etc/GMT-14" if datetime.now(UTC).hour >= 10 else "Etc/GMT+12"
+    kept = []
+    for c in (timescale_conn, plain_conn):
+        days = await _fill_days_around_the_retention_cut(c)
+        await refresh_punctuality(c)
+        await c.execute(f"SET TIME ZONE '{zone}'")
+        await c.execute("SELECT smartbus_drop_old_partitions(%s)", (RETENTION_DAYS,))
+        await c.execute("SET TIME ZONE 'UTC'")
+        await refresh_punctuality(c)
+        on_time_by_day = await analytics.on_time(c, days[0], days[-1], "day", "UTC")
+        kept.append((await _days_kept(c), [(r.key, r.arrivals) for r in on_time_by_day]))
+
+    cut = datetime.now(UTC).date() - timedelta(days=RETENTION_DAYS)
+    assert kept[0] == kept[1]
+    assert {table: (d[0], len(d)) for table, d in kept[0][0].items()} == dict.fromkeys(kept[0][0], (cut, 9))
+    assert kept[0][1] == [(f"{day:%Y-%m-%d}", 1) for day in days if day >= cut]
+
+
+async def test_the_retention_jobs_keep_the_same_days_as_the_plain_drop(
+    timescale_conn: psycopg.AsyncConnection, plain_conn: psycopg.AsyncConnection
+) -> None:
+    for c in (timescale_conn, plain_conn):
+        await _fill_days_around_the_retention_cut(c)
+    cur = await timescale_conn.execute(
+        "SELECT job_id FROM timescaledb_information.jobs WHERE proc_name = 'policy_retention' ORDER BY job_id"
+    )
+    jobs = [row[0] for row in await cur.fetchall()]
+    assert len(jobs) == 4
+    for job in jobs:
+        await timescale_conn.execute("CALL run_job(%s)", (job,))
+    await plain_conn.execute("SELECT smartbus_drop_old_partitions(%s)", (RETENTION_DAYS,))
+
+    kept = [await _days_kept(c) for c in (timescale_conn, plain_conn)]
+    assert kept[0] == kept[1]
+    assert all(len(days) == 9 for days in kept[0].values())
 
 
 async def test_timescale_shows_new_arrivals_before_any_refresh_and_late_ones_after_the_next(
