@@ -203,9 +203,19 @@ def rank_trips(
 
 
 def next_in_block(ctx: TrackingContext, trip_id: str, day: DayTrips, ignore_claims: bool = False) -> str | None:
-    """The trip the same vehicle runs next: the block's next trip, or when the feed has no blocks, the next
-    departure of the same route from the stop where this trip ends (the simulator and most agencies chain
-    trips this way). Trips another vehicle has claimed are skipped unless `ignore_claims`."""
+    """The trip the same vehicle runs next: the block's next trip, or when the feed has no blocks, the trip the
+    day's dispatch plan gives it (eta.prediction.blocks: the same chain the predictor predicts along) unless
+    another vehicle runs that one, else the next departure of the same route from the stop where this trip
+    ends. Trips another vehicle has claimed are skipped unless `ignore_claims`."""
+    planned = ctx.chains.next_trip(day.service_date, trip_id)
+    if planned is not None and (ignore_claims or ctx.claims.get((day.service_date, planned)) is None):
+        return planned
+    return next_from_terminal(ctx, trip_id, day, ignore_claims)
+
+
+def next_from_terminal(ctx: TrackingContext, trip_id: str, day: DayTrips, ignore_claims: bool = False) -> str | None:
+    """The block's next trip, or the next departure of the same route from where this trip ends (within
+    ~300 m) that no other vehicle has claimed (unless `ignore_claims`)."""
     network = ctx.network
     trip = network.trips[trip_id]
     end_stop = network.stops[trip.stop_ids[-1]]

@@ -11,6 +11,7 @@ import numpy as np
 
 from eta.matching import MatcherCache
 from eta.network import Network
+from eta.prediction.blocks import BlockChains
 from eta.timeline import TimelineCache
 
 _GRID_M = 250.0  # cell size of the index of which shapes pass where
@@ -83,6 +84,7 @@ class TrackingContext:
     network: Network
     config: TrackerConfig = field(default_factory=TrackerConfig)
     matchers: MatcherCache = field(init=False)
+    chains: BlockChains = field(init=False)  # the day's dispatch plan: which trip follows which
     timelines: TimelineCache = field(init=False)
     claims: dict[tuple[str, str], str] = field(default_factory=dict)  # (service_date, trip_id) -> vehicle
     # vehicle -> (trip_id, service_date) an operator assigned it: taken whatever inference thinks
@@ -95,6 +97,7 @@ class TrackingContext:
 
     def __post_init__(self) -> None:
         self.matchers = MatcherCache(self.network.shapes)
+        self.chains = BlockChains(self.network)
         self.timelines = TimelineCache(self.network.trips)
         self._zone = ZoneInfo(self.network.agency_timezone)
         xs, ys = [], []

@@ -101,3 +101,25 @@ def test_a_bus_ending_its_last_trip_late_leaves_late_on_the_next_rather_than_ski
     trips = [out.state.trip_id for out in map(engine.process, [*before, *standing, *late]) if out.state]
     on_it = trips[len(trips) - len(late) - len(standing) : -3]  # the last fixes, at the terminus, start the next
     assert set(on_it) == {trip_id}
+
+
+def test_a_bus_ending_its_trip_goes_on_to_the_trip_riders_were_shown_it_would_run(cairns: Network) -> None:
+    """The tracker and the predictor chain trips by one plan: the next trip the predictor announced for a
+    bus (block_next) is the one the tracker puts it on, also where the next departure from the terminal is
+    another trip (the plan gives that one to a bus that arrived earlier)."""
+    from eta.assignment import next_from_terminal
+    from eta.tracking_context import TrackingContext
+
+    ctx = TrackingContext(cairns)
+    day = ctx.day(DAY)
+    trip_id, planned = next(
+        (t, ctx.chains.next_trip(day.service_date, t))
+        for t in cairns.trips_on(DAY)
+        if ctx.chains.next_trip(day.service_date, t) not in (None, next_from_terminal(ctx, t, day))
+    )
+    pings, _ = trip_pings(cairns, trip_id, DAY, interval_s=20.0, with_trip_id=True)
+    engine = Engine(cairns)
+    for ping in pings:
+        engine.process(ping)
+    assert engine.tracker("bus-1").s.finished == (day.service_date, trip_id)
+    assert engine.tracker("bus-1").trip_id == planned
