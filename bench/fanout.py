@@ -2,9 +2,14 @@
 
 --clients websocket clients (default 10,000) watch --stops stops (default 500, an equal share each) on one
 api process (uvicorn, RedisLiveStore). A publisher writes prediction sets to Redis so that every stop's board
-changes once a second; every client checks every message (its stop, each arrival's predicted time against
-the value the publisher encoded for that stop) and its freshness: latency = receipt - made_at, the moment
-the prediction was written to Redis (same machine, same clock). Clients run in --client-procs processes.
+changes once every --period seconds (default 2); every client checks every message (its stop, each arrival's
+predicted time against the value the publisher encoded for that stop) and its freshness: latency = receipt -
+made_at, the moment the prediction was written to Redis (same machine, same clock).
+
+The clients are a Go program (bench/fanoutclients, built here with the Go toolchain on first use): a Python
+client spends more CPU per message than the server it measures, so with Python clients on this machine the
+latency figures measured the clients. --client-runtime python runs the same checks in Python (in
+--client-procs processes) where there is no Go.
 
 Baseline, same run: a bare `websockets` server that only broadcasts (websockets.broadcast) the same board
 JSON to the same clients, told what to send by the publisher over a control socket.
@@ -12,7 +17,7 @@ JSON to the same clients, told what to send by the publisher over a control sock
 Throughput is messages delivered per CPU-second of the server process (its utime + stime from /proc), so
 "per core" does not depend on what else the shared machine runs.
 
-    .venv/bin/python bench/fanout.py [--clients 10000] [--stops 500] [--seconds 30] [--client-procs 2]
+    .venv/bin/python bench/fanout.py [--clients 10000] [--stops 500] [--seconds 30] [--client-runtime go|python]
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ import asyncio
 import json
 import os
 import platform
+import resource
+import shutil
 import socket
 import statistics
 import subprocess
@@ -34,6 +41,8 @@ from typing import Any
 HERE = Path(__file__).resolve()
 ROOT = HERE.parent.parent
 CONTENT_OFFSET_S = 600.0  # predicted_arrival = made_at + CONTENT_OFFSET_S + the stop's index: checkable
+GO_CLIENTS = HERE.parent / "fanoutclients"  # the Go clients' module; bench/fanoutclients/check.go mirrors check()
+GO_BINARY = ROOT / "var" / "bench" / "fanoutclients"
 
 
 def free_port() -> int:
@@ -80,7 +89,7 @@ def stop_ids(count: int) -> list[str]:
 # --- servers -------------------------------------------------------------------------------------------
 
 
-def serve_api(port: int, namespace: str, stops: int) -> None:
+def serve_api(port: int, namespace: str, stops: int, ws: str) -> None:
     import uvicorn
 
     from api.app import create_app
@@ -90,7 +99,9 @@ def serve_api(port: int, namespace: str, stops: int) -> None:
     settings = Settings()
     network = bench_network(stops)
     app = create_app(RedisLiveStore(settings.redis_url, namespace=namespace), network, rate_per_s=1e9, rate_burst=1e9)
-    uvicorn.run(app, host="127.0.0.1", port=port, ws_per_message_deflate=False, log_level="warning", backlog=4096)
+    uvicorn.run(
+        app, host="127.0.0.1", port=port, ws=ws, ws_per_message_deflate=False, log_level="warning", backlog=4096
+    )
 
 
 def serve_bare(port: int) -> None:
@@ -172,7 +183,20 @@ def run_clients(
         await asyncio.gather(*(client(watched[i % len(watched)], gate) for i in range(count)))
 
     asyncio.run(main())
-    out.write_text(json.dumps({**stats, "latencies": latencies}))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    out.write_text(
+        json.dumps({**stats, "latencies": latencies, "cpu_s": usage.ru_utime + usage.ru_stime, "runtime": "python"})
+    )
+
+
+def build_go_clients() -> Path | None:
+    """The Go clients' binary, (re)built from bench/fanoutclients; None without a Go toolchain."""
+    go = shutil.which("go")
+    if go is None:
+        return None
+    GO_BINARY.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([go, "build", "-o", str(GO_BINARY), "."], cwd=GO_CLIENTS, check=True)
+    return GO_BINARY
 
 
 # --- publisher -----------------------------------------------------------------------------------------
@@ -236,7 +260,12 @@ async def publish(
                         await control.send(json.dumps({"stop_id": p.stop_id, "text": json.dumps(body)}))
                 sent += len(predictions)
                 next_at += tick
-                await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+                late_s = time.monotonic() - next_at
+                if late_s > 0:
+                    # Behind (a busy machine): go on from now rather than catch up in a burst, which would change
+                    # boards more often than every period and measure the api's rate limit instead of its speed.
+                    next_at += late_s
+                await asyncio.sleep(max(0.0, -late_s))
     finally:
         if store is not None:
             keys = [k async for k in store._redis.scan_iter(match=f"{namespace}:*")]
@@ -254,7 +283,11 @@ async def publish(
 def phase(name: str, args: argparse.Namespace, stops: list[str], template: dict[str, Any] | None) -> dict[str, Any]:
     port = free_port()
     namespace = f"fanout-{uuid.uuid4().hex[:8]}" if name == "api" else None
-    role = ["--role", "api", "--namespace", namespace, "--stops", str(len(stops))] if namespace else ["--role", "bare"]
+    role = (
+        ["--role", "api", "--namespace", namespace, "--stops", str(len(stops)), "--ws", args.ws]
+        if namespace
+        else ["--role", "bare"]
+    )
     server = subprocess.Popen([sys.executable, str(HERE), *role, "--port", str(port)], cwd=ROOT)
     try:
         wait_for_port(port)
@@ -263,34 +296,21 @@ def phase(name: str, args: argparse.Namespace, stops: list[str], template: dict[
         end_at = start_at + args.seconds
         stops_file = Path(f"/tmp/fanout-stops-{os.getpid()}.json")
         stops_file.write_text(json.dumps(stops))
-        per_proc = args.clients // args.client_procs
-        outs = [Path(f"/tmp/fanout-{name}-{i}-{os.getpid()}.json") for i in range(args.client_procs)]
-        workers = [
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    str(HERE),
-                    "--role",
-                    "clients",
-                    "--base",
-                    f"ws://127.0.0.1:{port}",
-                    "--stops-file",
-                    str(stops_file),
-                    "--count",
-                    str(per_proc),
-                    "--offset",
-                    str(i),
-                    "--start-at",
-                    str(start_at),
-                    "--end-at",
-                    str(end_at),
-                    "--out",
-                    str(out),
-                ],
-                cwd=ROOT,
-            )
-            for i, out in enumerate(outs)
-        ]
+        # The Go and the Python clients take the same options (Go's flag package reads --name too).
+        common = ["--base", f"ws://127.0.0.1:{port}", "--stops-file", str(stops_file)]
+        common += ["--start-at", repr(start_at), "--end-at", repr(end_at)]
+        if args.go_binary is not None:
+            outs = [Path(f"/tmp/fanout-{name}-go-{os.getpid()}.json")]
+            commands = [[str(args.go_binary), *common, "--count", str(args.clients), "--out", str(outs[0])]]
+        else:
+            per_proc = args.clients // args.client_procs
+            outs = [Path(f"/tmp/fanout-{name}-{i}-{os.getpid()}.json") for i in range(args.client_procs)]
+            commands = [
+                [sys.executable, str(HERE), "--role", "clients", *common]
+                + ["--count", str(per_proc), "--offset", str(i), "--out", str(out)]
+                for i, out in enumerate(outs)
+            ]
+        workers = [subprocess.Popen(command, cwd=ROOT) for command in commands]
         cpu_start = 0.0
 
         async def drive() -> tuple[float, float]:
@@ -335,6 +355,7 @@ def phase(name: str, args: argparse.Namespace, stops: list[str], template: dict[
         "median_ms": statistics.median(latencies) * 1000 if latencies else float("nan"),
         "sample": next((r["sample"] for r in results if r["sample"]), None),
         "publisher_rate": sent,
+        "client_cpu_s": sum(r["cpu_s"] for r in results),
     }
 
 
@@ -345,7 +366,12 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=30.0, help="measured window")
     parser.add_argument("--warmup", type=float, default=5.0)
     parser.add_argument("--period", type=float, default=2.0, help="seconds between changes of each stop's board")
-    parser.add_argument("--client-procs", type=int, default=2)
+    parser.add_argument(
+        "--client-runtime", choices=["go", "python"], default="go", help="go (default) needs the Go toolchain"
+    )
+    parser.add_argument("--client-procs", type=int, default=2, help="processes of Python clients")
+    parser.add_argument("--ws", default="auto", help="uvicorn's websocket implementation for the api (its --ws)")
+    parser.add_argument("--no-baseline", action="store_true", help="measure the api only (no ratio)")
     parser.add_argument("--role", choices=["main", "api", "bare", "clients"], default="main", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--namespace", help=argparse.SUPPRESS)
@@ -358,7 +384,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.role == "api":
-        serve_api(args.port, args.namespace, args.stops)
+        serve_api(args.port, args.namespace, args.stops, args.ws)
         return 0
     if args.role == "bare":
         serve_bare(args.port)
@@ -370,28 +396,40 @@ def main() -> int:
         return 0
 
     stops = stop_ids(args.stops)
+    args.go_binary = build_go_clients() if args.client_runtime == "go" else None
+    if args.client_runtime == "go" and args.go_binary is None:
+        print(
+            "no Go toolchain on PATH: running the Python clients instead (they measure themselves more than the server)"
+        )
+    clients = "one Go process" if args.go_binary else f"{args.client_procs} Python processes"
     print(
         f"machine: {platform.machine()} {os.cpu_count()} cpus, python {platform.python_version()}, "
-        f"load {os.getloadavg()[0]:.1f}"
+        f"load average {load_average()}"
     )
     print(
         f"input: {args.clients} clients on {len(stops)} stops ({args.clients // len(stops)} per stop), every board "
-        f"changing every {args.period:g} s, {args.client_procs} client processes, {args.seconds:.0f} s measured"
+        f"changing every {args.period:g} s, clients in {clients}, {args.seconds:.0f} s measured"
     )
     api = phase("api", args, stops, None)
-    bare = phase("bare", args, stops, api["sample"])
-    for r in (api, bare):
+    bare = None if args.no_baseline else phase("bare", args, stops, api["sample"])
+    for r in (api, bare) if bare else (api,):
         print(
             f"{r['name']:>4}: connected {r['connected']} (failed {r['failed']}), {r['messages']} messages checked, "
             f"{r['bad']} wrong; {r['msgs_per_s']:.0f} msg/s; server CPU {r['server_cpu_s']:.1f} s -> "
             f"{r['msgs_per_cpu_s']:.0f} msg per CPU-second; latency Redis->client p50 {r['p50_ms']:.0f} ms, "
             f"p95 {r['p95_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms, max {r['max_ms']:.0f} ms; publisher "
-            f"{r['publisher_rate']:.0f} stop changes/s (asked {len(stops) / args.period:.0f})"
+            f"{r['publisher_rate']:.0f} stop changes/s (asked {len(stops) / args.period:.0f}); clients' CPU "
+            f"{r['client_cpu_s']:.1f} s"
         )
-    if bare["msgs_per_cpu_s"]:
+    if bare and bare["msgs_per_cpu_s"]:
         ratio = api["msgs_per_cpu_s"] / bare["msgs_per_cpu_s"]
         print(f"api / bare websockets broadcast, messages per CPU-second: {ratio:.2f}")
+    print(f"load average after: {load_average()}")
     return 0
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 if __name__ == "__main__":
