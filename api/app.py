@@ -26,9 +26,10 @@ from starlette.websockets import WebSocketDisconnect
 from api import gtfs_rt
 from api.access import RateLimitMiddleware, role_guard
 from api.analytics_routes import analytics_router
+from api.clients import CLOSE_TOO_SLOW, Client, FleetClient, SlowClient, StopClient
 from api.database import Database
 from api.errors import install_error_handlers
-from api.hub import CLOSE_TOO_SLOW, Client, FleetClient, Hub, SlowClient, StopClient
+from api.hub import Hub
 from api.keys import KeyChecker
 from api.languages import Preference, preference
 from api.operator_routes import operator_router
