@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import platform
 import resource
@@ -134,16 +135,20 @@ def serve_bare(port: int) -> None:
 # --- clients -------------------------------------------------------------------------------------------
 
 
-def run_clients(
-    base: str, stops: list[str], offset: int, count: int, start_at: float, end_at: float, out: Path
-) -> None:
-    """`count` clients on stops[offset:] + stops[:offset], round robin; stops' order gives their content code."""
+def run_clients(base: str, stops: list[str], offset: int, count: int, out: Path) -> None:
+    """`count` clients on stops[offset:] + stops[:offset], round robin; stops' order gives their content code.
+
+    Like the Go clients: "connected N failed M" on stdout once all have dialled, then the measured window
+    ("start_at end_at") from stdin; every client reads until end_at.
+    """
     from websockets.asyncio.client import connect
 
     latencies: list[float] = []
     stats: dict[str, Any] = {"connected": 0, "messages": 0, "bad": 0, "failed": 0, "sample": None}
     index_of = {s: i for i, s in enumerate(stops)}
     watched = stops[offset % len(stops) :] + stops[: offset % len(stops)]
+    window = [math.inf, math.inf]  # start_at, end_at: nothing counts, and nobody stops, until it is known
+    dialled = [0]
 
     def check(stop_id: str, raw: str | bytes) -> None:
         now = time.time()
@@ -157,30 +162,39 @@ def run_clients(
         expected = CONTENT_OFFSET_S + index_of[stop_id]
         if any(abs(a["predicted_arrival"] - a["updated_at"] - expected) > 1e-3 for a in ours):
             stats["bad"] += 1
-        if start_at <= now <= end_at:
+        if window[0] <= now <= window[1]:
             stats["messages"] += 1
             latencies.append(now - max(a["updated_at"] for a in ours))
             if stats["sample"] is None:
                 stats["sample"] = body
 
-    async def client(stop_id: str, gate: asyncio.Semaphore) -> None:
+    async def client(stop_id: str, gate: asyncio.Semaphore, all_dialled: asyncio.Event) -> None:
         try:
-            async with gate:
-                ws = await connect(f"{base}/ws/stops/{stop_id}", compression=None, open_timeout=60, max_queue=None)
+            try:
+                async with gate:
+                    ws = await connect(f"{base}/ws/stops/{stop_id}", compression=None, open_timeout=60, max_queue=None)
+            finally:
+                dialled[0] += 1
+                if dialled[0] == count:
+                    all_dialled.set()
             stats["connected"] += 1
             async with ws:
-                while time.time() < end_at:
-                    try:
-                        raw = await asyncio.wait_for(ws.recv(), timeout=max(0.1, end_at - time.time()))
+                while time.time() < window[1]:
+                    try:  # recv() may be cancelled safely; the timeout only rechecks the window
+                        raw = await asyncio.wait_for(ws.recv(), timeout=min(1.0, max(0.01, window[1] - time.time())))
                     except TimeoutError:
-                        break
+                        continue
                     check(stop_id, raw)
         except Exception:
             stats["failed"] += 1
 
     async def main() -> None:
-        gate = asyncio.Semaphore(100)
-        await asyncio.gather(*(client(watched[i % len(watched)], gate) for i in range(count)))
+        gate, all_dialled = asyncio.Semaphore(100), asyncio.Event()
+        clients = asyncio.gather(*(client(watched[i % len(watched)], gate, all_dialled) for i in range(count)))
+        await all_dialled.wait()
+        print(f"connected {stats['connected']} failed {stats['failed']}", flush=True)
+        window[:] = [float(x) for x in (await asyncio.to_thread(sys.stdin.readline)).split()]
+        await clients
 
     asyncio.run(main())
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -207,7 +221,7 @@ async def publish(
     namespace: str | None,
     bare_port: int | None,
     template: dict[str, Any] | None,
-    until: float,
+    stop: asyncio.Event,
     period_s: float,
     per_vehicle: int = 5,
 ) -> int:
@@ -228,7 +242,7 @@ async def publish(
     tick = period_s / len(vehicles)
     next_at = time.monotonic()
     try:
-        while time.time() < until:
+        while not stop.is_set():
             for v, its_stops in enumerate(vehicles):
                 made_at = time.time()
                 predictions = tuple(
@@ -291,14 +305,10 @@ def phase(name: str, args: argparse.Namespace, stops: list[str], template: dict[
     server = subprocess.Popen([sys.executable, str(HERE), *role, "--port", str(port)], cwd=ROOT)
     try:
         wait_for_port(port)
-        connect_s = max(20.0, args.clients / 400)  # time allowed for everyone to connect
-        start_at = time.time() + connect_s + args.warmup
-        end_at = start_at + args.seconds
         stops_file = Path(f"/tmp/fanout-stops-{os.getpid()}.json")
         stops_file.write_text(json.dumps(stops))
         # The Go and the Python clients take the same options (Go's flag package reads --name too).
         common = ["--base", f"ws://127.0.0.1:{port}", "--stops-file", str(stops_file)]
-        common += ["--start-at", repr(start_at), "--end-at", repr(end_at)]
         if args.go_binary is not None:
             outs = [Path(f"/tmp/fanout-{name}-go-{os.getpid()}.json")]
             commands = [[str(args.go_binary), *common, "--count", str(args.clients), "--out", str(outs[0])]]
@@ -310,25 +320,46 @@ def phase(name: str, args: argparse.Namespace, stops: list[str], template: dict[
                 + ["--count", str(per_proc), "--offset", str(i), "--out", str(out)]
                 for i, out in enumerate(outs)
             ]
-        workers = [subprocess.Popen(command, cwd=ROOT) for command in commands]
-        cpu_start = 0.0
+        dial_from = time.monotonic()
+        workers = [
+            subprocess.Popen(command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            for command in commands
+        ]
 
-        async def drive() -> tuple[float, float]:
-            nonlocal cpu_start
+        async def drive() -> tuple[float, float, float]:
             published_from = time.time()
+            stop_publishing = asyncio.Event()
             task = asyncio.create_task(
-                publish(stops, namespace, None if namespace else port, template, end_at + 2, args.period)
+                publish(stops, namespace, None if namespace else port, template, stop_publishing, args.period)
             )
+            connected = 0
+            for w in workers:  # "connected N failed M" once every client of the process has dialled
+                assert w.stdout is not None
+                words = (await asyncio.to_thread(w.stdout.readline)).split()
+                if words[:1] != ["connected"]:
+                    raise SystemExit(f"{name}: a client process ended before its clients had connected")
+                connected += int(words[1])
+            connect_s = time.monotonic() - dial_from
+            print(f"{name}: {connected} clients connected in {connect_s:.0f} s; measuring", flush=True)
+            # The window starts once everyone is connected: no handshake in it, however long they took.
+            start_at = time.time() + args.warmup
+            end_at = start_at + args.seconds
+            for w in workers:
+                assert w.stdin is not None
+                w.stdin.write(f"{start_at!r} {end_at!r}\n")
+                w.stdin.flush()
             await asyncio.sleep(max(0.0, start_at - time.time()))
             cpu_start = cpu_seconds(server.pid)
             await asyncio.sleep(max(0.0, end_at - time.time()))
             cpu = cpu_seconds(server.pid) - cpu_start
+            await asyncio.sleep(2.0)
+            stop_publishing.set()
             sent = await task
-            return sent / max(1e-9, time.time() - published_from), cpu
+            return sent / max(1e-9, time.time() - published_from), cpu, connect_s
 
-        sent, server_cpu = asyncio.run(drive())
+        sent, server_cpu, connect_s = asyncio.run(drive())
         for w in workers:
-            w.wait(timeout=args.seconds + 300)
+            w.wait(timeout=300)
         results = [json.loads(o.read_text()) for o in outs]
     finally:
         server.terminate()
@@ -356,6 +387,7 @@ def phase(name: str, args: argparse.Namespace, stops: list[str], template: dict[
         "sample": next((r["sample"] for r in results if r["sample"]), None),
         "publisher_rate": sent,
         "client_cpu_s": sum(r["cpu_s"] for r in results),
+        "connect_s": connect_s,
     }
 
 
@@ -364,7 +396,7 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=10_000)
     parser.add_argument("--stops", type=int, default=500)
     parser.add_argument("--seconds", type=float, default=30.0, help="measured window")
-    parser.add_argument("--warmup", type=float, default=5.0)
+    parser.add_argument("--warmup", type=float, default=5.0, help="seconds between all connected and the window")
     parser.add_argument("--period", type=float, default=2.0, help="seconds between changes of each stop's board")
     parser.add_argument(
         "--client-runtime", choices=["go", "python"], default="go", help="go (default) needs the Go toolchain"
@@ -379,8 +411,6 @@ def main() -> int:
     parser.add_argument("--stops-file", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--offset", type=int, default=0, help=argparse.SUPPRESS)
-    parser.add_argument("--start-at", type=float, help=argparse.SUPPRESS)
-    parser.add_argument("--end-at", type=float, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.role == "api":
@@ -392,7 +422,7 @@ def main() -> int:
     if args.role == "clients":
         stops = json.loads(args.stops_file.read_text())
         # Worker i starts at stop i, so each stop's watchers are spread over the workers.
-        run_clients(args.base, stops, args.offset, args.count, args.start_at, args.end_at, args.out)
+        run_clients(args.base, stops, args.offset, args.count, args.out)
         return 0
 
     stops = stop_ids(args.stops)
@@ -418,8 +448,8 @@ def main() -> int:
             f"{r['bad']} wrong; {r['msgs_per_s']:.0f} msg/s; server CPU {r['server_cpu_s']:.1f} s -> "
             f"{r['msgs_per_cpu_s']:.0f} msg per CPU-second; latency Redis->client p50 {r['p50_ms']:.0f} ms, "
             f"p95 {r['p95_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms, max {r['max_ms']:.0f} ms; publisher "
-            f"{r['publisher_rate']:.0f} stop changes/s (asked {len(stops) / args.period:.0f}); clients' CPU "
-            f"{r['client_cpu_s']:.1f} s"
+            f"{r['publisher_rate']:.0f} stop changes/s (asked {len(stops) / args.period:.0f}); all connected in "
+            f"{r['connect_s']:.0f} s; clients' CPU {r['client_cpu_s']:.1f} s"
         )
     if bare and bare["msgs_per_cpu_s"]:
         ratio = api["msgs_per_cpu_s"] / bare["msgs_per_cpu_s"]

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math"
 	"strings"
+	"sync/atomic"
 )
 
 // contentOffsetS is bench/fanout.py's CONTENT_OFFSET_S: the publisher predicts every bus at stop k to
@@ -24,7 +25,7 @@ type board struct {
 
 type checker struct {
 	indexOf        map[string]int
-	startAt, endAt float64
+	startAt, endAt atomic.Uint64 // math.Float64bits of the measured window, epoch seconds; set once known
 }
 
 type verdict struct {
@@ -33,12 +34,20 @@ type verdict struct {
 	latency float64 // seconds from the newest prediction reaching Redis to this message reaching the client
 }
 
-func newChecker(stops []string, startAt, endAt float64) *checker {
+// newChecker counts nothing until setWindow.
+func newChecker(stops []string) *checker {
 	indexOf := make(map[string]int, len(stops))
 	for i, s := range stops {
 		indexOf[s] = i
 	}
-	return &checker{indexOf: indexOf, startAt: startAt, endAt: endAt}
+	c := &checker{indexOf: indexOf}
+	c.setWindow(math.Inf(1), math.Inf(1))
+	return c
+}
+
+func (c *checker) setWindow(startAt, endAt float64) {
+	c.startAt.Store(math.Float64bits(startAt))
+	c.endAt.Store(math.Float64bits(endAt))
 }
 
 // check judges one message received at `now` (epoch seconds) by a client watching stopID.
@@ -64,7 +73,7 @@ func (c *checker) check(stopID string, message []byte, now float64) verdict {
 	if body.Type == "snapshot" || ours == 0 {
 		return verdict{}
 	}
-	if c.startAt <= now && now <= c.endAt {
+	if math.Float64frombits(c.startAt.Load()) <= now && now <= math.Float64frombits(c.endAt.Load()) {
 		return verdict{wrong: wrong, counted: true, latency: now - newest}
 	}
 	return verdict{wrong: wrong}

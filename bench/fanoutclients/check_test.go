@@ -3,7 +3,8 @@ package main
 import "testing"
 
 func TestCheckJudgesContentAndFreshness(t *testing.T) {
-	c := newChecker([]string{"A", "B"}, 100, 200)
+	c := newChecker([]string{"A", "B"})
+	c.setWindow(100, 200)
 	cases := []struct {
 		name    string
 		stop    string
@@ -35,5 +36,13 @@ func TestCheckJudgesContentAndFreshness(t *testing.T) {
 		if got.wrong != tc.want.wrong || got.counted != tc.want.counted || got.latency < tc.want.latency-1e-9 || got.latency > tc.want.latency+1e-9 {
 			t.Errorf("%s: got %+v, want %+v", tc.name, got, tc.want)
 		}
+	}
+}
+
+func TestNothingIsCountedBeforeTheWindowIsKnown(t *testing.T) {
+	c := newChecker([]string{"A"})
+	got := c.check("A", []byte(`{"type":"update","stop_id":"A","arrivals":[{"vehicle_id":"fan-1","predicted_arrival":750,"updated_at":150}]}`), 151)
+	if got.counted || got.wrong {
+		t.Errorf("got %+v before the window was set", got)
 	}
 }

@@ -7,9 +7,11 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"math"
 	"net/http"
 	"os"
 	"sync"
@@ -43,57 +45,61 @@ func cpuSeconds() float64 {
 	return float64(usage.Utime.Nano()+usage.Stime.Nano()) / 1e9
 }
 
+// main dials every client, prints "connected N failed M" once all have dialled, then reads the measured
+// window ("start_at end_at", epoch seconds) from stdin: connecting 10,000 clients takes a loaded server
+// longer than any fixed guess, and handshakes must not fall into the window. Clients read until end_at.
 func main() {
 	base := flag.String("base", "", "ws://host:port of the server")
 	stopsFile := flag.String("stops-file", "", "JSON list of stop ids; a stop's index is its content code")
 	count := flag.Int("count", 0, "clients to run")
 	offset := flag.Int("offset", 0, "client i watches stops[(offset + i) % len(stops)]")
-	startAt := flag.Float64("start-at", 0, "epoch seconds: messages from here on are counted")
-	endAt := flag.Float64("end-at", 0, "epoch seconds: clients stop reading here")
 	out := flag.String("out", "", "where to write the results (JSON)")
 	dialing := flag.Int("dialing", 100, "connections being opened at once")
 	flag.Parse()
 
 	raw, err := os.ReadFile(*stopsFile)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
+		fail(err)
 	}
 	var stops []string
 	if err := json.Unmarshal(raw, &stops); err != nil || len(stops) == 0 {
-		fmt.Fprintln(os.Stderr, "stops file must hold a non-empty JSON list of stop ids")
-		os.Exit(2)
+		fail(fmt.Errorf("stops file must hold a non-empty JSON list of stop ids"))
 	}
-	checker := newChecker(stops, *startAt, *endAt)
-	end := fromEpoch(*endAt)
+	checker := newChecker(stops)
 
 	var res result
-	var mu sync.Mutex // guards res.Latencies and res.Sample
+	var mu sync.Mutex // guards conns, res.Latencies and res.Sample
+	var conns []*websocket.Conn
 	gate := make(chan struct{}, *dialing)
 	dialer := websocket.Dialer{HandshakeTimeout: 60 * time.Second, ReadBufferSize: 4096, WriteBufferSize: 512}
-	var wg sync.WaitGroup
+	var dialled, done sync.WaitGroup
 	for i := 0; i < *count; i++ {
 		stopID := stops[(*offset+i)%len(stops)]
-		wg.Add(1)
+		dialled.Add(1)
+		done.Add(1)
 		go func() {
-			defer wg.Done()
+			defer done.Done()
 			gate <- struct{}{}
 			conn, _, err := dialer.Dial(*base+"/ws/stops/"+stopID, http.Header{})
 			<-gate
 			if err != nil {
 				atomic.AddInt64(&res.Failed, 1)
+				dialled.Done()
 				return
 			}
 			defer conn.Close()
 			atomic.AddInt64(&res.Connected, 1)
+			mu.Lock()
+			conns = append(conns, conn)
+			mu.Unlock()
+			dialled.Done()
 			var latencies []float64
 			var sample []byte
-			_ = conn.SetReadDeadline(end)
 			for {
 				_, message, err := conn.ReadMessage()
 				if err != nil {
-					// The deadline ends every client; anything before it is the server closing on us.
-					if time.Now().Before(end) {
+					// Reads end at the deadline, end_at; an error before it is the server closing on us.
+					if epoch(time.Now()) < math.Float64frombits(checker.endAt.Load()) {
 						atomic.AddInt64(&res.Failed, 1)
 					}
 					break
@@ -120,7 +126,20 @@ func main() {
 			mu.Unlock()
 		}()
 	}
-	wg.Wait()
+	dialled.Wait()
+	fmt.Printf("connected %d failed %d\n", atomic.LoadInt64(&res.Connected), atomic.LoadInt64(&res.Failed))
+	var startAt, endAt float64
+	if _, err := fmt.Fscan(bufio.NewReader(os.Stdin), &startAt, &endAt); err != nil {
+		fail(fmt.Errorf("reading the measured window from stdin: %w", err))
+	}
+	checker.setWindow(startAt, endAt)
+	mu.Lock()
+	for _, conn := range conns {
+		_ = conn.SetReadDeadline(fromEpoch(endAt))
+	}
+	mu.Unlock()
+	done.Wait()
+
 	if res.Latencies == nil {
 		res.Latencies = []float64{}
 	}
@@ -134,7 +153,11 @@ func main() {
 		err = os.WriteFile(*out, encoded, 0o644)
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		fail(err)
 	}
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "fanoutclients:", err)
+	os.Exit(2)
 }
