@@ -7,6 +7,18 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any, Final
+
+# How uvicorn serves the api's websockets, wherever it runs: `smartbus api`, the demo, bench/fanout.py, tests.
+WEBSOCKET_OPTIONS: Final[dict[str, Any]] = {
+    # The implementation api.frames writes stop boards to directly (bench/fanout.py: the plain ASGI path cost
+    # about the same on all three; only this one has the direct path).
+    "ws": "websockets-sansio",
+    "ws_per_message_deflate": False,  # compression costs a third of broadcast throughput for small JSON
+    "ws_max_size": 64 * 1024,  # riders send us nothing we need; a big frame is hostile
+    "ws_ping_interval": 20.0,  # heartbeats: a rider whose connection died silently is noticed and let go
+    "ws_ping_timeout": 20.0,
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,8 +63,7 @@ def run(args: argparse.Namespace) -> int:
         app,
         host=args.host or settings.api_host,
         port=args.port or settings.api_port,
-        ws_per_message_deflate=False,  # compression costs a third of broadcast throughput for small JSON
-        ws_max_size=64 * 1024,  # riders send us nothing we need; a big frame is hostile
+        **WEBSOCKET_OPTIONS,
         backlog=4096,  # thousands of riders reconnect at once after a network blip
         log_level="info",
     )

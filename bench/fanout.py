@@ -94,15 +94,15 @@ def serve_api(port: int, namespace: str, stops: int, ws: str) -> None:
     import uvicorn
 
     from api.app import create_app
+    from api.command import WEBSOCKET_OPTIONS
     from smartbus.live.redis_store import RedisLiveStore
     from smartbus.settings import Settings
 
     settings = Settings()
     network = bench_network(stops)
     app = create_app(RedisLiveStore(settings.redis_url, namespace=namespace), network, rate_per_s=1e9, rate_burst=1e9)
-    uvicorn.run(
-        app, host="127.0.0.1", port=port, ws=ws, ws_per_message_deflate=False, log_level="warning", backlog=4096
-    )
+    options = {**WEBSOCKET_OPTIONS, "ws": ws} if ws else WEBSOCKET_OPTIONS  # as `smartbus api` serves
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", backlog=4096, **options)
 
 
 def serve_bare(port: int) -> None:
@@ -402,7 +402,7 @@ def main() -> int:
         "--client-runtime", choices=["go", "python"], default="go", help="go (default) needs the Go toolchain"
     )
     parser.add_argument("--client-procs", type=int, default=2, help="processes of Python clients")
-    parser.add_argument("--ws", default="auto", help="uvicorn's websocket implementation for the api (its --ws)")
+    parser.add_argument("--ws", default="", help="uvicorn's websocket implementation for the api (its --ws)")
     parser.add_argument("--no-baseline", action="store_true", help="measure the api only (no ratio)")
     parser.add_argument("--role", choices=["main", "api", "bare", "clients"], default="main", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
