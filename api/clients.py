@@ -4,6 +4,9 @@ Each client gets at most one message per `min_interval_s`: the first change afte
 once, later ones coalesce into the next message. A client holds one coalesced slot (a dirty flag for a stop
 board, the latest state per vehicle for the fleet), so its backlog is bounded by construction; a client whose
 socket does not take a message within `send_timeout_s` is dropped, never slowing the others.
+
+A stop client may also be written to directly, an encoded frame shared with the stop's other watchers
+(api.stop_boards), while its own sender is idle; its sender task is then never woken for that message.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket
 
+from api.frames import FrameWriter
 from api.languages import Preference
 
 CLOSE_TOO_SLOW = 1013  # "try again later": the client could not keep up
@@ -33,8 +37,17 @@ class Client:
         self._send_timeout_s = send_timeout_s
         self._changed = asyncio.Event()
         self._next_send_at = 0.0
+        # True while the sender waits with nothing to send: only then may someone else write to the socket.
+        self.idle = False
+
+    @property
+    def next_send_at(self) -> float:
+        """The event loop's time from which the interval allows another message."""
+        return self._next_send_at
 
     def notify(self) -> None:
+        """There is something to send: wake the sender."""
+        self.idle = False
         self._changed.set()
 
     async def send(self, message: dict[str, Any] | str) -> None:
@@ -52,7 +65,10 @@ class Client:
         """Send `next_message()` after each change, no more often than the interval allows."""
         loop = asyncio.get_running_loop()
         while True:
-            await self._changed.wait()
+            if not self._changed.is_set():
+                self.idle = True
+                await self._changed.wait()
+            self.idle = False
             delay = self._next_send_at - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
@@ -70,10 +86,23 @@ class StopClient(Client):
         min_interval_s: float,
         send_timeout_s: float,
         languages: Preference = (),
+        writer: FrameWriter | None = None,
     ) -> None:
         super().__init__(websocket, min_interval_s, send_timeout_s)
         self.stop_id = stop_id
         self.languages = languages
+        self.writer = writer  # writes straight to the connection, where the server allows it (api.frames)
+        self.behind = False  # the board changed since this client was last sent it
+
+    def deliver(self, frame: bytes, now: float) -> bool:
+        """Write the board, encoded as a frame, straight to the socket. False, and nothing written, unless the
+        sender is idle, the interval has passed (`now` is the loop's time) and the socket is taking data."""
+        if not self.idle or now < self._next_send_at or self.writer is None or not self.writer.ready():
+            return False
+        self.writer.write(frame)
+        self.behind = False
+        self._next_send_at = now + self._min_interval_s
+        return True
 
 
 class FleetClient(Client):
@@ -97,18 +126,18 @@ class FleetClient(Client):
             if self.route_id is None or vehicle.get("route_id") == self.route_id:
                 self.pending[vehicle["vehicle_id"]] = vehicle
                 self.removed.discard(vehicle["vehicle_id"])
-                self._changed.set()
+                self.notify()
 
     def offer_removed(self, vehicle_ids: set[str]) -> None:
         """These vehicles expired; a client that never saw one is told anyway (cheaper than tracking)."""
         for vehicle_id in vehicle_ids:
             self.pending.pop(vehicle_id, None)
         self.removed |= vehicle_ids
-        self._changed.set()
+        self.notify()
 
     def resnapshot(self) -> None:
         self.needs_snapshot = True
-        self._changed.set()
+        self.notify()
 
     def take_pending(self) -> list[dict[str, Any]]:
         taken, self.pending = self.pending, {}

@@ -1,7 +1,7 @@
 """Websocket fan-out: one live-store subscription per process, shared by every connected client.
 
 Clients (api.clients) are rate-limited and coalescing. Each client has its languages for names; a change is
-rendered once per language in use, not once per client.
+rendered once per language in use, not once per client. Stop boards' changes go to api.stop_boards.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from api.clients import FleetClient, StopClient
+from api.clients import FleetClient
 from api.languages import Preference
+from api.stop_boards import StopBoards
 from smartbus.live import FLEET_CHANNEL, LiveStore
 from smartbus.live.store import ALL_STOPS_PATTERN, STOP_CHANNEL_PREFIX
 
@@ -26,39 +27,23 @@ class Hub:
         self,
         live: LiveStore,
         vehicle_view: Callable[[dict[str, Any], Preference], dict[str, Any]],
+        boards: StopBoards,
         *,
         expiry_sweep_s: float = 15.0,
     ) -> None:
         self._live = live
         self._vehicle_view = vehicle_view
-        self._stop_clients: dict[str, set[StopClient]] = {}
+        self.boards = boards
         self._fleet_clients: set[FleetClient] = set()
         self._task: asyncio.Task[None] | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._expiry_sweep_s = expiry_sweep_s
         self._known_vehicles: set[str] = set()  # alive at the last sweep or moved since
-        # Bumped on every change of a watched stop's board: clients watching the same stop share one
-        # rendering of it per generation instead of each reading the store.
-        self._stop_generation: dict[str, int] = {}
         self.subscribed = asyncio.Event()  # set while the shared subscription is live
 
     @property
     def client_count(self) -> int:
-        return len(self._fleet_clients) + sum(len(c) for c in self._stop_clients.values())
-
-    def add_stop_client(self, client: StopClient) -> None:
-        self._stop_clients.setdefault(client.stop_id, set()).add(client)
-
-    def remove_stop_client(self, client: StopClient) -> None:
-        clients = self._stop_clients.get(client.stop_id)
-        if clients is not None:
-            clients.discard(client)
-            if not clients:
-                del self._stop_clients[client.stop_id]
-                self._stop_generation.pop(client.stop_id, None)
-
-    def stop_generation(self, stop_id: str) -> int:
-        return self._stop_generation.get(stop_id, 0)
+        return len(self._fleet_clients) + self.boards.count
 
     def add_fleet_client(self, client: FleetClient) -> None:
         self._fleet_clients.add(client)
@@ -76,6 +61,7 @@ class Hub:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        await self.boards.close()
 
     async def sweep_once(self) -> None:
         """Tell fleet clients about vehicles the store let expire (no message is published when a key expires)."""
@@ -139,17 +125,9 @@ class Hub:
                     ]
                 fleet_client.offer(vehicles)
         elif channel.startswith(STOP_CHANNEL_PREFIX):
-            stop_id = channel.removeprefix(STOP_CHANNEL_PREFIX)
-            watchers = self._stop_clients.get(stop_id)
-            if watchers:
-                self._stop_generation[stop_id] = self._stop_generation.get(stop_id, 0) + 1
-                for stop_client in watchers:
-                    stop_client.notify()
+            self.boards.changed(channel.removeprefix(STOP_CHANNEL_PREFIX))
 
     def _resync(self) -> None:
-        for stop_id, clients in self._stop_clients.items():
-            self._stop_generation[stop_id] = self._stop_generation.get(stop_id, 0) + 1
-            for client in clients:
-                client.notify()
+        self.boards.changed_all()
         for fleet_client in self._fleet_clients:
             fleet_client.resnapshot()
