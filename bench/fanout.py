@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import math
 import os
@@ -36,6 +37,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +92,31 @@ def stop_ids(count: int) -> list[str]:
 # --- servers -------------------------------------------------------------------------------------------
 
 
+def record_full_collections(log: Path) -> None:
+    """Append "end_epoch duration_s" to `log` after each full garbage collection of this process: with thousands
+    of connections alive it stops the process for long enough to show in the latency's tail."""
+    started = [0.0]
+
+    def callback(phase: str, info: dict[str, int]) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            with log.open("a") as f:
+                f.write(f"{time.time()!r} {time.perf_counter() - started[0]!r}\n")
+
+    gc.callbacks.append(callback)
+
+
+def full_collections(log: Path, start_at: float, end_at: float) -> list[float]:
+    """Durations (s) of the full collections logged that overlapped [start_at, end_at]."""
+    if not log.exists():
+        return []
+    pauses = [tuple(map(float, line.split())) for line in log.read_text().splitlines()]
+    return [duration for ended, duration in pauses if ended >= start_at and ended - duration <= end_at]
+
+
 def serve_api(port: int, namespace: str, stops: int, ws: str) -> None:
     import uvicorn
 
@@ -129,7 +156,17 @@ def serve_bare(port: int) -> None:
         async with serve(handler, "127.0.0.1", port, compression=None, backlog=4096, max_queue=None):
             await asyncio.Future()
 
-    asyncio.run(main())
+    # The event loop uvicorn runs the api on (its loop="auto"): the ratio compares our code, not the loops.
+    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+        runner.run(main())
+
+
+def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 # --- clients -------------------------------------------------------------------------------------------
@@ -302,7 +339,11 @@ def phase(name: str, args: argparse.Namespace, stops: list[str], template: dict[
         if namespace
         else ["--role", "bare"]
     )
-    server = subprocess.Popen([sys.executable, str(HERE), *role, "--port", str(port)], cwd=ROOT)
+    gc_log = Path(f"/tmp/fanout-{name}-gc-{os.getpid()}.log")
+    gc_log.unlink(missing_ok=True)
+    server = subprocess.Popen(
+        [sys.executable, str(HERE), *role, "--port", str(port), "--gc-log", str(gc_log)], cwd=ROOT
+    )
     try:
         wait_for_port(port)
         stops_file = Path(f"/tmp/fanout-stops-{os.getpid()}.json")
@@ -326,7 +367,7 @@ def phase(name: str, args: argparse.Namespace, stops: list[str], template: dict[
             for command in commands
         ]
 
-        async def drive() -> tuple[float, float, float]:
+        async def drive() -> tuple[float, float, float, list[float]]:
             published_from = time.time()
             stop_publishing = asyncio.Event()
             task = asyncio.create_task(
@@ -355,9 +396,10 @@ def phase(name: str, args: argparse.Namespace, stops: list[str], template: dict[
             await asyncio.sleep(2.0)
             stop_publishing.set()
             sent = await task
-            return sent / max(1e-9, time.time() - published_from), cpu, connect_s
+            pauses = full_collections(gc_log, start_at, end_at)
+            return sent / max(1e-9, time.time() - published_from), cpu, connect_s, pauses
 
-        sent, server_cpu, connect_s = asyncio.run(drive())
+        sent, server_cpu, connect_s, gc_pauses = asyncio.run(drive())
         for w in workers:
             w.wait(timeout=300)
         results = [json.loads(o.read_text()) for o in outs]
@@ -388,6 +430,7 @@ def phase(name: str, args: argparse.Namespace, stops: list[str], template: dict[
         "publisher_rate": sent,
         "client_cpu_s": sum(r["cpu_s"] for r in results),
         "connect_s": connect_s,
+        "gc_pauses": gc_pauses,
     }
 
 
@@ -412,7 +455,10 @@ def main() -> int:
     parser.add_argument("--count", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--offset", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--gc-log", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.gc_log:
+        record_full_collections(args.gc_log)
     if args.role == "api":
         serve_api(args.port, args.namespace, args.stops, args.ws)
         return 0
@@ -432,9 +478,10 @@ def main() -> int:
             "no Go toolchain on PATH: running the Python clients instead (they measure themselves more than the server)"
         )
     clients = "one Go process" if args.go_binary else f"{args.client_procs} Python processes"
+    loop = "uvloop" if event_loop_factory() else "asyncio"
     print(
-        f"machine: {platform.machine()} {os.cpu_count()} cpus, python {platform.python_version()}, "
-        f"load average {load_average()}"
+        f"machine: {platform.machine()} {os.cpu_count()} cpus, python {platform.python_version()}, both servers on "
+        f"{loop}, load average {load_average()}"
     )
     print(
         f"input: {args.clients} clients on {len(stops)} stops ({args.clients // len(stops)} per stop), every board "
@@ -447,9 +494,13 @@ def main() -> int:
             f"{r['name']:>4}: connected {r['connected']} (failed {r['failed']}), {r['messages']} messages checked, "
             f"{r['bad']} wrong; {r['msgs_per_s']:.0f} msg/s; server CPU {r['server_cpu_s']:.1f} s -> "
             f"{r['msgs_per_cpu_s']:.0f} msg per CPU-second; latency Redis->client p50 {r['p50_ms']:.0f} ms, "
-            f"p95 {r['p95_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms, max {r['max_ms']:.0f} ms; publisher "
-            f"{r['publisher_rate']:.0f} stop changes/s (asked {len(stops) / args.period:.0f}); all connected in "
-            f"{r['connect_s']:.0f} s; clients' CPU {r['client_cpu_s']:.1f} s"
+            f"p95 {r['p95_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms, max {r['max_ms']:.0f} ms"
+        )
+        print(
+            f"      publisher {r['publisher_rate']:.0f} stop changes/s (asked {len(stops) / args.period:.0f}); "
+            f"all connected in {r['connect_s']:.0f} s; clients' CPU {r['client_cpu_s']:.1f} s; server's full "
+            f"garbage collections in the window: {len(r['gc_pauses'])}, longest "
+            f"{max(r['gc_pauses'], default=0) * 1000:.0f} ms"
         )
     if bare and bare["msgs_per_cpu_s"]:
         ratio = api["msgs_per_cpu_s"] / bare["msgs_per_cpu_s"]
