@@ -12,10 +12,13 @@ latency figures measured the clients. --client-runtime python runs the same chec
 --client-procs processes) where there is no Go.
 
 Baseline, same run: a bare `websockets` server that only broadcasts (websockets.broadcast) the same board
-JSON to the same clients, told what to send by the publisher over a control socket.
+JSON to the same clients, told what to send by the publisher over a control socket, on the same event loop.
 
-Throughput is messages delivered per CPU-second of the server process (its utime + stime from /proc), so
-"per core" does not depend on what else the shared machine runs.
+The measured window (--seconds, after --warmup) starts once every client has connected. Throughput is
+messages delivered per CPU-second of the server process (its utime + stime from /proc), so "per core" does
+not depend on what else the shared machine runs. Each server's full garbage collections that overlapped the
+window are counted, with the longest: with thousands of connections alive they are what the latency's tail
+meets.
 
     .venv/bin/python bench/fanout.py [--clients 10000] [--stops 500] [--seconds 30] [--client-runtime go|python]
 """
@@ -339,6 +342,7 @@ def phase(name: str, args: argparse.Namespace, stops: list[str], template: dict[
         if namespace
         else ["--role", "bare"]
     )
+    role += ["--default-gc"] if args.default_gc else []
     gc_log = Path(f"/tmp/fanout-{name}-gc-{os.getpid()}.log")
     gc_log.unlink(missing_ok=True)
     server = subprocess.Popen(
@@ -447,6 +451,9 @@ def main() -> int:
     parser.add_argument("--client-procs", type=int, default=2, help="processes of Python clients")
     parser.add_argument("--ws", default="", help="uvicorn's websocket implementation for the api (its --ws)")
     parser.add_argument("--no-baseline", action="store_true", help="measure the api only (no ratio)")
+    parser.add_argument(
+        "--default-gc", action="store_true", help="servers keep CPython's collector thresholds (not the api's)"
+    )
     parser.add_argument("--role", choices=["main", "api", "bare", "clients"], default="main", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--namespace", help=argparse.SUPPRESS)
@@ -459,6 +466,10 @@ def main() -> int:
     args = parser.parse_args()
     if args.gc_log:
         record_full_collections(args.gc_log)
+    if args.role in ("api", "bare") and not args.default_gc:
+        from api.command import tune_garbage_collector
+
+        tune_garbage_collector()  # as `smartbus api` does; the baseline too, so the ratio compares our code
     if args.role == "api":
         serve_api(args.port, args.namespace, args.stops, args.ws)
         return 0
@@ -479,9 +490,12 @@ def main() -> int:
         )
     clients = "one Go process" if args.go_binary else f"{args.client_procs} Python processes"
     loop = "uvloop" if event_loop_factory() else "asyncio"
+    from api.command import GC_THRESHOLDS
+
+    collector = "CPython's default" if args.default_gc else f"{GC_THRESHOLDS} as `smartbus api`"
     print(
-        f"machine: {platform.machine()} {os.cpu_count()} cpus, python {platform.python_version()}, both servers on "
-        f"{loop}, load average {load_average()}"
+        f"machine: {platform.machine()} {os.cpu_count()} cpus, python {platform.python_version()}; both servers on "
+        f"{loop}, collector thresholds {collector}; load average {load_average()}"
     )
     print(
         f"input: {args.clients} clients on {len(stops)} stops ({args.clients // len(stops)} per stop), every board "
