@@ -26,15 +26,18 @@ from starlette.websockets import WebSocketDisconnect
 from api import gtfs_rt
 from api.access import RateLimitMiddleware, role_guard
 from api.analytics_routes import analytics_router
+from api.clients import CLOSE_TOO_SLOW, Client, FleetClient, SlowClient, StopClient
 from api.database import Database
 from api.errors import install_error_handlers
-from api.hub import CLOSE_TOO_SLOW, Client, FleetClient, Hub, SlowClient, StopClient
+from api.frames import ServerSendMiddleware, frame_writer
+from api.hub import Hub
 from api.keys import KeyChecker
 from api.languages import Preference, preference
 from api.operator_routes import operator_router
 from api.problems import fleet_problems
 from api.ratelimit import RateLimiter
 from api.search import StopIndex
+from api.stop_boards import StopBoards
 from api.views import Views
 from eta.network import Network
 from smartbus.live import LiveStore
@@ -127,7 +130,24 @@ def create_app(
     """
     notice_store: NoticeStore = notices if notices is not None else MemoryNoticeStore()
     views = Views(network)
-    hub = Hub(live, views.vehicle, expiry_sweep_s=expiry_sweep_s)
+
+    async def board(stop_id: str, kind: str, languages: Preference) -> dict[str, Any]:
+        now = clock()
+        arrivals = await live.stop_arrivals(stop_id, now)
+        cancelled = [TripCancellation(**c) for c in await notice_store.all("cancellation", now)]
+        skipped = [skipped_from_dict(s) for s in await notice_store.all("skip", now)]
+        return {
+            "type": kind,
+            "stop_id": stop_id,
+            "arrivals": views.board(stop_id, arrivals, cancelled, skipped, now, languages),
+            "server_time": now,
+        }
+
+    async def board_update(stop_id: str, languages: Preference) -> str:
+        return json.dumps(await board(stop_id, "update", languages), separators=(",", ":"), ensure_ascii=False)
+
+    boards = StopBoards(board_update, max_renderings=4 * max(1, len(network.stops)))
+    hub = Hub(live, views.vehicle, boards, expiry_sweep_s=expiry_sweep_s)
     stop_index = StopIndex(
         (s.stop_id, (s.name, *(name for _, name in s.name_translations))) for s in network.stops.values()
     )
@@ -169,6 +189,7 @@ def create_app(
     )
     install_error_handlers(app)
     app.add_middleware(RateLimitMiddleware, limiter=RateLimiter(rate_per_s, rate_burst))
+    app.add_middleware(ServerSendMiddleware)  # outermost of ours: it sees the server's own send
     require = role_guard(database, KeyChecker())
     app.include_router(analytics_router(database, network, require("analyst")))
     app.include_router(operator_router(notice_store, database, network, require("operator"), clock))
@@ -179,46 +200,6 @@ def create_app(
     def known_stop(stop_id: str) -> None:
         if stop_id not in network.stops:
             raise HTTPException(404, "unknown stop")
-
-    async def board(stop_id: str, kind: str, languages: Preference) -> dict[str, Any]:
-        now = clock()
-        arrivals = await live.stop_arrivals(stop_id, now)
-        cancelled = [TripCancellation(**c) for c in await notice_store.all("cancellation", now)]
-        skipped = [skipped_from_dict(s) for s in await notice_store.all("skip", now)]
-        return {
-            "type": kind,
-            "stop_id": stop_id,
-            "arrivals": views.board(stop_id, arrivals, cancelled, skipped, now, languages),
-            "server_time": now,
-        }
-
-    # (stop_id, languages) -> (generation, that board as JSON)
-    rendered: dict[tuple[str, Preference], tuple[int, asyncio.Task[str]]] = {}
-
-    async def shared_board(stop_id: str, languages: Preference) -> str:
-        """The stop's board as update JSON, read and encoded once per change and language, however many
-        clients watch it."""
-        generation = hub.stop_generation(stop_id)
-        key = (stop_id, languages)
-        entry = rendered.get(key)
-        if entry is None or entry[0] != generation:
-            if len(rendered) > 4 * max(1, len(network.stops)):
-                rendered.clear()
-
-            async def render() -> str:
-                body = await board(stop_id, "update", languages)
-                return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
-
-            task = asyncio.ensure_future(render())
-            # Nobody may be left to await a failed rendering; retrieving it here keeps asyncio quiet.
-            task.add_done_callback(lambda t: t.cancelled() or t.exception())
-            entry = rendered[key] = (generation, task)
-        try:
-            return await asyncio.shield(entry[1])
-        except Exception:
-            if rendered.get(key) is entry:
-                del rendered[key]  # the next client tries again
-            raise
 
     def protobuf_or_json(feed: Any, fmt: str) -> Response:
         if fmt == "pb":
@@ -359,14 +340,13 @@ def create_app(
         languages = await socket_languages(websocket, lang)
         if languages is None:
             return
-        client = StopClient(websocket, stop_id, min_interval_s, send_timeout_s, languages)
-        hub.add_stop_client(client)  # before the snapshot, so no change can slip between the two
+        writer = frame_writer(websocket.scope)
+        client = StopClient(websocket, stop_id, min_interval_s, send_timeout_s, languages, writer)
+        boards.add(client)  # before the snapshot, so no change can slip between the two
         try:
-            await serve(
-                client, lambda: board(stop_id, "snapshot", languages), lambda: shared_board(stop_id, languages)
-            )
+            await serve(client, lambda: board(stop_id, "snapshot", languages), lambda: boards.next_update(client))
         finally:
-            hub.remove_stop_client(client)
+            boards.remove(client)
 
     @app.websocket("/ws/fleet")
     async def fleet_socket(websocket: WebSocket, route_id: str | None = None, lang: str | None = None) -> None:

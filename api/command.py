@@ -6,7 +6,34 @@
 from __future__ import annotations
 
 import argparse
+import gc
 from pathlib import Path
+from typing import Any, Final
+
+# How uvicorn serves the api's websockets, wherever it runs: `smartbus api`, the demo, bench/fanout.py, tests.
+WEBSOCKET_OPTIONS: Final[dict[str, Any]] = {
+    # The implementation api.frames writes stop boards to directly (bench/fanout.py: the plain ASGI path cost
+    # about the same on all three; only this one has the direct path).
+    "ws": "websockets-sansio",
+    "ws_per_message_deflate": False,  # compression costs a third of broadcast throughput for small JSON
+    "ws_max_size": 64 * 1024,  # riders send us nothing we need; a big frame is hostile
+    "ws_ping_interval": 20.0,  # heartbeats: a rider whose connection died silently is noticed and let go
+    "ws_ping_timeout": 20.0,
+}
+
+
+# The collector's thresholds for the api process (CPython's default is 700, 10, 10). With thousands of riders
+# connected the process tracks some 250 objects per connection, and a full collection walks all of them:
+# 2.5 million objects with 10,000 riders, seconds with the process stopped. Objects reach the oldest
+# generation, and so bring on full collections, when they outlive two young collections; at 700 allocations
+# apart even a stop board's few-millisecond round (a Redis read, a task, its futures) did, and a full
+# collection came every minute or so. 50,000 allocations apart, such short-lived objects are gone before a
+# young collection looks, and full collections come with growth in connections, not with traffic.
+GC_THRESHOLDS: Final = (50_000, 20, 10)
+
+
+def tune_garbage_collector() -> None:
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
     from smartbus.live.redis_store import RedisLiveStore
 
     network = load_network(args.gtfs or settings.gtfs, settings.cache_dir)
+    tune_garbage_collector()
     live = RedisLiveStore(settings.redis_url)
     app = create_app(
         live,
@@ -51,8 +79,7 @@ def run(args: argparse.Namespace) -> int:
         app,
         host=args.host or settings.api_host,
         port=args.port or settings.api_port,
-        ws_per_message_deflate=False,  # compression costs a third of broadcast throughput for small JSON
-        ws_max_size=64 * 1024,  # riders send us nothing we need; a big frame is hostile
+        **WEBSOCKET_OPTIONS,
         backlog=4096,  # thousands of riders reconnect at once after a network blip
         log_level="info",
     )

@@ -1,10 +1,7 @@
 """Websocket fan-out: one live-store subscription per process, shared by every connected client.
 
-Each client gets at most one message per `min_interval_s`: the first change after a quiet spell goes out
-at once, later ones coalesce into the next message. A client holds one coalesced slot (a dirty flag for
-a stop board, the latest state per vehicle for the fleet), so its backlog is bounded by construction; a
-client whose socket does not take a message within `send_timeout_s` is dropped, never slowing the others.
-Each client has its languages for names; a change is rendered once per language in use, not once per client.
+Clients (api.clients) are rate-limited and coalescing. Each client has its languages for names; a change is
+rendered once per language in use, not once per client. Stop boards' changes go to api.stop_boards.
 """
 
 from __future__ import annotations
@@ -13,117 +10,16 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
-from starlette.websockets import WebSocket
-
+from api.clients import FleetClient
 from api.languages import Preference
+from api.stop_boards import StopBoards
 from smartbus.live import FLEET_CHANNEL, LiveStore
 from smartbus.live.store import ALL_STOPS_PATTERN, STOP_CHANNEL_PREFIX
 
 log = logging.getLogger(__name__)
-
-CLOSE_TOO_SLOW = 1013  # "try again later": the client could not keep up
-
-
-class SlowClient(Exception):
-    pass
-
-
-class Client:
-    """One websocket and its rate-limited sender."""
-
-    def __init__(self, websocket: WebSocket, min_interval_s: float, send_timeout_s: float) -> None:
-        self.websocket = websocket
-        self._min_interval_s = min_interval_s
-        self._send_timeout_s = send_timeout_s
-        self._changed = asyncio.Event()
-        self._next_send_at = 0.0
-
-    def notify(self) -> None:
-        self._changed.set()
-
-    async def send(self, message: dict[str, Any] | str) -> None:
-        """Send a message, or its JSON text when several clients share one rendering."""
-        text = message if isinstance(message, str) else json.dumps(message, separators=(",", ":"), ensure_ascii=False)
-        try:
-            # asyncio.timeout, not wait_for: no extra task per message, which is most of a send's cost at scale.
-            async with asyncio.timeout(self._send_timeout_s):
-                await self.websocket.send_text(text)
-        except TimeoutError as exc:
-            raise SlowClient from exc
-        self._next_send_at = asyncio.get_running_loop().time() + self._min_interval_s
-
-    async def run(self, next_message: Callable[[], Awaitable[dict[str, Any] | str | None]]) -> None:
-        """Send `next_message()` after each change, no more often than the interval allows."""
-        loop = asyncio.get_running_loop()
-        while True:
-            await self._changed.wait()
-            delay = self._next_send_at - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            self._changed.clear()  # changes from here on wake the next round
-            message = await next_message()
-            if message is not None:
-                await self.send(message)
-
-
-class StopClient(Client):
-    def __init__(
-        self,
-        websocket: WebSocket,
-        stop_id: str,
-        min_interval_s: float,
-        send_timeout_s: float,
-        languages: Preference = (),
-    ) -> None:
-        super().__init__(websocket, min_interval_s, send_timeout_s)
-        self.stop_id = stop_id
-        self.languages = languages
-
-
-class FleetClient(Client):
-    def __init__(
-        self,
-        websocket: WebSocket,
-        route_id: str | None,
-        min_interval_s: float,
-        send_timeout_s: float,
-        languages: Preference = (),
-    ) -> None:
-        super().__init__(websocket, min_interval_s, send_timeout_s)
-        self.route_id = route_id
-        self.languages = languages
-        self.pending: dict[str, dict[str, Any]] = {}  # vehicle_id -> latest view not yet sent
-        self.removed: set[str] = set()  # vehicles gone from the store since the last message
-        self.needs_snapshot = False  # set after the subscription was lost: moves may have been missed
-
-    def offer(self, vehicles: list[dict[str, Any]]) -> None:
-        for vehicle in vehicles:
-            if self.route_id is None or vehicle.get("route_id") == self.route_id:
-                self.pending[vehicle["vehicle_id"]] = vehicle
-                self.removed.discard(vehicle["vehicle_id"])
-                self._changed.set()
-
-    def offer_removed(self, vehicle_ids: set[str]) -> None:
-        """These vehicles expired; a client that never saw one is told anyway (cheaper than tracking)."""
-        for vehicle_id in vehicle_ids:
-            self.pending.pop(vehicle_id, None)
-        self.removed |= vehicle_ids
-        self._changed.set()
-
-    def resnapshot(self) -> None:
-        self.needs_snapshot = True
-        self._changed.set()
-
-    def take_pending(self) -> list[dict[str, Any]]:
-        taken, self.pending = self.pending, {}
-        return sorted(taken.values(), key=lambda v: str(v["vehicle_id"]))
-
-    def take_removed(self) -> list[str]:
-        taken, self.removed = self.removed, set()
-        return sorted(taken)
 
 
 class Hub:
@@ -131,39 +27,23 @@ class Hub:
         self,
         live: LiveStore,
         vehicle_view: Callable[[dict[str, Any], Preference], dict[str, Any]],
+        boards: StopBoards,
         *,
         expiry_sweep_s: float = 15.0,
     ) -> None:
         self._live = live
         self._vehicle_view = vehicle_view
-        self._stop_clients: dict[str, set[StopClient]] = {}
+        self.boards = boards
         self._fleet_clients: set[FleetClient] = set()
         self._task: asyncio.Task[None] | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._expiry_sweep_s = expiry_sweep_s
         self._known_vehicles: set[str] = set()  # alive at the last sweep or moved since
-        # Bumped on every change of a watched stop's board: clients watching the same stop share one
-        # rendering of it per generation instead of each reading the store.
-        self._stop_generation: dict[str, int] = {}
         self.subscribed = asyncio.Event()  # set while the shared subscription is live
 
     @property
     def client_count(self) -> int:
-        return len(self._fleet_clients) + sum(len(c) for c in self._stop_clients.values())
-
-    def add_stop_client(self, client: StopClient) -> None:
-        self._stop_clients.setdefault(client.stop_id, set()).add(client)
-
-    def remove_stop_client(self, client: StopClient) -> None:
-        clients = self._stop_clients.get(client.stop_id)
-        if clients is not None:
-            clients.discard(client)
-            if not clients:
-                del self._stop_clients[client.stop_id]
-                self._stop_generation.pop(client.stop_id, None)
-
-    def stop_generation(self, stop_id: str) -> int:
-        return self._stop_generation.get(stop_id, 0)
+        return len(self._fleet_clients) + self.boards.count
 
     def add_fleet_client(self, client: FleetClient) -> None:
         self._fleet_clients.add(client)
@@ -181,6 +61,7 @@ class Hub:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        await self.boards.close()
 
     async def sweep_once(self) -> None:
         """Tell fleet clients about vehicles the store let expire (no message is published when a key expires)."""
@@ -244,17 +125,9 @@ class Hub:
                     ]
                 fleet_client.offer(vehicles)
         elif channel.startswith(STOP_CHANNEL_PREFIX):
-            stop_id = channel.removeprefix(STOP_CHANNEL_PREFIX)
-            watchers = self._stop_clients.get(stop_id)
-            if watchers:
-                self._stop_generation[stop_id] = self._stop_generation.get(stop_id, 0) + 1
-                for stop_client in watchers:
-                    stop_client.notify()
+            self.boards.changed(channel.removeprefix(STOP_CHANNEL_PREFIX))
 
     def _resync(self) -> None:
-        for stop_id, clients in self._stop_clients.items():
-            self._stop_generation[stop_id] = self._stop_generation.get(stop_id, 0) + 1
-            for client in clients:
-                client.notify()
+        self.boards.changed_all()
         for fleet_client in self._fleet_clients:
             fleet_client.resnapshot()

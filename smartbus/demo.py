@@ -47,6 +47,7 @@ async def _main(args: argparse.Namespace) -> None:
     import uvicorn
 
     from api.app import create_app
+    from api.command import WEBSOCKET_OPTIONS
     from api.database import Database
     from api.keys import create_key
     from eta.network import load_network
@@ -112,7 +113,7 @@ async def _main(args: argparse.Namespace) -> None:
             database=database,
         )
         server = uvicorn.Server(
-            uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", ws_per_message_deflate=False)
+            uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", **WEBSOCKET_OPTIONS)
         )
         tasks = [
             asyncio.create_task(pipeline.run(stop)),

@@ -13,7 +13,7 @@ from starlette.testclient import TestClient, WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
 
 from api.app import create_app, serve
-from api.hub import CLOSE_TOO_SLOW, FleetClient
+from api.clients import CLOSE_TOO_SLOW, FleetClient
 from eta.network import Network
 from smartbus.errors import ServiceUnavailable
 from smartbus.live.memory_store import MemoryLiveStore
