@@ -69,6 +69,10 @@ def load_migrations(flavour: Flavour, directory: Path = MIGRATIONS_DIR) -> list[
         if match is None:
             raise MigrationError(f"migration file name not understood: {path.name} (want NNN_name[.flavour].sql)")
         version = int(match["version"])
+        # Two branches that took the same number: say so rather than keep whichever file sorts last.
+        taken = generic.get(version) if match["flavour"] is None else specific.get((version, match["flavour"]))
+        if taken is not None:
+            raise MigrationError(f"migration {version:03d} has two files: {taken.name} and {path.name}")
         if match["flavour"] is None:
             generic[version] = path
         else:
