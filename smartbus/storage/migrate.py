@@ -185,8 +185,11 @@ async def _apply_pending(conn: psycopg.AsyncConnection, flavour: Flavour) -> int
 
 _HYPERTABLES = ("positions", "stop_events", "predictions", "rejected_pings")
 _COMPRESSED = ("positions", "stop_events", "predictions")
-# The punctuality rollups (migrations 003 and 007): materialized views (plain) or continuous aggregates.
-PUNCTUALITY_ROLLUPS = ("punctuality_hourly", "punctuality_route_hourly", "punctuality_stop_daily")
+# The punctuality rollups (migrations 003, 007 and 008): materialized views (plain) or continuous aggregates.
+PUNCTUALITY_ROLLUPS = (
+    "punctuality_hourly", "punctuality_route_hourly", "punctuality_stop_daily",
+    "punctuality_delays_route_daily", "punctuality_delays_hourly", "punctuality_headways_stop_daily",
+)
 
 
 async def _policy_job(conn: psycopg.AsyncConnection, proc: str, relation: str) -> tuple[int, dict[str, object]] | None:

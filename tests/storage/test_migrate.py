@@ -16,6 +16,7 @@ from smartbus.storage.migrate import (
 TABLES = {
     "positions", "stop_events", "predictions", "rejected_pings",
     "punctuality_hourly", "punctuality_route_hourly", "punctuality_stop_daily",
+    "punctuality_delays_route_daily", "punctuality_delays_hourly", "punctuality_headways_stop_daily",
 }
 
 
