@@ -80,12 +80,19 @@ async def _answers(conn: psycopg.AsyncConnection) -> tuple[object, ...]:
     on_time = [
         await analytics.on_time(conn, *month, by, "Australia/Brisbane", stop_id=stop) for by, stop in groupings
     ]
+    # The delay buckets: a window of 120/600 s by route, hour and day; a distribution.
+    other_window = [
+        await analytics.on_time(conn, *month, by, "Australia/Brisbane", early_s=120, late_s=600, use_rollup=True)
+        for by in ("route", "hour", "day")
+    ]
     return (
         await vehicle_positions(conn, "bus-1", T0, T0 + 3600),
         await trip_stop_events(conn, "trip-1", SERVICE_DATE),
         await punctuality_by_route_hour(conn, *month),
         counts,
         on_time,
+        other_window,
+        await analytics.delay_distribution(conn, *month, "Australia/Brisbane", use_rollup=True),
     )
 
 
@@ -109,6 +116,9 @@ async def test_both_flavours_answer_the_same(
     assert results[0][1].positions_duplicate == 20  # the replay stored nothing twice
     assert answers[0] == answers[1]
     assert answers[0][2], "the punctuality rollup is empty"
+    other_window, distribution = answers[0][5:]
+    assert isinstance(other_window, list) and all(other_window), "a delay rollup is empty"
+    assert isinstance(distribution, analytics.DelayDistribution) and distribution.count == 8
 
 
 async def test_a_replay_into_compressed_chunks_is_stored_once_and_late_departures_still_land(
