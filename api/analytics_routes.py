@@ -103,6 +103,8 @@ def analytics_router(
         max_scheduled_headway_s: Annotated[float, Query(ge=60, le=7200)] = 900.0,
         format: Format = "json",
     ) -> Response:
+        """Scheduled and actual wait of a rider turning up at random, and excess wait time, per route, over
+        the stop-days whose mean scheduled headway is at most `max_scheduled_headway_s`."""
         async with db().connection() as conn:
             rows = await analytics.headway_regularity(
                 conn, days[0], days[1], zone, route_id=route_id, max_scheduled_headway_s=max_scheduled_headway_s

@@ -231,3 +231,54 @@ async def test_delay_distributions_from_the_rollup_have_the_arrivals_bins_and_pe
             conn, FIRST, LAST, ZONE, bin_s=bin_s, stop_id=stop, use_rollup=False
         )
 
+
+def frequent(day: str, at: float, *, minutes: list[float], late_by: list[float], route: str = "F") -> list[StopEvent]:
+    """Buses due every 10 min at stops x and y (y two minutes on), `late_by` seconds late, as trips t0, t1, ..."""
+    return [
+        arrival(seq, at + 600 * i + 120 * (seq - 1) + late + minute, late + minute, route=route, stop=stop,
+                trip=f"{route}-{day}-t{i}", day=day)
+        for i, (minute, late) in enumerate(zip(minutes, late_by, strict=True))
+        for seq, stop in ((1, "x"), (2, "y"))
+    ]
+
+
+async def test_headways_from_the_rollup_equal_the_arrivals_own(conn: psycopg.AsyncConnection) -> None:
+    await migrate(conn, force_plain=True)
+    writer = StorageWriter(conn)
+    # Bunching on day one (buses overtaking each other), a regular route G, an unscheduled arrival, day two.
+    await writer.write([], [
+        *frequent("20140602", T0, minutes=[0] * 6, late_by=[0, 400, 410, 0, 900, 30]),
+        *frequent("20140602", T0, minutes=[0] * 4, late_by=[5, 5, 5, 5], route="G"),
+        arrival(3, T0 + 700, None, route="F", stop="x", trip="F-extra"),
+    ], [])
+    await refresh_punctuality(conn)
+    await writer.write([], [
+        *frequent("20140603", T0 + DAY, minutes=[0] * 5, late_by=[60, 0, 0, 300, 0]),
+        arrival(1, T0 + 6 * 600 + 30, 30, route="F", stop="x", trip="F-20140602-t6"),  # late, into day one
+    ], [])
+
+    async def every(use_rollup: bool) -> list[list[analytics.Headways]]:
+        return [
+            await analytics.headway_regularity(conn, FIRST, last, ZONE, route_id=route,
+                                               max_scheduled_headway_s=most, use_rollup=use_rollup)
+            for last, route, most in itertools.product((FIRST, LAST), (None, "F"), (599.0, 600.0, 3600.0))
+        ]
+
+    stale = await every(True)
+    await refresh_punctuality(conn)
+    rollup, raw = await every(True), await every(False)
+
+    def rows(found: list[list[analytics.Headways]]) -> list[tuple[object, ...]]:
+        return [(h.route_id, h.headways) for hs in found for h in hs]
+
+    def waits(found: list[list[analytics.Headways]]) -> list[float | None]:
+        return [w for hs in found for h in hs for w in (h.mean_scheduled_headway_s, h.scheduled_wait_s,
+                                                         h.actual_wait_s, h.excess_wait_s)]
+
+    assert rows(rollup) == rows(raw) and waits(rollup) == pytest.approx(waits(raw))
+    assert rows(stale) != rows(raw)
+    both_days = raw[8]  # up to 3600 s, every route
+    assert [(h.route_id, h.headways) for h in both_days] == [("F", 6 + 5 + 4 + 4), ("G", 3 + 3)]
+    assert both_days[0].excess_wait_s is not None and both_days[0].excess_wait_s > 60  # bunched
+    assert both_days[1].excess_wait_s == pytest.approx(0)  # regular, if late
+    assert raw[0] == []  # day one: the 600 s headways are more than 599 s
