@@ -54,6 +54,13 @@ def analytics_router(
         stop_id: Id = None,
         format: Format = "json",
     ) -> Response:
+        """Arrivals early, on time and late per route, stop, local hour or service day; counts are exact.
+
+        The default window, and any other on whole 10 s (such as 120/600 or 90/420) unless asked by hour for
+        one route, are counted from the rollups when there is no stop filter and `by` is not `stop`; the
+        rest from the arrivals, more slowly. On plain PostgreSQL a rollup lags the arrivals by up to the
+        api's refresh interval (5 minutes by default).
+        """
         async with db().connection() as conn:
             rows = await analytics.on_time(
                 conn, days[0], days[1], by, zone, early_s=early_s, late_s=late_s, route_id=route_id, stop_id=stop_id
@@ -64,17 +71,29 @@ def analytics_router(
     @router.get("/delays")
     async def delays(
         days: Range,
-        bin_s: Annotated[float, Query(ge=10, le=3600)] = 60.0,
+        bin_s: Annotated[float, Query(ge=10, le=3600, description="bin width, seconds")] = 60.0,
         route_id: Id = None,
         stop_id: Id = None,
         format: Format = "json",
     ) -> Response:
+        """Histogram of delays (arrival - scheduled, seconds, + = late) from -600 to 1,800 s; the end bins
+        collect everything beyond. The counts are always exact.
+
+        The JSON body also has `count` (arrivals with a schedule) and `percentiles_s` (p5, p25, p50, p75,
+        p95 of all their delays), and `percentiles_within_s`: 0 when the percentiles are exact, else how far
+        from the exact value they may be (less than that). Without a stop filter and with `bin_s` a multiple
+        of 10, the answer comes from 10 s delay buckets and the percentiles are within 10 s; otherwise it
+        is counted from the arrivals, exactly and more slowly.
+        """
         async with db().connection() as conn:
             found = await analytics.delay_distribution(
                 conn, days[0], days[1], zone, bin_s=bin_s, route_id=route_id, stop_id=stop_id
             )
         rows = [{"delay_from_s": edge, "delay_to_s": edge + bin_s, "arrivals": n} for edge, n in found.bins]
-        meta = {"from": days[0], "to": days[1], "count": found.count, "percentiles_s": found.percentiles}
+        meta = {
+            "from": days[0], "to": days[1], "count": found.count, "percentiles_s": found.percentiles,
+            "percentiles_within_s": found.percentiles_within_s,
+        }
         return table_response(rows, format, "delays", **meta)
 
     @router.get("/headways")
@@ -84,6 +103,8 @@ def analytics_router(
         max_scheduled_headway_s: Annotated[float, Query(ge=60, le=7200)] = 900.0,
         format: Format = "json",
     ) -> Response:
+        """Scheduled and actual wait of a rider turning up at random, and excess wait time, per route, over
+        the stop-days whose mean scheduled headway is at most `max_scheduled_headway_s`."""
         async with db().connection() as conn:
             rows = await analytics.headway_regularity(
                 conn, days[0], days[1], zone, route_id=route_id, max_scheduled_headway_s=max_scheduled_headway_s

@@ -69,6 +69,10 @@ def load_migrations(flavour: Flavour, directory: Path = MIGRATIONS_DIR) -> list[
         if match is None:
             raise MigrationError(f"migration file name not understood: {path.name} (want NNN_name[.flavour].sql)")
         version = int(match["version"])
+        # Two branches that took the same number: say so rather than keep whichever file sorts last.
+        taken = generic.get(version) if match["flavour"] is None else specific.get((version, match["flavour"]))
+        if taken is not None:
+            raise MigrationError(f"migration {version:03d} has two files: {taken.name} and {path.name}")
         if match["flavour"] is None:
             generic[version] = path
         else:
@@ -181,8 +185,11 @@ async def _apply_pending(conn: psycopg.AsyncConnection, flavour: Flavour) -> int
 
 _HYPERTABLES = ("positions", "stop_events", "predictions", "rejected_pings")
 _COMPRESSED = ("positions", "stop_events", "predictions")
-# The punctuality rollups (migrations 003 and 007): materialized views (plain) or continuous aggregates.
-PUNCTUALITY_ROLLUPS = ("punctuality_hourly", "punctuality_route_hourly", "punctuality_stop_daily")
+# The punctuality rollups (migrations 003, 007 and 009): materialized views (plain) or continuous aggregates.
+PUNCTUALITY_ROLLUPS = (
+    "punctuality_hourly", "punctuality_route_hourly", "punctuality_stop_daily",
+    "punctuality_delays_route_daily", "punctuality_delays_hourly", "punctuality_headways_stop_daily",
+)
 
 
 async def _policy_job(conn: psycopg.AsyncConnection, proc: str, relation: str) -> tuple[int, dict[str, object]] | None:

@@ -167,6 +167,10 @@ def test_delay_distribution_and_percentiles(db_client: tuple[TestClient, Keys, s
     body = get(client, keys, "/api/analytics/delays", **{"from": DAY, "to": DAY, "bin_s": 300})
     assert [(r["delay_from_s"], r["arrivals"]) for r in body["rows"]] == [(-300.0, 1), (0.0, 1), (300.0, 2), (600.0, 1)]
     assert body["count"] == 5 and body["percentiles_s"]["p50"] == pytest.approx(300.0)
+    assert body["percentiles_within_s"] == 10.0  # from 10 s delay buckets: the analysts' page's call
+    one_stop = get(client, keys, "/api/analytics/delays", **{"from": DAY, "to": DAY, "bin_s": 300, "stop_id": "s4"})
+    assert one_stop["count"] == 1 and one_stop["percentiles_within_s"] == 0.0  # from the arrivals: exact
+    assert one_stop["percentiles_s"]["p5"] == 301.0 and one_stop["rows"][0]["delay_from_s"] == 300.0
 
 
 def test_excess_wait_time_of_an_irregular_frequent_route(db_client: tuple[TestClient, Keys, str]) -> None:

@@ -57,6 +57,7 @@ async def _fill(conn: psycopg.AsyncConnection) -> list[WriteResult]:
     writer = StorageWriter(conn)
     states = [state("bus-1", T0 + i * 7.5) for i in range(20)]
     events = [event(i, T0 + i * 100, T0 + i * 100 + 20, scheduled=T0 + i * 90) for i in range(1, 8)]
+    events += [event(i, T0 + 500 + i * 97.5, scheduled=T0 + 600 + i * 90, trip="trip-2") for i in range(1, 8)]
     predictions = [prediction_set(T0 + i * 15, {8: T0 + 900 + i * 10}) for i in range(10)]
     results = [
         await writer.write(states, events, predictions, [rejected()]),
@@ -81,12 +82,20 @@ async def _answers(conn: psycopg.AsyncConnection) -> tuple[object, ...]:
     on_time = [
         await analytics.on_time(conn, *month, by, "Australia/Brisbane", stop_id=stop) for by, stop in groupings
     ]
+    # The delay buckets (a window of 120/600 s by route, hour and day; a distribution) and the headway sums.
+    other_window = [
+        await analytics.on_time(conn, *month, by, "Australia/Brisbane", early_s=120, late_s=600, use_rollup=True)
+        for by in ("route", "hour", "day")
+    ]
     return (
         await vehicle_positions(conn, "bus-1", T0, T0 + 3600),
         await trip_stop_events(conn, "trip-1", SERVICE_DATE),
         await punctuality_by_route_hour(conn, *month),
         counts,
         on_time,
+        other_window,
+        await analytics.delay_distribution(conn, *month, "Australia/Brisbane", use_rollup=True),
+        await analytics.headway_regularity(conn, *month, "Australia/Brisbane", max_scheduled_headway_s=3600),
     )
 
 
@@ -110,6 +119,10 @@ async def test_both_flavours_answer_the_same(
     assert results[0][1].positions_duplicate == 20  # the replay stored nothing twice
     assert answers[0] == answers[1]
     assert answers[0][2], "the punctuality rollup is empty"
+    other_window, distribution, headways = answers[0][5:]
+    assert isinstance(other_window, list) and all(other_window), "a delay rollup is empty"
+    assert isinstance(distribution, analytics.DelayDistribution) and distribution.count == 15
+    assert headways, "the headway rollup is empty"
 
 
 async def test_a_replay_into_compressed_chunks_is_stored_once_and_late_departures_still_land(
@@ -153,6 +166,12 @@ async def test_policies_follow_the_settings_and_a_restart_keeps_their_schedule(
         ("positions", "policy_retention", {"drop_after": "90 days"}),
         ("predictions", "policy_compression", {"compress_after": "7 days"}),
         ("predictions", "policy_retention", {"drop_after": "90 days"}),
+        ("punctuality_delays_hourly", "policy_refresh_continuous_aggregate",
+         {"end_offset": "1 day", "start_offset": "7 days"}),
+        ("punctuality_delays_route_daily", "policy_refresh_continuous_aggregate",
+         {"end_offset": "1 day", "start_offset": "7 days"}),
+        ("punctuality_headways_stop_daily", "policy_refresh_continuous_aggregate",
+         {"end_offset": "1 day", "start_offset": "7 days"}),
         ("punctuality_hourly", "policy_refresh_continuous_aggregate",
          {"end_offset": "1 day", "start_offset": "7 days"}),
         ("punctuality_route_hourly", "policy_refresh_continuous_aggregate",

@@ -16,6 +16,7 @@ from smartbus.storage.migrate import (
 TABLES = {
     "positions", "stop_events", "predictions", "rejected_pings",
     "punctuality_hourly", "punctuality_route_hourly", "punctuality_stop_daily",
+    "punctuality_delays_route_daily", "punctuality_delays_hourly", "punctuality_headways_stop_daily",
 }
 
 
@@ -105,4 +106,14 @@ def test_one_version_taken_by_a_shared_and_a_flavour_file_is_an_error(tmp_path: 
     (tmp_path / "006_rollups.timescale.sql").write_text("SELECT 3;")
 
     with pytest.raises(MigrationError, match="006"):
+        load_migrations(Flavour.PLAIN, tmp_path)
+
+
+@pytest.mark.parametrize("suffix", ["sql", "plain.sql"])
+def test_one_version_taken_twice_for_a_flavour_is_an_error(tmp_path: Path, suffix: str) -> None:
+    """Two branches each adding their 008: without this, the one sorting last would be applied alone."""
+    (tmp_path / f"008_delay_rollups.{suffix}").write_text("SELECT 1;")
+    (tmp_path / f"008_retention_by_day.{suffix}").write_text("SELECT 2;")
+
+    with pytest.raises(MigrationError, match="008_delay_rollups.*008_retention_by_day"):
         load_migrations(Flavour.PLAIN, tmp_path)
