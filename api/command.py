@@ -6,9 +6,11 @@
 from __future__ import annotations
 
 import argparse
-import gc
 from pathlib import Path
 from typing import Any, Final
+
+from smartbus.gc_tuning import GC_THRESHOLDS as _GC_THRESHOLDS
+from smartbus.gc_tuning import relax_gc
 
 # How uvicorn serves the api's websockets, wherever it runs: `smartbus api`, the demo, bench/fanout.py, tests.
 WEBSOCKET_OPTIONS: Final[dict[str, Any]] = {
@@ -22,18 +24,13 @@ WEBSOCKET_OPTIONS: Final[dict[str, Any]] = {
 }
 
 
-# The collector's thresholds for the api process (CPython's default is 700, 10, 10). With thousands of riders
-# connected the process tracks some 250 objects per connection, and a full collection walks all of them:
-# 2.5 million objects with 10,000 riders, seconds with the process stopped. Objects reach the oldest
-# generation, and so bring on full collections, when they outlive two young collections; at 700 allocations
-# apart even a stop board's few-millisecond round (a Redis read, a task, its futures) did, and a full
-# collection came every minute or so. 50,000 allocations apart, such short-lived objects are gone before a
-# young collection looks, and full collections come with growth in connections, not with traffic.
-GC_THRESHOLDS: Final = (50_000, 20, 10)
+# The collector's thresholds for the api process: smartbus.gc_tuning says why. Nothing is frozen at start:
+# the api's big heap is its connections, which come and go.
+GC_THRESHOLDS: Final = _GC_THRESHOLDS
 
 
 def tune_garbage_collector() -> None:
-    gc.set_threshold(*GC_THRESHOLDS)
+    relax_gc(freeze=False)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -69,6 +69,7 @@ async def _main(
     from eta.worker import EtaStage
     from smartbus import messages
     from smartbus.bus.kafka import KafkaConsumer, KafkaProducer
+    from smartbus.gc_tuning import relax_gc
     from smartbus.live.notices import RedisNoticeStore
     from smartbus.settings import load_settings
     from smartbus.stream.feed_watch import watch_feed
@@ -80,6 +81,7 @@ async def _main(
 
     settings = load_settings()
     network = load_network(gtfs, settings.cache_dir)
+    relax_gc()  # the network is loaded: out of the collector's sight (smartbus.gc_tuning)
     producer = KafkaProducer(settings.kafka_bootstrap, topic_prefix=settings.kafka_topic_prefix)
 
     def snapshots_for(version: str) -> RedisTrackerSnapshots | None:

@@ -54,6 +54,7 @@ async def _main(args: argparse.Namespace) -> None:
     from simulator.live import run_live
     from smartbus.bus.memory import MemoryBus
     from smartbus.demo_clock import DemoClock, first_moment_with_service
+    from smartbus.gc_tuning import relax_gc
     from smartbus.live.memory_store import MemoryLiveStore
     from smartbus.live.notices import MemoryNoticeStore
     from smartbus.messages import TOPIC_PINGS
@@ -68,6 +69,7 @@ async def _main(args: argparse.Namespace) -> None:
     settings = load_settings()
     started = time.monotonic()
     network = load_network(args.gtfs or settings.gtfs, settings.cache_dir)
+    relax_gc()  # smartbus.gc_tuning: the network is loaded, then pings, states and boards at a high rate
     wall_now = time.time()
     sim_start = first_moment_with_service(network, wall_now)
     local_start = dt.datetime.fromtimestamp(sim_start, ZoneInfo(network.agency_timezone))

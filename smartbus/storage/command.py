@@ -38,6 +38,7 @@ async def _main(only: str | None, metrics_port: int, force_plain: bool, redis_na
     from smartbus import messages
     from smartbus.bus.kafka import KafkaConsumer
     from smartbus.errors import ServiceUnavailable
+    from smartbus.gc_tuning import relax_gc
     from smartbus.live.redis_store import RedisLiveStore
     from smartbus.settings import load_settings
     from smartbus.storage.migrate import migrate
@@ -47,6 +48,7 @@ async def _main(only: str | None, metrics_port: int, force_plain: bool, redis_na
     from smartbus.stream.sinks import LiveSink, StorageSink
 
     settings = load_settings()
+    relax_gc()  # smartbus.gc_tuning: records in, rows out, at a high rate
     stop = asyncio.Event()
     stop_on_signals(stop)
     serve_metrics(metrics_port)
