@@ -11,14 +11,13 @@ import contextlib
 import functools
 import json
 import logging
-import math
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import anyio
-from fastapi import Depends, FastAPI, HTTPException, Query, Request, WebSocket
+from fastapi import FastAPI, HTTPException, Query, WebSocket
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.websockets import WebSocketDisconnect
@@ -32,11 +31,13 @@ from api.errors import install_error_handlers
 from api.frames import ServerSendMiddleware, frame_writer
 from api.hub import Hub
 from api.keys import KeyChecker
-from api.languages import Preference, preference
+from api.languages import Preference
+from api.network_routes import network_router
 from api.operator_routes import operator_router
+from api.parameters import MAX_BBOX_CHARS, MAX_ID_CHARS, MAX_LANG_CHARS, Languages, languages_for, parse_bbox
 from api.problems import fleet_problems
 from api.ratelimit import RateLimiter
-from api.search import StopIndex
+from api.search import StopIndex, StopLocator
 from api.stop_boards import StopBoards
 from api.views import Views
 from eta.network import Network
@@ -54,51 +55,8 @@ log = logging.getLogger(__name__)
 CLOSE_NOT_FOUND = 4404
 CLOSE_FULL = 1013  # "try again later": this process has as many websockets as it may hold
 CLOSE_BAD_LANGUAGE = 4422  # a ?lang= that is not a language tag (a 422 over HTTP)
-# A `lang` longer than this is no list of languages anyone means.
-MAX_LANG_CHARS = 100
-
-
-def languages_for(network: Network, lang: str | None, accept_language: str | None) -> Preference:
-    return preference(lang, accept_language, network.translation_languages, network.feed_language)
-
-
-def client_languages(
-    request: Request,
-    response: Response,
-    lang: Annotated[
-        str | None,
-        Query(
-            max_length=MAX_LANG_CHARS,
-            description="Languages for names, best first (vi, en-AU, fr,en); overrides Accept-Language. "
-            "Names the feed does not translate come in its own text.",
-        ),
-    ] = None,
-) -> Preference:
-    """The languages a request wants names in (a dependency of every endpoint that returns names)."""
-    response.headers["Vary"] = "Accept-Language"  # caches must not hand one rider's language to another
-    try:
-        return languages_for(request.app.state.network, lang, request.headers.get("accept-language"))
-    except ValueError as exc:
-        raise HTTPException(422, str(exc)) from None
-
-
-Languages = Annotated[Preference, Depends(client_languages)]
-
-
-def parse_bbox(text: str) -> tuple[float, float, float, float]:
-    """`min_lon,min_lat,max_lon,max_lat` in WGS84 degrees."""
-    parts = text.split(",")
-    if len(parts) != 4:
-        raise HTTPException(400, "bbox must be min_lon,min_lat,max_lon,max_lat")
-    try:
-        min_lon, min_lat, max_lon, max_lat = (float(p) for p in parts)
-    except ValueError:
-        raise HTTPException(400, "bbox values must be numbers") from None
-    if not all(math.isfinite(v) for v in (min_lon, min_lat, max_lon, max_lat)):
-        raise HTTPException(400, "bbox values must be finite")
-    if not (-180 <= min_lon <= max_lon <= 180 and -90 <= min_lat <= max_lat <= 90):
-        raise HTTPException(400, "bbox must have min <= max, longitudes in [-180, 180], latitudes in [-90, 90]")
-    return min_lon, min_lat, max_lon, max_lat
+CLOSE_BAD_REQUEST = 4400  # a query parameter that makes no sense (a 400 over HTTP)
+MAX_RADIUS_M = 5_000.0  # stops "near" a point: a long walk at most
 
 
 def create_app(
@@ -148,6 +106,7 @@ def create_app(
 
     boards = StopBoards(board_update, max_renderings=4 * max(1, len(network.stops)))
     hub = Hub(live, views.vehicle, boards, expiry_sweep_s=expiry_sweep_s)
+    stop_locator = StopLocator((s.stop_id, s.lat, s.lon) for s in network.stops.values())
     stop_index = StopIndex(
         (s.stop_id, (s.name, *(name for _, name in s.name_translations))) for s in network.stops.values()
     )
@@ -192,6 +151,7 @@ def create_app(
     app.add_middleware(ServerSendMiddleware)  # outermost of ours: it sees the server's own send
     require = role_guard(database, KeyChecker())
     app.include_router(analytics_router(database, network, require("analyst")))
+    app.include_router(network_router(network, views, clock))
     app.include_router(operator_router(notice_store, database, network, require("operator"), clock))
     app.state.hub = hub
     app.state.network = network  # for client_languages
@@ -233,7 +193,13 @@ def create_app(
         }
 
     @app.get("/api/vehicles")
-    async def vehicles(languages: Languages, route_id: str | None = None, bbox: str | None = None) -> dict[str, Any]:
+    async def vehicles(
+        languages: Languages,
+        route_id: Annotated[str | None, Query(max_length=MAX_ID_CHARS)] = None,
+        bbox: Annotated[
+            str | None, Query(max_length=MAX_BBOX_CHARS, description="min_lon,min_lat,max_lon,max_lat (WGS84)")
+        ] = None,
+    ) -> dict[str, Any]:
         box = parse_bbox(bbox) if bbox is not None else None
         selected = []
         for state in await live.vehicles():
@@ -262,10 +228,25 @@ def create_app(
     async def stops(
         languages: Languages,
         q: Annotated[str, Query(max_length=200)] = "",
+        lat: Annotated[float | None, Query(ge=-90, le=90, description="with lon: stops near this point")] = None,
+        lon: Annotated[float | None, Query(ge=-180, le=180)] = None,
+        radius_m: Annotated[float, Query(gt=0, le=MAX_RADIUS_M, description="how near, with lat and lon")] = 500.0,
         limit: Annotated[int, Query(ge=1, le=200)] = 20,
     ) -> dict[str, Any]:
-        """Stops whose name, in the feed's language or any translation, holds every word of `q`."""
-        return {"stops": [views.stop(network.stops[i], languages) for i in stop_index.search(q, limit)]}
+        """Stops whose name, in the feed's language or any translation, holds every word of `q`; with `lat` and
+        `lon`, only those within `radius_m` of the point, nearest first, each with its `distance_m`."""
+        if (lat is None) != (lon is None):
+            raise HTTPException(400, "lat and lon go together")
+        if lat is None or lon is None:
+            return {"stops": [views.stop(network.stops[i], languages) for i in stop_index.search(q, limit)]}
+        wanted = set(stop_index.search(q, len(network.stops))) if q.strip() else None
+        found = []
+        for stop_id, metres in stop_locator.near(lat, lon, radius_m, len(network.stops) if wanted else limit):
+            if wanted is None or stop_id in wanted:
+                found.append({**views.stop(network.stops[stop_id], languages), "distance_m": round(metres, 1)})
+                if len(found) == limit:
+                    break
+        return {"stops": found}
 
     @app.get("/api/stops.geojson")
     async def stops_map(languages: Languages) -> Response:
@@ -328,11 +309,30 @@ def create_app(
             await websocket.close(CLOSE_BAD_LANGUAGE, str(exc)[:120])  # a close reason fits in 123 bytes
             return None
 
-    @app.websocket("/ws/stops/{stop_id}")
-    async def stop_socket(websocket: WebSocket, stop_id: str, lang: str | None = None) -> None:
+    Box = tuple[float, float, float, float]
+
+    async def socket_bbox(websocket: WebSocket, bbox: str | None) -> tuple[bool, Box | None]:
+        """(False, None) after closing a socket whose ?bbox= is not a box; else (True, the box or None)."""
+        if bbox is None:
+            return True, None
+        try:
+            if len(bbox) > MAX_BBOX_CHARS:
+                raise HTTPException(400, f"bbox is longer than {MAX_BBOX_CHARS} characters")
+            return True, parse_bbox(bbox)
+        except HTTPException as exc:
+            await websocket.close(CLOSE_BAD_REQUEST, str(exc.detail)[:120])
+            return False, None
+
+    async def admitted(websocket: WebSocket) -> bool:
         await websocket.accept()
         if hub.client_count >= max_websockets:
             await websocket.close(CLOSE_FULL, "server full, try again shortly")
+            return False
+        return True
+
+    @app.websocket("/ws/stops/{stop_id}")
+    async def stop_socket(websocket: WebSocket, stop_id: str, lang: str | None = None) -> None:
+        if not await admitted(websocket):
             return
         if stop_id not in network.stops:
             await websocket.close(CLOSE_NOT_FOUND, "unknown stop")
@@ -349,28 +349,32 @@ def create_app(
             boards.remove(client)
 
     @app.websocket("/ws/fleet")
-    async def fleet_socket(websocket: WebSocket, route_id: str | None = None, lang: str | None = None) -> None:
-        await websocket.accept()
-        if hub.client_count >= max_websockets:
-            await websocket.close(CLOSE_FULL, "server full, try again shortly")
+    async def fleet_socket(
+        websocket: WebSocket, route_id: str | None = None, bbox: str | None = None, lang: str | None = None
+    ) -> None:
+        """Vehicle moves: a snapshot, then the vehicles that moved; `removed` lists those no longer shown (expired,
+        or gone out of the route or the box `bbox=min_lon,min_lat,max_lon,max_lat`)."""
+        if not await admitted(websocket):
+            return
+        valid, box = await socket_bbox(websocket, bbox)
+        if not valid:
             return
         languages = await socket_languages(websocket, lang)
         if languages is None:
             return
-        client = FleetClient(websocket, route_id, min_interval_s, send_timeout_s, languages)
+        client = FleetClient(websocket, route_id, min_interval_s, send_timeout_s, languages, bbox=box)
         hub.add_fleet_client(client)
 
         async def snapshot() -> dict[str, Any]:
-            client.take_pending()  # the snapshot supersedes anything queued before it
-            client.take_removed()
-            client.needs_snapshot = False
-            states = [s for s in await live.vehicles() if route_id is None or s.route_id == route_id]
-            return {
-                "type": "snapshot",
-                "route_id": route_id,
-                "vehicles": [views.vehicle(s, languages) for s in states],
-                "server_time": clock(),
-            }
+            client.start_snapshot()
+            everyone = (views.vehicle(state, languages) for state in await live.vehicles())
+            shown = [view for view in everyone if client.filter.matches(view)]
+            client.snapshot_shown(v["vehicle_id"] for v in shown)
+            body: dict[str, Any] = {"type": "snapshot", "route_id": route_id}
+            if box is not None:
+                body["bbox"] = list(box)
+            body.update(vehicles=shown, server_time=clock())
+            return body
 
         async def update() -> dict[str, Any] | None:
             if client.needs_snapshot:
@@ -383,6 +387,53 @@ def create_app(
             if removed:
                 body["removed"] = removed
             return body
+
+        try:
+            await serve(client, snapshot, update)
+        finally:
+            hub.remove_fleet_client(client)
+
+    @app.websocket("/ws/vehicles/{vehicle_id}")
+    async def vehicle_socket(websocket: WebSocket, vehicle_id: str, lang: str | None = None) -> None:
+        """One vehicle and the arrivals it is predicted to make: a snapshot, then one update per move (at most one a
+        second). `vehicle` is null while the vehicle is not in service; the socket stays open for its return."""
+        if not await admitted(websocket):
+            return
+        if len(vehicle_id) > MAX_ID_CHARS:
+            await websocket.close(CLOSE_BAD_REQUEST, f"vehicle_id is longer than {MAX_ID_CHARS} characters")
+            return
+        languages = await socket_languages(websocket, lang)
+        if languages is None:
+            return
+        client = FleetClient(websocket, None, min_interval_s, send_timeout_s, languages, vehicle_id=vehicle_id)
+        hub.add_fleet_client(client)
+
+        async def followed(kind: str) -> dict[str, Any]:
+            state = await live.vehicle(vehicle_id)
+            now = clock()
+            arrivals = await live.vehicle_arrivals(vehicle_id, now) if state is not None else []
+            return {
+                "type": kind,
+                "vehicle_id": vehicle_id,
+                "vehicle": views.vehicle(state, languages) if state is not None else None,
+                "arrivals": [views.arrival(a, languages) for a in arrivals],
+                "server_time": now,
+            }
+
+        async def snapshot() -> dict[str, Any]:
+            client.start_snapshot()
+            body = await followed("snapshot")
+            if body["vehicle"] is not None:
+                client.snapshot_shown([vehicle_id])
+            return body
+
+        async def update() -> dict[str, Any] | None:
+            if client.needs_snapshot:
+                return await snapshot()
+            moved, removed = client.take_pending(), client.take_removed()
+            if not moved and not removed:
+                return None
+            return await followed("update")  # read afresh: the arrivals changed with the move
 
         try:
             await serve(client, snapshot, update)

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.websockets import WebSocket
@@ -105,7 +106,31 @@ class StopClient(Client):
         return True
 
 
+@dataclass(frozen=True, slots=True)
+class FleetFilter:
+    """Which vehicles a fleet socket shows: all, one route's, those inside a box, or one vehicle."""
+
+    route_id: str | None = None
+    bbox: tuple[float, float, float, float] | None = None  # min_lon, min_lat, max_lon, max_lat
+    vehicle_id: str | None = None
+
+    def matches(self, vehicle: dict[str, Any]) -> bool:
+        if self.vehicle_id is not None and vehicle.get("vehicle_id") != self.vehicle_id:
+            return False
+        if self.route_id is not None and vehicle.get("route_id") != self.route_id:
+            return False
+        if self.bbox is not None:
+            lon, lat = vehicle.get("longitude"), vehicle.get("latitude")
+            min_lon, min_lat, max_lon, max_lat = self.bbox
+            if lon is None or lat is None or not (min_lon <= lon <= max_lon and min_lat <= lat <= max_lat):
+                return False
+        return True
+
+
 class FleetClient(Client):
+    """A fleet socket: the latest view of each vehicle it shows that moved since its last message, and the ids of
+    those it stopped showing (expired, or moved out of its route or box)."""
+
     def __init__(
         self,
         websocket: WebSocket,
@@ -113,31 +138,61 @@ class FleetClient(Client):
         min_interval_s: float,
         send_timeout_s: float,
         languages: Preference = (),
+        *,
+        bbox: tuple[float, float, float, float] | None = None,
+        vehicle_id: str | None = None,
     ) -> None:
         super().__init__(websocket, min_interval_s, send_timeout_s)
-        self.route_id = route_id
+        self.filter = FleetFilter(route_id, bbox, vehicle_id)
         self.languages = languages
         self.pending: dict[str, dict[str, Any]] = {}  # vehicle_id -> latest view not yet sent
-        self.removed: set[str] = set()  # vehicles gone from the store since the last message
+        self.removed: set[str] = set()  # vehicles it stopped showing since the last message
+        self.shown: set[str] = set()  # vehicles the client has on screen, as of the messages queued for it
         self.needs_snapshot = False  # set after the subscription was lost: moves may have been missed
+
+    @property
+    def route_id(self) -> str | None:
+        return self.filter.route_id
 
     def offer(self, vehicles: list[dict[str, Any]]) -> None:
         for vehicle in vehicles:
-            if self.route_id is None or vehicle.get("route_id") == self.route_id:
-                self.pending[vehicle["vehicle_id"]] = vehicle
-                self.removed.discard(vehicle["vehicle_id"])
+            vehicle_id = vehicle["vehicle_id"]
+            if self.filter.matches(vehicle):
+                self.pending[vehicle_id] = vehicle
+                self.shown.add(vehicle_id)
+                self.removed.discard(vehicle_id)
+                self.notify()
+            elif vehicle_id in self.shown:  # it left the route or the box: take it off the client's map
+                self.shown.discard(vehicle_id)
+                self.pending.pop(vehicle_id, None)
+                self.removed.add(vehicle_id)
                 self.notify()
 
     def offer_removed(self, vehicle_ids: set[str]) -> None:
-        """These vehicles expired; a client that never saw one is told anyway (cheaper than tracking)."""
-        for vehicle_id in vehicle_ids:
+        """These vehicles expired from the live store."""
+        gone = vehicle_ids & self.shown
+        if not gone:
+            return
+        for vehicle_id in gone:
             self.pending.pop(vehicle_id, None)
-        self.removed |= vehicle_ids
+        self.shown -= gone
+        self.removed |= gone
         self.notify()
 
     def resnapshot(self) -> None:
         self.needs_snapshot = True
         self.notify()
+
+    def start_snapshot(self) -> None:
+        """A snapshot is about to be read: it supersedes everything queued so far."""
+        self.pending = {}
+        self.removed = set()
+        self.shown = set()
+        self.needs_snapshot = False
+
+    def snapshot_shown(self, vehicle_ids: Iterable[str]) -> None:
+        """The snapshot just read holds these vehicles (moves offered while it was read are kept too)."""
+        self.shown.update(vehicle_ids)
 
     def take_pending(self) -> list[dict[str, Any]]:
         taken, self.pending = self.pending, {}

@@ -35,6 +35,9 @@ class Hub:
         self._vehicle_view = vehicle_view
         self.boards = boards
         self._fleet_clients: set[FleetClient] = set()
+        # Clients following one vehicle, by its id: a move is offered to its few followers, not to all of them.
+        self._vehicle_clients: dict[str, set[FleetClient]] = {}
+        self._vehicle_client_count = 0
         self._task: asyncio.Task[None] | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._expiry_sweep_s = expiry_sweep_s
@@ -43,13 +46,30 @@ class Hub:
 
     @property
     def client_count(self) -> int:
-        return len(self._fleet_clients) + self.boards.count
+        return len(self._fleet_clients) + self._vehicle_client_count + self.boards.count
 
     def add_fleet_client(self, client: FleetClient) -> None:
-        self._fleet_clients.add(client)
+        vehicle_id = client.filter.vehicle_id
+        if vehicle_id is None:
+            self._fleet_clients.add(client)
+        elif client not in self._vehicle_clients.setdefault(vehicle_id, set()):
+            self._vehicle_clients[vehicle_id].add(client)
+            self._vehicle_client_count += 1
 
     def remove_fleet_client(self, client: FleetClient) -> None:
-        self._fleet_clients.discard(client)
+        vehicle_id = client.filter.vehicle_id
+        if vehicle_id is None:
+            self._fleet_clients.discard(client)
+            return
+        followers = self._vehicle_clients.get(vehicle_id)
+        if followers is not None and client in followers:
+            followers.discard(client)
+            self._vehicle_client_count -= 1
+            if not followers:
+                del self._vehicle_clients[vehicle_id]
+
+    def _all_fleet_clients(self) -> list[FleetClient]:
+        return [*self._fleet_clients, *(c for followers in self._vehicle_clients.values() for c in followers)]
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._listen(), name="api-live-subscription")
@@ -69,13 +89,13 @@ class Hub:
         gone = self._known_vehicles - alive
         self._known_vehicles = alive
         if gone:
-            for client in self._fleet_clients:
+            for client in self._all_fleet_clients():
                 client.offer_removed(gone)
 
     async def _sweep_expired(self) -> None:
         while True:
             await asyncio.sleep(self._expiry_sweep_s)
-            if not self._fleet_clients:
+            if not self._fleet_clients and not self._vehicle_clients:
                 continue
             try:
                 await self.sweep_once()
@@ -107,7 +127,7 @@ class Hub:
 
     def _dispatch(self, channel: str, payload: bytes) -> None:
         if channel == FLEET_CHANNEL:
-            if not self._fleet_clients:
+            if not self._fleet_clients and not self._vehicle_clients:
                 return
             try:
                 states = json.loads(payload)
@@ -124,10 +144,14 @@ class Hub:
                         self._vehicle_view(state, fleet_client.languages) for state in states
                     ]
                 fleet_client.offer(vehicles)
+            if self._vehicle_clients:
+                for vehicle_id, state in zip(ids, states, strict=True):
+                    for follower in self._vehicle_clients.get(vehicle_id, ()):
+                        follower.offer([self._vehicle_view(state, follower.languages)])
         elif channel.startswith(STOP_CHANNEL_PREFIX):
             self.boards.changed(channel.removeprefix(STOP_CHANNEL_PREFIX))
 
     def _resync(self) -> None:
         self.boards.changed_all()
-        for fleet_client in self._fleet_clients:
+        for fleet_client in self._all_fleet_clients():
             fleet_client.resnapshot()

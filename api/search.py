@@ -1,11 +1,14 @@
-"""Stop search by name, insensitive to case and Vietnamese diacritics ("bac ninh" finds "Bắc Ninh")."""
+"""Stop search by name, insensitive to case and Vietnamese diacritics ("bac ninh" finds "Bắc Ninh"), and by distance."""
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 _NOT_WORD = re.compile(r"[^0-9a-z]+")
 
@@ -62,3 +65,29 @@ def _rank(name: str, folded: str, words: list[str]) -> int | None:
     if (" " + name).find(" " + words[0]) >= 0:
         return 2
     return 3
+
+
+EARTH_RADIUS_M = 6_371_008.8  # the mean radius: distances of a walk to a stop, not survey work
+
+
+class StopLocator:
+    """Stops near a point, by great-circle distance."""
+
+    def __init__(self, stops: Iterable[tuple[str, float, float]]) -> None:
+        """`stops`: (stop_id, lat, lon) in WGS84 degrees; stops without a finite position are left out."""
+        located = [(i, lat, lon) for i, lat, lon in stops if math.isfinite(lat) and math.isfinite(lon)]
+        self._ids = [i for i, _, _ in located]
+        self._lat = np.radians(np.array([lat for _, lat, _ in located], dtype=np.float64))
+        self._lon = np.radians(np.array([lon for _, _, lon in located], dtype=np.float64))
+
+    def near(self, lat: float, lon: float, radius_m: float, limit: int) -> list[tuple[str, float]]:
+        """(stop_id, metres) of the stops within `radius_m` of the point, nearest first, at most `limit`."""
+        if not self._ids:
+            return []
+        phi, lam = math.radians(lat), math.radians(lon)
+        # Haversine: accurate at the short distances that matter here, where the cosine formula rounds to 0.
+        a = np.sin((self._lat - phi) / 2) ** 2 + math.cos(phi) * np.cos(self._lat) * np.sin((self._lon - lam) / 2) ** 2
+        metres = 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+        inside = np.flatnonzero(metres <= radius_m)
+        found = sorted((float(metres[k]), self._ids[k]) for k in inside.tolist())
+        return [(stop_id, distance) for distance, stop_id in found[:limit]]

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from api.languages import Preference, localized
-from eta.network import Network, Route, Stop
+from eta.network import Agency, Network, Route, Shape, Stop, Trip
 from smartbus.live import Arrival
 from smartbus.live.notices import SkippedStops, TripCancellation
 from smartbus.messages import VehicleState
@@ -145,6 +145,89 @@ class Views:
             "agency_name": localized(agency.name, agency.name_translations, languages) if agency else None,
         }
 
+    def agency(self, agency: Agency, languages: Preference = ()) -> dict[str, Any]:
+        return {
+            "agency_id": agency.agency_id,
+            "name": localized(agency.name, agency.name_translations, languages),
+            "timezone": self._network.agency_timezone,  # one per feed (GTFS requires the agencies to agree)
+        }
+
+    def trip(self, trip: Trip, languages: Preference = ()) -> dict[str, Any]:
+        """A trip without its stop times: what a list of a route's trips shows."""
+        return {
+            "trip_id": trip.trip_id,
+            "route_id": trip.route_id,
+            "service_id": trip.service_id,
+            "direction_id": trip.direction_id,
+            "block_id": trip.block_id,
+            "shape_id": trip.shape_id,
+            "headsign": localized(trip.headsign, trip.headsign_translations, languages),
+            "wheelchair_accessible": trip.wheelchair_accessible,
+            "start_time": gtfs_time(float(trip.departure[0])),
+            "end_time": gtfs_time(float(trip.arrival[-1])),
+        }
+
+    def stop_times(
+        self, trip: Trip, languages: Preference = (), day_origin: float | None = None
+    ) -> list[dict[str, Any]]:
+        """The trip's stops in order with their scheduled times: GTFS clock times, and UTC epoch seconds when the
+        service day is known (`day_origin`, from Network.service_day_origin)."""
+        rows = []
+        for index, stop_id in enumerate(trip.stop_ids):
+            stop = self._network.stops.get(stop_id)
+            arrival, departure = float(trip.arrival[index]), float(trip.departure[index])
+            row: dict[str, Any] = {
+                "stop_id": stop_id,
+                "stop_sequence": int(trip.stop_sequences[index]),
+                "stop_name": localized(stop.name, stop.name_translations, languages) if stop else None,
+                "arrival_time": gtfs_time(arrival),
+                "departure_time": gtfs_time(departure),
+                "timepoint": bool(trip.timepoint[index]),  # False: the feed left it blank, interpolated by distance
+                "shape_dist_m": round(float(trip.stop_dist[index]), 1),
+            }
+            if day_origin is not None:
+                row["scheduled_arrival"] = day_origin + arrival
+                row["scheduled_departure"] = day_origin + departure
+            rows.append(row)
+        return rows
+
+    def route_patterns(self, route_id: str, languages: Preference = ()) -> list[dict[str, Any]]:
+        """Per direction, the stops most of the route's trips call at (the longest such pattern on a tie)."""
+        counts: dict[int | None, dict[tuple[str, ...], list[Trip]]] = {}
+        for trip in self._network.trips.values():
+            if trip.route_id == route_id:
+                counts.setdefault(trip.direction_id, {}).setdefault(trip.stop_ids, []).append(trip)
+        patterns = []
+        for direction_id in sorted(counts, key=lambda d: -1 if d is None else d):
+            by_pattern = counts[direction_id]
+            stop_ids = max(by_pattern, key=lambda ids: (len(by_pattern[ids]), len(ids), ids))
+            example = min(by_pattern[stop_ids], key=lambda t: t.trip_id)
+            patterns.append(
+                {
+                    "direction_id": direction_id,
+                    "headsign": localized(example.headsign, example.headsign_translations, languages),
+                    "shape_id": example.shape_id,
+                    "trip_count": len(by_pattern[stop_ids]),
+                    "stops": [
+                        self.stop(self._network.stops[i], languages) for i in stop_ids if i in self._network.stops
+                    ],
+                }
+            )
+        return patterns
+
+    def shape_geojson(self, shape: Shape) -> dict[str, Any]:
+        """The shape at full resolution, as the feed draws it."""
+        return {
+            "type": "Feature",
+            "geometry": {
+                "type": "LineString",
+                "coordinates": [
+                    [round(x, 7), round(y, 7)] for x, y in zip(shape.lon.tolist(), shape.lat.tolist(), strict=True)
+                ],
+            },
+            "properties": {"shape_id": shape.shape_id, "length_m": round(shape.length, 1)},
+        }
+
     def routes_geojson(self, languages: Preference = ()) -> dict[str, Any]:
         """One MultiLineString feature per route: the distinct shapes its trips run on."""
         features = []
@@ -213,3 +296,9 @@ def _color(route: Route | None) -> str | None:
     if route is None or not route.color:
         return None
     return "#" + route.color.lstrip("#")
+
+
+def gtfs_time(seconds: float) -> str:
+    """Seconds of the service day as GTFS writes them: HH:MM:SS, hours past 24 for trips running past midnight."""
+    whole = round(seconds)
+    return f"{whole // 3600:02d}:{whole % 3600 // 60:02d}:{whole % 60:02d}"

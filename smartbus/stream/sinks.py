@@ -49,10 +49,12 @@ class LiveSink:
 
     async def handle(self, records: Sequence[Record]) -> None:
         batch = decode_batch(records)
-        if batch.states:
-            await self._live.put_states(batch.states)
         if batch.predictions:
             await self._live.put_predictions(batch.predictions)
         # After the predictions of the same batch: an arrival removes the trip from that stop's board.
         if batch.events:
             await self._live.put_stop_events(batch.events)
+        # Moves last: a client that reads a vehicle's arrivals when it moves (/ws/vehicles/{id}) then sees the
+        # predictions made from that same ping.
+        if batch.states:
+            await self._live.put_states(batch.states)

@@ -225,3 +225,110 @@ def test_a_full_server_turns_new_sockets_away_with_try_again_later(live: MemoryL
             with client.websocket_connect("/ws/fleet") as second, pytest.raises(WebSocketDisconnect) as closed:
                 receive(second)
             assert closed.value.code == 1013
+
+
+# Around central Cairns: bus "A" at -16.92,145.77 is inside, "B" at -16.80,145.70 is not.
+CITY_BOX = "145.75,-16.95,145.80,-16.90"
+
+
+def test_fleet_socket_box_shows_the_vehicles_inside_and_says_when_one_leaves(network: Network) -> None:
+    live = MemoryLiveStore()
+    with TestClient(create_app(live, network, clock=lambda: NOW, min_interval_s=0.0)) as client:
+        client.portal.call(live.put_states, [bus("A", -16.92, 145.77), bus("B", -16.80, 145.70, "other")])  # type: ignore[union-attr]
+        with client.websocket_connect(f"/ws/fleet?bbox={CITY_BOX}") as ws:
+            snapshot = receive(ws)
+            assert snapshot["bbox"] == [145.75, -16.95, 145.80, -16.90]
+            assert [v["vehicle_id"] for v in snapshot["vehicles"]] == ["A"]
+
+            client.portal.call(live.put_states, [bus("B", -16.93, 145.78, "other", timestamp=NOW)])  # type: ignore[union-attr]  # B drives in
+            assert [v["vehicle_id"] for v in receive(ws)["vehicles"]] == ["B"]
+
+            client.portal.call(live.put_states, [bus("A", -16.85, 145.77, timestamp=NOW)])  # type: ignore[union-attr]  # A drives out
+            left = receive(ws)
+            assert (left["vehicles"], left["removed"]) == ([], ["A"])
+
+            client.portal.call(live.put_states, [bus("A", -16.84, 145.77, timestamp=NOW + 1)])  # type: ignore[union-attr]  # still out
+            client.portal.call(live.put_states, [bus("B", -16.94, 145.78, "other", timestamp=NOW + 1)])  # type: ignore[union-attr]
+            update = receive(ws)  # only B: a vehicle that stays outside is not mentioned again
+            assert [v["vehicle_id"] for v in update["vehicles"]] == ["B"] and "removed" not in update
+
+
+def test_fleet_socket_route_filter_takes_off_a_bus_that_changes_route(network: Network) -> None:
+    live = MemoryLiveStore()
+    with TestClient(create_app(live, network, clock=lambda: NOW, min_interval_s=0.0)) as client:
+        client.portal.call(live.put_states, [bus("A", -16.92, 145.77)])  # type: ignore[union-attr]
+        with client.websocket_connect("/ws/fleet?route_id=110-423") as ws:
+            assert [v["vehicle_id"] for v in receive(ws)["vehicles"]] == ["A"]
+            client.portal.call(live.put_states, [bus("A", -16.92, 145.77, "other", timestamp=NOW)])  # type: ignore[union-attr]
+            assert receive(ws)["removed"] == ["A"]
+
+
+@pytest.mark.parametrize("bbox", ["1,2,3", "a,b,c,d", "145.8,-16.9,145.7,-16.95", "nan,0,1,1", "1," * 200 + "1"])
+def test_fleet_socket_with_a_bad_box_closes_with_4400_and_a_reason(client: TestClient, bbox: str) -> None:
+    with pytest.raises(WebSocketDisconnect) as closed, client.websocket_connect(f"/ws/fleet?bbox={bbox}") as ws:
+        receive(ws)
+    assert closed.value.code == 4400
+    assert "bbox" in closed.value.reason
+
+
+def test_vehicle_socket_follows_one_bus_and_its_arrivals(network: Network) -> None:
+    live = MemoryLiveStore()
+    with TestClient(create_app(live, network, clock=lambda: NOW, min_interval_s=0.0)) as client:
+        client.portal.call(live.put_states, [bus("A", -16.92, 145.77), bus("B", -16.80, 145.70)])  # type: ignore[union-attr]
+        client.portal.call(live.put_predictions, [predictions("A", (STOP, NOW + 600, "blend"))])  # type: ignore[union-attr]
+        with client.websocket_connect("/ws/vehicles/A") as ws:
+            snapshot = receive(ws)
+            assert (snapshot["type"], snapshot["vehicle_id"], snapshot["vehicle"]["latitude"]) == (
+                "snapshot",
+                "A",
+                -16.92,
+            )
+            assert snapshot["vehicle"]["route_short_name"] == "110"
+            assert [(a["stop_id"], a["predicted_arrival"]) for a in snapshot["arrivals"]] == [(STOP, NOW + 600)]
+
+            # B's moves are not A's follower's business; A's move comes with the arrivals predicted from it.
+            client.portal.call(live.put_states, [bus("B", -16.81, 145.70, timestamp=NOW)])  # type: ignore[union-attr]
+            client.portal.call(live.put_predictions, [predictions("A", (STOP, NOW + 420, "recent"))])  # type: ignore[union-attr]
+            client.portal.call(live.put_states, [bus("A", -16.93, 145.77, timestamp=NOW)])  # type: ignore[union-attr]
+            update = receive(ws)
+            assert (update["type"], update["vehicle"]["vehicle_id"], update["vehicle"]["latitude"]) == (
+                "update",
+                "A",
+                -16.93,
+            )
+            assert [a["predicted_arrival"] for a in update["arrivals"]] == [NOW + 420]
+
+
+def test_vehicle_socket_waits_for_a_bus_not_yet_in_service_and_says_when_it_goes(network: Network) -> None:
+    store_clock = [0.0]
+    live = MemoryLiveStore(vehicle_ttl_s=60.0, clock=lambda: store_clock[0])
+    app = create_app(live, network, clock=lambda: NOW, min_interval_s=0.0, expiry_sweep_s=0.05)
+    with TestClient(app) as client, client.websocket_connect("/ws/vehicles/A") as ws:
+        assert receive(ws) == {
+            "type": "snapshot",
+            "vehicle_id": "A",
+            "vehicle": None,
+            "arrivals": [],
+            "server_time": NOW,
+        }
+        client.portal.call(live.put_states, [bus("A", -16.92, 145.77)])  # type: ignore[union-attr]
+        assert receive(ws)["vehicle"]["vehicle_id"] == "A"
+        client.portal.call(app.state.hub.sweep_once)  # type: ignore[union-attr]
+        store_clock[0] = 70.0  # A stopped reporting longer ago than its time to live
+        gone = receive(ws)
+        assert (gone["type"], gone["vehicle"], gone["arrivals"]) == ("update", None, [])
+
+
+def test_vehicle_socket_with_an_absurd_id_closes_with_4400(client: TestClient) -> None:
+    with pytest.raises(WebSocketDisconnect) as closed, client.websocket_connect("/ws/vehicles/" + "v" * 500) as ws:
+        receive(ws)
+    assert closed.value.code == 4400
+
+
+def test_vehicle_followers_count_towards_the_socket_limit(live: MemoryLiveStore, network: Network) -> None:
+    with TestClient(create_app(live, network, clock=lambda: NOW, max_websockets=1)) as client:
+        with client.websocket_connect("/ws/vehicles/A") as first:
+            assert receive(first)["type"] == "snapshot"
+            with client.websocket_connect("/ws/fleet") as second, pytest.raises(WebSocketDisconnect) as closed:
+                receive(second)
+            assert closed.value.code == 1013
