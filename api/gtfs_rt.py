@@ -240,9 +240,16 @@ def _informed(
     for trip_id in trip_ids:
         _trip_descriptor(body.informed_entity.add().trip, network, trip_id, None)
     if not body.informed_entity:
-        # An alert must inform someone: with no target it concerns the whole agency.
-        agency_id = next((r.agency_id for r in network.routes.values() if r.agency_id), None)
-        body.informed_entity.add().agency_id = agency_id or ""
+        # An alert must inform someone: with no target it concerns all service. Agencies are named by their ids;
+        # a feed's one agency may have none (agency.txt allows it), and "" names nothing a consumer can match
+        # (the validator's E034), so then every kind of vehicle the feed runs is named instead.
+        agency_ids = sorted(a for a in network.agencies if a)
+        if agency_ids:
+            for agency_id in agency_ids:
+                body.informed_entity.add().agency_id = agency_id
+        else:
+            for route_type in sorted({r.route_type for r in network.routes.values()}):
+                body.informed_entity.add().route_type = route_type
 
 
 def _translated(target: Any, texts: dict[str, str]) -> None:

@@ -9,7 +9,8 @@ import pytest
 from google.transit import gtfs_realtime_pb2 as rt
 from starlette.testclient import TestClient
 
-from eta.network import Network
+from api.app import create_app
+from eta.network import Agency, Network
 from smartbus.live.memory_store import MemoryLiveStore
 from smartbus.live.notices import Alert, MemoryNoticeStore, SkippedStops, TripCancellation, notice_key
 from smartbus.messages import PredictionSet, StopPrediction, VehicleState
@@ -147,6 +148,30 @@ def test_alerts_for_stale_and_off_route_buses_and_operator_alerts(
     texts = {t.language: t.text for t in entities["operator:works-1"].header_text.translation}
     assert texts == {"en": "Stop moved", "vi": "Điểm dừng đã dời"}
     assert entities["operator:works-1"].effect == rt.Alert.STOP_MOVED
+
+
+def test_an_alert_for_all_service_names_something_a_consumer_can_match(
+    client: TestClient, notices: MemoryNoticeStore, network: Network
+) -> None:
+    alert = Alert("storm", {"en": "Storm: expect delays"})  # no route, stop or trip: everyone
+    client.portal.call(notices.put, "alert", "storm", dataclasses.asdict(alert), NOW + 600)  # type: ignore[union-attr]
+    [entity] = feed(client, "alerts").entity
+    # Cairns' one agency has no agency_id, so the alert names every kind of vehicle the feed runs (buses).
+    informed = [(e.HasField("agency_id"), e.route_type) for e in entity.alert.informed_entity]
+    assert informed == [(False, 3)]
+    assert {r.route_type for r in network.routes.values()} == {3}
+
+
+def test_an_alert_for_all_service_names_the_agencies_by_id_when_they_have_ids(
+    live: MemoryLiveStore, notices: MemoryNoticeStore, network: Network
+) -> None:
+    agencies = {"TL": Agency("TL", "TransLink"), "QC": Agency("QC", "Qconnect")}
+    app = create_app(live, dataclasses.replace(network, agencies=agencies), clock=lambda: NOW, notices=notices)
+    with TestClient(app) as client:
+        alert = Alert("storm", {"en": "Storm: expect delays"})
+        client.portal.call(notices.put, "alert", "storm", dataclasses.asdict(alert), NOW + 600)  # type: ignore[union-attr]
+        [entity] = feed(client, "alerts").entity
+        assert [e.agency_id for e in entity.alert.informed_entity] == ["QC", "TL"]
 
 
 def test_json_form_and_unknown_format(client: TestClient, live: MemoryLiveStore) -> None:
