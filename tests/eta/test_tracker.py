@@ -108,6 +108,10 @@ def test_replay_twice_gives_byte_identical_files(cairns: Network, tmp_path: Path
     assert (tmp_path / "a" / "stop_events.jsonl").read_text().count("\n") > 5
 
 
+# A fix 15 m off its point (21 m diagonally) projects farther along than that only round a bend.
+SAME_LEG_M = 60.0
+
+
 @settings(max_examples=60, deadline=None)
 @given(fraction=st.floats(0.0, 1.0), dx=st.floats(-15.0, 15.0), dy=st.floats(-15.0, 15.0))
 def test_windowed_matching_agrees_with_shapely_on_a_shape_without_loops(
@@ -122,5 +126,9 @@ def test_windowed_matching_agrees_with_shapely_on_a_shape_without_loops(
     line = shapely.LineString(shape.xy)
     lo, hi = true - 300.0, true + 300.0
     along, offset = ShapeMatcher(shape).locate(x, y, lo, hi, true)
-    reference = line.distance(shapely.Point(x, y))
-    assert offset <= reference + 1.0 or abs(line.project(shapely.Point(x, y)) - true) > 300.0
+    fix = shapely.Point(x, y)
+    # The fix stays on its own leg: the nearest point of the whole line may lie on another stretch that comes
+    # back within a few metres (the reference path's wrong-leg jump), never the windowed match.
+    assert abs(along - true) <= SAME_LEG_M
+    if abs(line.project(fix) - true) <= SAME_LEG_M:  # where the nearest stretch is the fix's own, both agree
+        assert offset <= line.distance(fix) + 1.0
