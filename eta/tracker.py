@@ -6,6 +6,7 @@ Seam for prediction: `trip_id`, `service_date`, `progress` (metres along the sha
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field, fields
 
@@ -104,6 +105,11 @@ class TrackState:
     last_offset: float | None = None
     trip_since: float = 0.0  # when the bus joined its current trip (UTC epoch seconds)
     recent: list[tuple[float, float]] = field(default_factory=list)  # (ts, progress) of the last fixes on it
+
+
+def _estimated_after(events: list[StopEvent], heard_last: float) -> list[StopEvent]:
+    """Events timed after the last fix before a gap are our estimates, whatever the path: flag them interpolated."""
+    return [dataclasses.replace(e, interpolated=True) if e.arrival_time > heard_last else e for e in events]
 
 
 def _opposed(shape_heading: float, heading: float) -> bool:
@@ -243,6 +249,11 @@ class VehicleTracker:
         s.fixes_since_check = 0
         return s.delay_s is not None and abs(s.delay_s) > cfg.recheck_delay_s
 
+    def _just_ran(self, fit: Fit | None) -> bool:
+        """Whether `fit` is the trip the bus has just run to its end. It does not run that again: a bus the way
+        it came fits best stands at its end, or goes back along a street driven out and back, on its next trip."""
+        return fit is not None and (fit.day.service_date, fit.trip_id) == self.s.finished
+
     def _reconsider(self, ping: Ping, x: float, y: float) -> bool:
         """Move to a rival trip that fits the fix clearly better than ours; True when it did."""
         s, cfg = self.s, self.ctx.config
@@ -250,6 +261,8 @@ class VehicleTracker:
         ours = next((f for f in ranked if f.trip_id == s.trip_id and f.day.service_date == s.service_date), None)
         best = ranked[0] if ranked else None
         if best is None or best is ours or (ours is not None and best.score + cfg.confirm_margin >= ours.score):
+            return False
+        if self._just_ran(best):
             return False
         if ours is not None and not self._explains_path(best.trip_id, ours.trip_id):
             return False  # a late bus on its own route's street, not another route's trip that joins it here
@@ -329,11 +342,14 @@ class VehicleTracker:
         along, offset = self._match(x, y, ping.timestamp, ping.speed, moving_heading(ping))
         s.last_offset = offset
         if offset > cfg.off_route_m:
+            carried = self._ran_on_during_gap(ping, x, y)
+            if carried is not None:
+                return carried
             s.off_route_count += 1
             if s.confirmed and not s.trusted and s.off_route_count == cfg.off_route_pings:
                 # two routes share the street out of a terminal, and the bus just took the other one
                 ranked = rank_trips(self.ctx, ping, x, y, self.vehicle_id, s.route_id)
-                if ranked and ranked[0].trip_id != s.trip_id:
+                if ranked and ranked[0].trip_id != s.trip_id and not self._just_ran(ranked[0]):
                     self._switch(ranked[0])
                     return TrackerOutput(self._state(ping, self._status(ping.timestamp)), events)
             if s.off_route_count >= 2 * cfg.off_route_pings:
@@ -344,6 +360,43 @@ class VehicleTracker:
         s.off_route_count = 0
         events = self._advance(along, ping.timestamp, ping.speed)
         return TrackerOutput(self._state(ping, self._status(ping.timestamp)), events)
+
+    def _ran_on_during_gap(self, ping: Ping, x: float, y: float) -> TrackerOutput | None:
+        """After a gap, a fix off the trip but on its block's next trip: the bus finished the trip and set off on
+        the next while we heard nothing. Finish the trip there and then, and go on along the next one, reporting
+        the stops of both passed meanwhile (interpolated); None when the fix says no such thing."""
+        s, cfg = self.s, self.ctx.config
+        heard_last = s.progress_ts
+        elapsed = ping.timestamp - heard_last
+        day = self._day()
+        if s.trip_id is None or elapsed <= cfg.gap_s or day is None:
+            return None
+        trip = self._trip()
+        end = float(trip.stop_dist[-1])
+        if end - s.progress > cfg.max_speed_mps * elapsed:
+            return None  # it could not have got to the end of this trip since
+        following = next_in_block(self.ctx, s.trip_id, day)
+        if following is None:
+            return None
+        fit = fit_trip(self.ctx, following, day, x, y, ping.timestamp, self.vehicle_id, heading=moving_heading(ping))
+        if fit is None or fit.match.offset > cfg.off_route_m:
+            return None
+        nxt = self.ctx.network.trips[following]
+        # At cruising speed to the end; and it must have left the next trip's first stop in time to be here now.
+        cruise = max(s.cruise_mps, 1.0)
+        onward_s = max(fit.match.dist - float(nxt.stop_dist[0]), 0.0) / cruise
+        reached_end = min(s.progress_ts + (end - s.progress) / cruise, ping.timestamp - onward_s - cfg.typical_dwell_s)
+        reached_end = max(reached_end, s.progress_ts + 1.0)
+        events = self._advance(end, reached_end, None)
+        if s.trip_id != following:  # not on to the trip we fitted after all (see _finish_if_at_end): next fixes decide
+            return TrackerOutput(self._state(ping, self._status(ping.timestamp)), _estimated_after(events, heard_last))
+        s.history = [(ping.timestamp, x, y, ping.speed)]
+        s.last_offset, s.off_route_count = fit.match.offset, 0
+        # It waited at the first stop for its departure time, unless it was too late for that to get here now.
+        departure = min(day.origin + float(nxt.departure[0]), ping.timestamp - onward_s)
+        s.progress_ts = max(s.progress_ts, departure)
+        events += self._advance(fit.match.dist, ping.timestamp, ping.speed)
+        return TrackerOutput(self._state(ping, self._status(ping.timestamp)), _estimated_after(events, heard_last))
 
     def _take_override(self, override: tuple[str, str], ping: Ping, x: float, y: float) -> TrackerOutput | None:
         """Put the bus on the trip an operator gave it, wherever the fix is; None for a trip or day this
@@ -723,6 +776,8 @@ class VehicleTracker:
             if ours is not None:
                 ranked = sorted([*ranked, ours], key=lambda f: (f.score, f.trip_id))
         best = ranked[0] if ranked else None
+        if self._just_ran(best):
+            return passing  # nothing to learn from this fix: wait for one away from the way the bus came
         if best is not None and (ours is None or best.score + cfg.confirm_margin < ours.score):
             self._switch(best)
             return passing

@@ -1,0 +1,54 @@
+"""A bus that goes silent near the end of a trip and is heard again on its block's next trip."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from eta.engine import Engine
+from eta.network import Network
+from tests.eta.pings import trip_pings
+
+DAY = dt.date(2014, 6, 3)  # a Tuesday inside the Cairns calendar
+# Route 110 towards the city, then, on the same bus, back out from the other side of the terminus.
+ENDING = "CNS2014-CNS_MUL-Weekday-00-4165883"
+NEXT = "CNS2014-CNS_MUL-Weekday-00-4165913"
+
+
+def test_stops_passed_while_silent_across_the_terminus_are_reported_on_both_trips(cairns: Network) -> None:
+    engine = Engine(cairns)
+    day = engine.ctx.day_of(DAY.strftime("%Y%m%d"))
+    assert day is not None and engine.ctx.chains.next_trip(day.service_date, ENDING) == NEXT
+    ending, next_trip = cairns.trips[ENDING], cairns.trips[NEXT]
+    before, before_dists = trip_pings(cairns, ENDING, DAY, noise_m=5.0, seed=1)
+    # Heard last some 400 m before the end of the trip, then nothing for the layover and the next trip's start.
+    silent_from = next(k for k, d in enumerate(before_dists) if d >= float(ending.stop_dist[-1]) - 400.0)
+    after, after_dists = trip_pings(cairns, NEXT, DAY, noise_m=5.0, seed=2)
+    heard_again = next(k for k, d in enumerate(after_dists) if d >= float(next_trip.stop_dist[3]) + 200.0)
+    events = [e for p in before[:silent_from] for e in engine.process(p).events]
+    assert engine.tracker("bus-1").trip_id == ENDING
+
+    first_back = engine.process(after[heard_again])
+    assert first_back.state is not None and first_back.state.trip_id == NEXT
+    events += first_back.events
+    for p in after[heard_again + 1 : heard_again + 6]:
+        events += engine.process(p).events
+
+    reported = {(e.trip_id, e.stop_sequence): e for e in events}
+    assert (ENDING, int(ending.stop_sequences[-1])) in reported, "the terminus it reached while silent"
+    passed = [
+        int(q)
+        for q, d in zip(next_trip.stop_sequences, next_trip.stop_dist, strict=True)
+        if d < after_dists[heard_again]
+    ]
+    assert len(passed) >= 4
+    for sequence in passed:
+        event = reported.get((NEXT, sequence))
+        assert event is not None, f"stop {sequence} of the next trip, passed while silent"
+        assert event.interpolated
+    # Estimates, but sensible ones: in stop order, between the last fix before the gap and the first after.
+    times = [e.arrival_time for e in first_back.events]
+    assert times == sorted(times)
+    assert all(before[silent_from - 1].timestamp < t <= after[heard_again].timestamp for t in times)
+    # The next trip left its first stop no earlier than its timetable says (it was on time).
+    departed = reported[(NEXT, int(next_trip.stop_sequences[0]))].departure_time
+    assert departed is not None and departed >= day.origin + float(next_trip.departure[0])
