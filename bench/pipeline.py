@@ -8,8 +8,8 @@ namespace, sends a 1 Hz fleet (--rate vehicles on their own trips, so --rate pin
   - pings sent per second, positions committed in PostgreSQL and states made visible in Redis, both as
     rows per second over the run and as a share of the pings sent;
   - latency from a ping produced to its vehicle state visible in Redis (the live writer's pub/sub
-    notification, published once the state is written; the same batch then writes the predictions):
-    p50, p95, p99, max;
+    notification, published once the state is written; the live writer writes a batch's predictions
+    before its states, so the predictions made from that ping are visible by then): p50, p95, p99, max;
   - resident memory of every process after 1 minute, after 10 minutes (when the run is that long) and at
     the end;
   - in the same run, before the pipeline starts, the raw Kafka ceiling: the same encoded pings produced
