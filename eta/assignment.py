@@ -80,7 +80,8 @@ def fit_trip(
         if match.dist <= trip.stop_dist[0] + cfg.depart_radius_m and t_rel < trip.departure[0]:
             delay = 0.0  # waiting at the first stop before departure is a layover, not earliness
             wait = trip.departure[0] - t_rel
-        claimed = ctx.claims.get((day.service_date, trip_id), own) != own
+        holder = ctx.holder(day.service_date, trip_id)
+        claimed = holder is not None and holder != own
         # offsets within GPS noise say nothing about which of two shapes along the same street it is
         off = match.offset - _NOISE_M if match.offset > _NOISE_M else 0.0
         score = off + abs(delay) * _SECONDS_TO_METRES + (_CLAIMED_PENALTY if claimed else 0.0)
@@ -206,9 +207,9 @@ def next_in_block(ctx: TrackingContext, trip_id: str, day: DayTrips, ignore_clai
     """The trip the same vehicle runs next: the block's next trip, or when the feed has no blocks, the trip the
     day's dispatch plan gives it (eta.prediction.blocks: the same chain the predictor predicts along) unless
     another vehicle runs that one, else the next departure of the same route from the stop where this trip
-    ends. Trips another vehicle has claimed are skipped unless `ignore_claims`."""
+    ends. Trips another vehicle runs (TrackingContext.holder) are skipped unless `ignore_claims`."""
     planned = ctx.chains.next_trip(day.service_date, trip_id)
-    if planned is not None and (ignore_claims or ctx.claims.get((day.service_date, planned)) is None):
+    if planned is not None and (ignore_claims or ctx.holder(day.service_date, planned) is None):
         return planned
     return next_from_terminal(ctx, trip_id, day, ignore_claims)
 
@@ -224,7 +225,7 @@ def next_from_terminal(ctx: TrackingContext, trip_id: str, day: DayTrips, ignore
         if start < trip.end_time or other_id == trip_id:
             continue
         if not trip.block_id:
-            if not ignore_claims and ctx.claims.get((day.service_date, other_id)):
+            if not ignore_claims and ctx.holder(day.service_date, other_id):
                 continue
             other = network.trips[other_id]
             first = network.stops[other.stop_ids[0]]

@@ -171,6 +171,9 @@ class VehicleTracker:
                 self._unassign()
         s.speed_rejects = 0
         s.last_ts, s.last_lat, s.last_lon, s.last_x, s.last_y, s.last_speed = ts, lat, lon, x, y, ping.speed
+        self.ctx.heard[self.vehicle_id] = ts
+        if ts > self.ctx.clock:
+            self.ctx.clock = ts
         out = self._track(ping, x, y)
         if s.trip_id is not None:
             recent = s.recent

@@ -53,6 +53,9 @@ class TrackerConfig:
     history_max_fixes: int = 240  # an inferred trip's fixes kept for re-running on a rival (two hours)
     recheck_every_fixes: int = 4  # how often a confirmed inferred trip is checked against the timetable
     recheck_delay_s: float = 300.0  # running further off its timetable than this: look for a better trip
+    # A vehicle silent this long holds no trip against another: its duty ended, or its device died, and the
+    # bus that comes for the trip is the one running it.
+    claim_silence_s: float = 600.0
 
 
 @dataclass
@@ -87,6 +90,8 @@ class TrackingContext:
     chains: BlockChains = field(init=False)  # the day's dispatch plan: which trip follows which
     timelines: TimelineCache = field(init=False)
     claims: dict[tuple[str, str], str] = field(default_factory=dict)  # (service_date, trip_id) -> vehicle
+    heard: dict[str, float] = field(default_factory=dict)  # vehicle -> timestamp of its latest fix
+    clock: float = 0.0  # the latest fix's timestamp of any vehicle: "now" for the trackers
     # vehicle -> (trip_id, service_date) an operator assigned it: taken whatever inference thinks
     overrides: dict[str, tuple[str, str]] = field(default_factory=dict)
     _days: dict[dt.date, DayTrips] = field(default_factory=dict)
@@ -106,6 +111,14 @@ class TrackingContext:
             ys += [float(shape.xy[:, 1].min()), float(shape.xy[:, 1].max())]
         m = self.config.bbox_margin_m
         self._bbox = (min(xs) - m, min(ys) - m, max(xs) + m, max(ys) + m) if xs else (0.0, 0.0, 0.0, 0.0)
+
+    def holder(self, service_date: str, trip_id: str) -> str | None:
+        """The vehicle running this trip: the one that claimed it, unless it has been silent for longer than
+        `claim_silence_s` (a vehicle not heard from since a restart counts as heard now)."""
+        vehicle = self.claims.get((service_date, trip_id))
+        if vehicle is None or self.clock - self.heard.get(vehicle, self.clock) > self.config.claim_silence_s:
+            return None
+        return vehicle
 
     def inside(self, x: float, y: float) -> bool:
         x0, y0, x1, y1 = self._bbox

@@ -123,3 +123,25 @@ def test_a_bus_ending_its_trip_goes_on_to_the_trip_riders_were_shown_it_would_ru
         engine.process(ping)
     assert engine.tracker("bus-1").s.finished == (day.service_date, trip_id)
     assert engine.tracker("bus-1").trip_id == planned
+
+
+def test_a_vehicle_long_silent_does_not_keep_its_next_trip_from_the_bus_that_comes_to_run_it(cairns: Network) -> None:
+    """A bus chained to a trip and then never heard from again (its duty over, its device dead) must not leave
+    the bus that does come for the trip to run a later one: riders would see the wrong bus on both."""
+    engine = Engine(cairns)
+    ctx = engine.ctx
+    day = ctx.day(DAY)
+    ending = "CNS2014-CNS_MUL-Weekday-00-4165883"
+    planned = ctx.chains.next_trip(day.service_date, ending)
+    assert planned is not None
+    before, _ = trip_pings(cairns, ending, DAY, vehicle_id="bus-1", noise_m=5.0, seed=3)
+    ghost_heard = before[0].timestamp - 900.0
+    engine.process(before[0].__class__("ghost", ghost_heard, before[0].latitude, before[0].longitude))
+    ctx.claims[(day.service_date, planned)] = "ghost"  # chained to it, as a bus that went quiet at a terminus
+    assert ctx.holder(day.service_date, planned) == "ghost"  # heard lately, as far as anyone knows yet
+
+    outputs = [engine.process(p) for p in before]
+    assert ctx.clock - ctx.heard["ghost"] > ctx.config.claim_silence_s
+    assert ctx.holder(day.service_date, planned) == "bus-1"  # the bus that came for it runs it
+    final = [o.state for o in outputs if o.state is not None][-1]
+    assert final.trip_id == planned
