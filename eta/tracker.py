@@ -49,7 +49,14 @@ _STATE_FIELDS = (
 if tuple(f.name for f in fields(VehicleState)) != _STATE_FIELDS:
     raise ImportError("smartbus.messages.VehicleState changed its fields: update eta.tracker._state")
 
-_RECENT_FIXES = 8  # (time, progress) of this many latest fixes are kept, to place fixes delivered late
+# (time, progress) of the fixes on the trip over this long are kept, to place fixes delivered late (devices
+# that buffer through a dead spot deliver minutes late), at most one per spacing so a 1 Hz device keeps few.
+_RECENT_S = 900.0
+# A late fix that as nearly fits (within this much offset) a pass of the line this far along from the best is
+# left unplaced: no live fix says which pass it was on.
+_LATE_AMBIGUOUS_OFFSET_M = 15.0
+_LATE_AMBIGUOUS_ALONG_M = 150.0
+_RECENT_SPACING_S = 10.0
 _PATH_FIXES = 8  # the fixes a rival trip must also explain before the bus is moved onto it
 _NOISE_M = 15.0  # GPS noise: per fix, a rival's shape may pass this much farther than ours
 _WRONG_WAY_DEG = 120.0  # a bus heading this far off the line's direction is going the other way
@@ -177,9 +184,10 @@ class VehicleTracker:
         out = self._track(ping, x, y)
         if s.trip_id is not None:
             recent = s.recent
-            recent.append((ts, s.progress))
-            if len(recent) > _RECENT_FIXES:
-                del recent[0]
+            if not recent or ts - recent[-1][0] >= _RECENT_SPACING_S:
+                recent.append((ts, s.progress))
+                while ts - recent[0][0] > _RECENT_S:
+                    del recent[0]
         if s.trip_id is not None and not s.confirmed:
             out.events = self._recheck(ping, x, y, out.events)
             if s.confirmed:
@@ -200,7 +208,7 @@ class VehicleTracker:
         # between the progress of the fixes taken just before and just after it
         before = after = None
         before_ts = after_ts = ts
-        for fix_ts, fix_progress in s.recent:
+        for fix_ts, fix_progress in (*s.recent, (s.progress_ts, s.progress)):
             if fix_ts <= ts:
                 before, before_ts = fix_progress, fix_ts
             elif after is None:
@@ -215,9 +223,21 @@ class VehicleTracker:
         options = matcher.candidates(x, y, lo, hi, cfg.off_route_m)
         if not options:
             return None
-        # where the line passes twice between the two fixes, the pass nearer where steady progress puts it
-        expected = before + (after - before) * (ts - before_ts) / max(after_ts - before_ts, 1e-9)
+        # where the line passes twice between the two fixes, the pass nearer where the bus should have been: as
+        # far through the timetable's run between the two as the fix is through the time between them (over
+        # minutes of buffered fixes the timetable knows the slow and the fast stretches; a straight line does not)
+        share = (ts - before_ts) / max(after_ts - before_ts, 1e-9)
+        t_before, t_after = timeline.time_at(before), timeline.time_at(after)
+        if t_after > t_before:
+            expected = timeline.dist_at(t_before + share * (t_after - t_before))
+        else:
+            expected = before + share * (after - before)
         best = min(options, key=lambda m: m.offset + _ALONG_TO_OFFSET * abs(m.dist - expected))
+        if any(
+            abs(m.dist - best.dist) > _LATE_AMBIGUOUS_ALONG_M and m.offset <= best.offset + _LATE_AMBIGUOUS_OFFSET_M
+            for m in options
+        ):
+            return None  # two passes of the same street fit it about as well: better no position than a wrong one
         along, offset = best.dist, best.offset
         along = min(max(along, before), after)
         day = self._day()

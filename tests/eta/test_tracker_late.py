@@ -29,6 +29,24 @@ def test_a_late_fix_is_placed_behind_the_bus_without_moving_it(cairns: Network) 
     assert engine.tracker("bus-1").progress == progress  # the live state did not go back
 
 
+def test_fixes_a_device_buffered_through_a_dead_spot_are_placed_when_they_arrive_minutes_late(
+    cairns: Network,
+) -> None:
+    """Devices that lose the network keep their fixes and send them when it comes back, minutes later."""
+    pings, dists = trip_pings(cairns, ROUTE_120_TRIP, DAY, interval_s=10.0, noise_m=5.0, with_trip_id=True)
+    engine = Engine(cairns)
+    buffered = range(40, 70)  # five minutes of fixes, delivered after the next ten minutes of live ones
+    for ping in [*pings[:40], *pings[70:130]]:
+        engine.process(ping)
+    placed = {k: engine.process(pings[k]).past for k in buffered}
+    # Kept as positions of the past, all but where the street passes the same spot twice within the five minutes:
+    # no live fix says which pass such a fix was on, and no position beats a wrong one.
+    kept = {k: past for k, past in placed.items() if past is not None}
+    assert len(kept) >= 0.8 * len(buffered)
+    for k, past in kept.items():
+        assert past.shape_dist is not None and abs(past.shape_dist - float(dists[k])) <= 20.0
+
+
 def test_a_late_fix_from_before_the_trip_began_is_not_placed_on_it(cairns: Network) -> None:
     pings, _ = trip_pings(cairns, ROUTE_120_TRIP, DAY, interval_s=30.0, with_trip_id=True)
     engine = Engine(cairns)
