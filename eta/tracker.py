@@ -52,11 +52,11 @@ if tuple(f.name for f in fields(VehicleState)) != _STATE_FIELDS:
 # (time, progress) of the fixes on the trip over this long are kept, to place fixes delivered late (devices
 # that buffer through a dead spot deliver minutes late), at most one per spacing so a 1 Hz device keeps few.
 _RECENT_S = 900.0
+_RECENT_SPACING_S = 10.0
 # A late fix that as nearly fits (within this much offset) a pass of the line this far along from the best is
 # left unplaced: no live fix says which pass it was on.
 _LATE_AMBIGUOUS_OFFSET_M = 15.0
 _LATE_AMBIGUOUS_ALONG_M = 150.0
-_RECENT_SPACING_S = 10.0
 _PATH_FIXES = 8  # the fixes a rival trip must also explain before the bus is moved onto it
 _NOISE_M = 15.0  # GPS noise: per fix, a rival's shape may pass this much farther than ours
 _WRONG_WAY_DEG = 120.0  # a bus heading this far off the line's direction is going the other way
