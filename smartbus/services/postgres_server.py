@@ -165,17 +165,26 @@ class PostgresService(Service):
             connect_timeout=2,
         )
 
-    def probe(self) -> str | None:
-        import psycopg
+    def _application_conninfo(self) -> str:
+        """The application's role over TCP, as every smartbus process connects."""
+        from psycopg.conninfo import make_conninfo
 
-        if not self.paths.socket_dir.exists():
-            return None
-        try:
-            with psycopg.connect(self._superuser_conninfo()) as conn:
-                row = conn.execute("show server_version").fetchone()
-        except psycopg.Error:
-            return None
-        return str(row[0]).split()[0] if row else None
+        db = self.database
+        return make_conninfo(
+            host=db.host, port=db.port, user=db.role, password=db.password, dbname=db.name, connect_timeout=2
+        )
+
+    def _ours_answers(self) -> bool:
+        return self.paths.socket_dir.exists() and _server_version(self._superuser_conninfo()) is not None
+
+    def probe(self) -> str | None:
+        """The server's version when one answers: ours over its private socket, or one started elsewhere (another
+        checkout's `smartbus services up`, say) that already serves our role and database on our port."""
+        if self.paths.socket_dir.exists():
+            version = _server_version(self._superuser_conninfo())
+            if version is not None:
+                return version
+        return _server_version(self._application_conninfo())
 
     def _as_postgres(self, *argv: str) -> list[str]:
         return ["runuser", "-u", PG_OS_USER, "--", *argv]
@@ -265,6 +274,9 @@ class PostgresService(Service):
         import psycopg
         from psycopg import sql
 
+        if not self._ours_answers():
+            # Not our server, so not ours to set up: it answered our role on our database, which is all we need.
+            return
         with psycopg.connect(self._superuser_conninfo(), autocommit=True) as conn:
             exists = conn.execute("select 1 from pg_roles where rolname = %s", (self.database.role,)).fetchone()
             if exists is None:
@@ -303,3 +315,14 @@ class PostgresService(Service):
         )
         if result.returncode != 0:
             terminate(pid, "postgres", 5.0)
+
+
+def _server_version(conninfo: str) -> str | None:
+    import psycopg
+
+    try:
+        with psycopg.connect(conninfo) as conn:
+            row = conn.execute("show server_version").fetchone()
+    except psycopg.Error:
+        return None
+    return str(row[0]).split()[0] if row else None

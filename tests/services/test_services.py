@@ -106,6 +106,21 @@ def test_postgres_accepts_the_smartbus_role_with_its_password() -> None:
     assert row == (1, "smartbus", "smartbus", "smartbus")
 
 
+def test_a_second_checkout_uses_the_services_another_one_started_and_leaves_them_running(tmp_path: Path) -> None:
+    """A clean clone on a machine where another checkout's services already run (as on a developer's machine
+    when CI runs): its `up` finds them on their ports and uses them; its `down` stops nothing it did not start."""
+    env = {"SMARTBUS_SERVICES_DIR": str(tmp_path / "services")}
+
+    result = services_command("up", env=env)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    for name in SERVICES:
+        assert f"{name}: already running" in result.stdout and "(not started by us)" in result.stdout
+    assert services_command("down", env=env).returncode == 0
+    assert all(row[2] == "yes" for row in status_rows(services_command("status").stdout).values())
+    test_postgres_accepts_the_smartbus_role_with_its_password()
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
