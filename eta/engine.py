@@ -11,7 +11,7 @@ from eta.tracker import TrackerOutput, TrackState, VehicleTracker
 from eta.tracking_context import TrackerConfig, TrackingContext
 from smartbus.messages import Ping, VehicleState
 
-_SNAPSHOT_VERSION = 2
+_SNAPSHOT_VERSION = 3
 
 
 @dataclass(frozen=True, slots=True)

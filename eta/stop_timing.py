@@ -81,3 +81,24 @@ def segment_clock(
     duration = rate * length / speed
     reliable = u >= _WEAK_U or kind not in ("both", "accel")
     return u * duration, (1.0 - u) * duration, reliable
+
+
+# a stop-to-stop run's timing has errors besides GPS noise (traffic, a driver's own pace): this share of the
+# time still to go, so a fix near the stop is trusted over one far back even at the same speed
+_MODEL_ERROR = 0.1
+
+
+def timed_run_end(
+    along: float, length: float, speed: float, kind: Ease, sigma_m: float
+) -> tuple[float, float, bool] | None:
+    """(seconds until the run ends, how far off that may be, reliable) for a fix as in `segment_clock`,
+    where GPS puts the fix `sigma_m` metres either way along the line: a slow fix near the stop, where a
+    few metres are many seconds, is a worse clock than a fast one a little farther back."""
+    clock = segment_clock(along, length, speed, kind)
+    if clock is None:
+        return None
+    near = segment_clock(min(along + sigma_m, length), length, speed, kind)
+    far = segment_clock(max(along - sigma_m, 0.0), length, speed, kind)
+    spread = 0.5 * abs((far[1] if far else clock[1]) - (near[1] if near else clock[1]))
+    error = (spread * spread + (_MODEL_ERROR * clock[1]) ** 2) ** 0.5
+    return clock[1], error, clock[2]

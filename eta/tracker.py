@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field, fields
 
 from eta.assignment import (
@@ -21,7 +22,7 @@ from eta.assignment import (
     trusted_fit,
 )
 from eta.matching import ShapeMatcher
-from eta.stop_timing import ease_kind, segment_clock
+from eta.stop_timing import ease_kind, segment_clock, timed_run_end
 from eta.timeline import TripTimeline
 from eta.tracking_context import DayTrips, TrackingContext
 from smartbus.messages import Ping, StopEvent, VehicleState, VehicleStatus
@@ -57,6 +58,10 @@ _RECENT_SPACING_S = 10.0
 # left unplaced: no live fix says which pass it was on.
 _LATE_AMBIGUOUS_OFFSET_M = 15.0
 _LATE_AMBIGUOUS_ALONG_M = 150.0
+_TIMING_FIXES = 3  # moving fixes kept on the run into the next stop, to time its arrival
+_HELD_SHORT_M = 1.0  # where progress waits for a bus GPS puts past a stop it has not reached
+_AHEAD_SLACK_S = 3.0  # ... when its run reaches the stop more than this after the fix
+_GAP_NEAR_M = 200.0  # a stop this near the last fix before a silence is timed by that fix's run
 _PATH_FIXES = 8  # the fixes a rival trip must also explain before the bus is moved onto it
 _NOISE_M = 15.0  # GPS noise: per fix, a rival's shape may pass this much farther than ours
 _WRONG_WAY_DEG = 120.0  # a bus heading this far off the line's direction is going the other way
@@ -104,7 +109,9 @@ class TrackState:
     route_id: str | None = None  # the route of the trip the bus ran last (kept when it is unassigned)
     parked: bool = False  # standing at the end of `finished`, no next trip known
     finished: tuple[str, str] | None = None  # (service_date, trip_id) of the trip it last ran to the end
-    timing_fix: tuple[int, float, float, float, bool] | None = None  # (stop index, ts, dist, speed, from rest)
+    # the last few moving fixes on the run into the next stop, (stop index, ts, dist, speed, from rest): at
+    # the arrival, the one that times it best gives when the bus reached the stop
+    timing_fixes: list[tuple[int, float, float, float, bool]] = field(default_factory=list)
     prev_served: bool = True  # whether the bus stood at the last stop it passed (it then pulled away slowly)
     delay_s: float | None = None
     cruise_mps: float = 7.0
@@ -122,6 +129,41 @@ def _estimated_after(events: list[StopEvent], heard_last: float) -> list[StopEve
 def _opposed(shape_heading: float, heading: float) -> bool:
     """Whether a bus going `heading` drives against a line going `shape_heading` (degrees)."""
     return abs((shape_heading - heading + 180.0) % 360.0 - 180.0) > _WRONG_WAY_DEG
+
+
+class _GapClock:
+    """When a bus passed the stops between two fixes far apart in time: the time between them shared out
+    over the distance driven and a typical stand at each stop on the way, not all of it spent at the first
+    stop (which would put every later stop late)."""
+
+    __slots__ = ("_stop_dist", "_t1", "_t2", "_d1", "_per_metre", "_per_stop", "_first", "_rate")
+
+    def __init__(
+        self, stop_dist: list[float], d1: float, t1: float, d2: float, t2: float, cruise_mps: float, stop_s: float
+    ) -> None:
+        self._stop_dist, self._t1, self._t2, self._d1 = stop_dist, t1, t2, d1
+        self._per_metre, self._per_stop = 1.0 / cruise_mps, stop_s
+        self._first = bisect_right(stop_dist, d1)  # the first stop wholly ahead of the fix before the gap
+        effort = self._effort(d2, len(stop_dist))
+        self._rate = (t2 - t1) / effort if effort > 0 else None
+
+    def _effort(self, d: float, stops_before: int) -> float:
+        """Typical seconds from the fix before the gap to `d`, standing at the stops before index
+        `stops_before` on the way."""
+        passed = bisect_left(self._stop_dist, d, lo=self._first, hi=max(stops_before, self._first))
+        return (d - self._d1) * self._per_metre + max(passed - self._first, 0) * self._per_stop
+
+    def arrival(self, i: int, not_before: float, otherwise: float) -> float:
+        if self._rate is None:
+            return otherwise
+        at = self._t1 + self._effort(self._stop_dist[i], i) * self._rate
+        return min(max(at, not_before), self._t2)
+
+    def departure(self, i: int, arrival: float, dwell_s: float) -> float:
+        """A served stop's departure: a typical stand after its arrival, stretched or squeezed as the gap."""
+        if self._rate is None:
+            return arrival
+        return min(max(arrival + dwell_s * self._rate, arrival), self._t2)
 
 
 class VehicleTracker:
@@ -560,6 +602,7 @@ class VehicleTracker:
             self._update_delay(ts)
             return events
         interpolated = dt > cfg.gap_s
+        gap: _GapClock | None = None
         cursor_t, cursor_d, cursor_v = t1, d1, v1
         while s.next_stop < n:
             i = s.next_stop
@@ -588,10 +631,37 @@ class VehicleTracker:
             if stop - cfg.arrive_radius_m > d2 and not (at_end and i == n - 1):
                 break
             if d2 < stop and speed is not None and speed >= cfg.stopped_mps:
-                break  # near the stop but still rolling towards it: the next fix times the arrival better
+                overdue = self._overdue_arrival(i, cursor_d, cursor_t, cursor_v, d2, ts, speed)
+                if overdue is None:
+                    break  # near the stop but still rolling towards it: the next fix times the arrival better
+                # the run in should have ended well before this fix: the bus stood at the stop and is
+                # pulling away, with a few metres of GPS error putting it short
+                s.pending_arrival, s.pending_interpolated = overdue, interpolated
+                events.append(self._event(i, overdue, None, interpolated))
+                break
+            if (
+                d2 >= stop
+                and speed is not None
+                and speed >= cfg.stopped_mps
+                and d2 - stop <= cfg.depart_radius_m
+                and self._arrival_ahead(i, cursor_d, cursor_t, cursor_v, ts)
+            ):
+                # still rolling in (its run says it gets there later): GPS error puts it past the stop;
+                # progress waits short of it so that the next fix times the arrival
+                d2 = max(stop - _HELD_SHORT_M, d1)
+                break
             arrival, served = self._reached_at(i, cursor_d, cursor_t, cursor_v, d2, ts, speed)
+            if interpolated and (cursor_t != t1 or stop - d1 > _GAP_NEAR_M):
+                # (the first stop after the fix before the gap, when near it, is timed by that fix's run)
+                if gap is None:
+                    ramp = s.cruise_mps / cfg.brake_mps2  # braking into a stop and pulling away
+                    gap = _GapClock(stop_dist, d1, t1, d2, ts, s.cruise_mps, cfg.typical_dwell_s + ramp)
+                arrival = gap.arrival(i, cursor_t, arrival)
             if stop + cfg.depart_radius_m < d2:
-                departure = self._left_at(i, arrival, d2, ts, speed) if served else arrival
+                if gap is not None:
+                    departure = gap.departure(i, arrival, cfg.typical_dwell_s) if served else arrival
+                else:
+                    departure = self._left_at(i, arrival, d2, ts, speed) if served else arrival
                 events.append(self._event(i, arrival, departure, interpolated))
                 s.prev_served = served
                 s.next_stop += 1
@@ -608,15 +678,20 @@ class VehicleTracker:
         return events
 
     def _note_timing_fix(self, stop_dist: list[float], d: float, ts: float, speed: float | None) -> None:
-        """Remember a fix that times the run into the next stop well: moving, and neither just out of the
-        last stop (where a few metres of noise are much of the distance) nor crawling in at the end."""
+        """Remember a moving fix on the run into the next stop, but not one just out of the last stop
+        (where a few metres of noise are much of the distance)."""
         s = self.s
         i = s.next_stop
         if speed is None or speed < 1.0 or i <= 0 or i >= len(stop_dist) or s.pending_arrival is not None:
             return
         prev, stop = stop_dist[i - 1], stop_dist[i]
-        if stop > prev and 0.1 <= (d - prev) / (stop - prev) <= 0.97:
-            s.timing_fix = (i, ts, d, speed, s.prev_served)
+        if stop > prev and 0.1 <= (d - prev) / (stop - prev) < 1.0:
+            fixes = s.timing_fixes
+            if fixes and fixes[-1][0] != i:
+                fixes.clear()
+            elif len(fixes) >= _TIMING_FIXES:
+                del fixes[0]
+            fixes.append((i, ts, d, speed, s.prev_served))
 
     def _travel_s(self, metres: float, speed: float | None, braking: bool) -> float:
         """Seconds to cover `metres` from (or, accelerating, up to) `speed`, to (or from) a standstill."""
@@ -642,22 +717,7 @@ class VehicleTracker:
         if v1 is None or v2 is None:
             # no reported speeds to tell a dwell from steady driving: interpolate by distance
             return t1 + span * a / (a + b), b <= 0.0
-        # the run into the stop, read from the fix before it: when it would stand at the stop
-        reach: float | None = None
-        reach_sure = False
-        timing = self.s.timing_fix
-        if timing is not None and timing[0] == i and timing[1] <= t1:
-            # the last fix on this run that times it well (the one just before may be crawling in)
-            _, tt, dd, vv, from_rest = timing
-            prev = stop_dist[i - 1]
-            clock = segment_clock(dd - prev, stop - prev, vv, ease_kind(from_rest, True))
-            if clock is not None:
-                reach, reach_sure = tt + clock[1], clock[2]
-        elif i > 0 and v1 >= cfg.stopped_mps:
-            prev = stop_dist[i - 1]
-            clock = segment_clock(d1 - prev, stop - prev, v1, ease_kind(self.s.prev_served, True))
-            if clock is not None:
-                reach, reach_sure = t1 + clock[1], clock[2]
+        reach, reach_sure = self._run_reach(i, d1, t1, v1)
         dwelling = v2 < cfg.stopped_mps and b <= cfg.depart_radius_m
         if dwelling:
             if reach is not None and reach_sure:
@@ -687,6 +747,50 @@ class VehicleTracker:
         vb = v2 if v2 >= 1.0 else self.s.cruise_mps
         wa, wb = a / va, b / vb
         return t1 + span * wa / (wa + wb), False
+
+    def _overdue_arrival(
+        self, i: int, d1: float, t1: float, v1: float | None, d2: float, t2: float, v2: float
+    ) -> float | None:
+        """When the bus reached stop `i`, for a moving fix (t2, d2, v2) just short of it that comes long
+        after the run in (from the fix at t1) should have brought it there; None when it may still be
+        rolling in."""
+        if v1 is None:
+            return None
+        reach, sure = self._run_reach(i, d1, t1, v1)
+        if reach is None or not sure:
+            return None
+        still_to_go = (self._trip().stop_dist[i] - d2) / v2
+        if t2 - reach < still_to_go + self.ctx.config.overdue_slack_s:
+            return None
+        return min(max(reach, t1), t2)
+
+    def _arrival_ahead(self, i: int, d1: float, t1: float, v1: float | None, t2: float) -> bool:
+        """Whether the run into stop `i` (timed from the fixes up to t1) reaches it well after t2."""
+        if v1 is None:
+            return False
+        reach, sure = self._run_reach(i, d1, t1, v1)
+        return reach is not None and sure and reach > t2 + _AHEAD_SLACK_S
+
+    def _run_reach(self, i: int, d1: float, t1: float, v1: float) -> tuple[float | None, bool]:
+        """(when the run into stop `i` would stand at it, reliable), read from whichever of the last few
+        moving fixes on the run, and the fix (t1, d1, v1), GPS error moves least: a fast fix a little way
+        back times it better than one crawling in; None when none of them moves."""
+        if i <= 0:
+            return None, False
+        cfg = self.ctx.config
+        stop_dist = self._trip().stop_dist
+        prev, length = stop_dist[i - 1], stop_dist[i] - stop_dist[i - 1]
+        fixes = [(ts, d, v, from_rest) for k, ts, d, v, from_rest in self.s.timing_fixes if k == i and ts <= t1]
+        if v1 >= cfg.stopped_mps and not (fixes and fixes[-1][0] == t1):
+            fixes.append((t1, d1, v1, self.s.prev_served))
+        best: tuple[bool, float, float] | None = None  # (unreliable, error, reach): the least wins
+        for ts, d, v, from_rest in fixes:
+            timed = timed_run_end(d - prev, length, v, ease_kind(from_rest, True), cfg.gps_along_sigma_m)
+            if timed is not None:
+                until, error, reliable = timed
+                candidate = (not reliable, error, ts + until)
+                best = candidate if best is None or candidate < best else best
+        return (None, False) if best is None else (best[2], not best[0])
 
     def _left_clock(self, i: int, d2: float, t2: float, v2: float | None) -> tuple[float, bool] | None:
         """(when the bus left stop `i`, reliable) read from a moving fix on the segment after it."""
@@ -869,7 +973,7 @@ class VehicleTracker:
                 del self.ctx.claims[key]
         s.trip_id = s.service_date = None
         s.confirmed, s.confirm_wins, s.held, s.history, s.prev_served = True, 0, [], [], True
-        s.trusted, s.timing_fix, s.recent = False, None, []
+        s.trusted, s.timing_fixes, s.recent = False, [], []
         s.progress, s.next_stop, s.pending_arrival, s.delay_s, s.off_route_count = 0.0, 0, None, None, 0
 
     def _update_delay(self, ts: float) -> None:

@@ -39,11 +39,15 @@ class TrackerConfig:
     terminal_wait_s: float = 5400.0  # how long before its departure a bus may stand at a trip's first stop
     reject_streak_reset: int = 3  # this many speed rejections in a row: the anchor was the bad fix
     bbox_margin_m: float = 5000.0
+    gps_along_sigma_m: float = 8.0  # how far GPS error typically moves a fix along the line
     stopped_mps: float = 0.5  # a reported speed below this is standing still
     standing_jitter_m: float = 30.0  # standing on two fixes and moved less than this: GPS noise, not motion
     standing_at_stop_m: float = 150.0  # the same, for a bus standing at its trip's first stop
     crawl_mps: float = 3.0  # a fix this slow within the arrival radius of a stop means the bus served it
     min_dwell_s: float = 3.0  # a stop whose arrival and departure are closer than this was driven past
+    # a moving fix just short of a stop this long after the run in should have ended there: the bus has
+    # stood at the stop and is leaving (a slower run in would still be braking, not moving off)
+    overdue_slack_s: float = 10.0
     typical_dwell_s: float = 20.0  # a served stop's dwell, when only its departure can be timed
     brake_mps2: float = 1.0  # how hard a bus brakes into (and pulls away from) a stop
     confirm_margin: float = 25.0  # fit score (metres-equivalent) by which an inferred trip must beat its rivals

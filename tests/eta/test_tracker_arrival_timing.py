@@ -1,0 +1,127 @@
+"""When a bus reached a stop, as a rider or an analyst would check it against a stopwatch.
+
+Pings are laid out by hand along a Cairns trip, with the speeds a device reports, so that each test shows one
+situation the tracker must read right: GPS error putting a fix on the wrong side of the stop, and a long
+silence over several stops.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+
+from eta.engine import Engine
+from eta.network import Network
+from eta.stop_timing import covered, pace
+from smartbus.messages import Ping, StopEvent
+
+DAY = dt.date(2014, 6, 3)  # a Tuesday inside the Cairns calendar
+
+
+class Run:
+    """One bus on one trip, with a ping at any distance along the shape and a GPS error we choose."""
+
+    def __init__(self, network: Network) -> None:
+        self.network = network
+        ids = network.trips_on(DAY)
+        self.trip_id = max(ids[:200], key=lambda t: len(network.trips[t].stop_ids))
+        self.trip = network.trips[self.trip_id]
+        self.shape = network.shapes[self.trip.shape_id]
+        self.origin = network.service_day_origin(DAY)
+        self.engine = Engine(network)
+        self.events: dict[int, StopEvent] = {}
+
+    def stop_with_long_runs(self, metres: float) -> int:
+        """A stop with at least `metres` of street on either side of it."""
+        gaps = np.diff(self.trip.stop_dist)
+        return next(i for i in range(2, len(gaps) - 1) if gaps[i - 1] >= metres and gaps[i] >= metres)
+
+    def ping(self, ts: float, dist: float, speed: float) -> None:
+        x = float(np.interp(dist, self.shape.dist, self.shape.xy[:, 0]))
+        y = float(np.interp(dist, self.shape.dist, self.shape.xy[:, 1]))
+        lat, lon = self.network.projection.to_latlon(np.array([x]), np.array([y]))
+        ping = Ping(
+            "bus-1", ts, float(lat[0]), float(lon[0]), speed=speed, trip_id=self.trip_id,
+            start_date=DAY.strftime("%Y%m%d"),
+        )
+        for event in self.engine.process(ping).events:
+            self.events[event.stop_sequence] = event
+
+    def arrival(self, i: int) -> float:
+        event = self.events.get(int(self.trip.stop_sequences[i]))
+        assert event is not None, f"no arrival reported at stop index {i}"
+        return event.arrival_time
+
+
+def _brake_in(run: Run, i: int, leave_prev: float, duration: float, u: float) -> tuple[float, float, float]:
+    """(time, distance, speed) at share `u` of the run from stop i-1 (left at `leave_prev`) to stop i, a bus
+    pulling away from one stop and braking into the next."""
+    prev, stop = float(run.trip.stop_dist[i - 1]), float(run.trip.stop_dist[i])
+    length = stop - prev
+    return leave_prev + u * duration, prev + length * covered(u, "both"), length * pace(u, "both") / duration
+
+
+def _start_trip_before(run: Run, i: int, at: float) -> None:
+    """Fixes at the stop before `i`, standing, then leaving at `at`: the trip is under way and timed."""
+    prev = float(run.trip.stop_dist[i - 1])
+    run.ping(at - 60.0, prev, 0.0)
+    run.ping(at - 30.0, prev, 0.0)
+
+
+def test_a_bus_gps_puts_short_of_the_stop_as_it_pulls_away_arrived_when_its_run_in_ended(cairns: Network) -> None:
+    run = Run(cairns)
+    i = run.stop_with_long_runs(300.0)
+    stop = float(run.trip.stop_dist[i])
+    leave_prev, duration, dwell = run.origin + float(run.trip.departure[i - 1]), 80.0, 25.0
+    _start_trip_before(run, i, leave_prev)
+    for u in (0.45, 0.85):
+        run.ping(*_brake_in(run, i, leave_prev, duration, u))
+    arrived = leave_prev + duration
+    # pulling away 4 s after a 25 s stand, but a few metres of GPS error put the fix 5 m short of the stop
+    run.ping(arrived + dwell + 4.0, stop - 5.0, 1.5)
+    run.ping(arrived + dwell + 34.0, stop + 150.0, 8.0)
+    assert abs(run.arrival(i) - arrived) <= 5.0, "the arrival, not the moment it was seen leaving"
+
+
+def test_a_bus_gps_puts_past_the_stop_while_it_brakes_in_arrived_when_it_got_there(cairns: Network) -> None:
+    run = Run(cairns)
+    i = run.stop_with_long_runs(300.0)
+    stop = float(run.trip.stop_dist[i])
+    leave_prev, duration = run.origin + float(run.trip.departure[i - 1]), 100.0
+    _start_trip_before(run, i, leave_prev)
+    for u in (0.4, 0.75):
+        run.ping(*_brake_in(run, i, leave_prev, duration, u))
+    ts, _, speed = _brake_in(run, i, leave_prev, duration, 0.92)  # 8 s and 9 m before the stop
+    run.ping(ts, stop + 3.0, speed)  # GPS error: 12 m along the street, past the stop
+    arrived = leave_prev + duration
+    run.ping(arrived + 12.0, stop, 0.0)  # standing at the stop
+    run.ping(arrived + 45.0, stop + 200.0, 9.0)
+    assert abs(run.arrival(i) - arrived) <= 3.0, "the arrival, not the fix GPS put past the stop"
+
+
+def test_stops_passed_while_silent_get_the_silence_shared_out_not_piled_on_the_first(cairns: Network) -> None:
+    run = Run(cairns)
+    stop_dist = run.trip.stop_dist.tolist()
+    i = run.stop_with_long_runs(300.0)
+    last = i + 4
+    # the truth: 8 m/s between stops, 25 s at each; the tracker hears the bus before stop i, then not
+    # again until it is past stop i + 4
+    speed, stand = 8.0, 25.0
+    start_dist = stop_dist[i] - 250.0
+    t0 = run.origin + float(run.trip.arrival[i]) - 250.0 / speed
+    truth: dict[int, float] = {}
+    clock, at = t0, start_dist
+    for k in range(i, last + 1):
+        clock += (stop_dist[k] - at) / speed
+        truth[k] = clock
+        clock, at = clock + stand, stop_dist[k]
+    end_dist = stop_dist[last] + 150.0
+    end_time = clock + 150.0 / speed
+    for back in (60.0, 30.0):
+        run.ping(t0 - back, start_dist - speed * back, speed)
+    run.ping(t0, start_dist, speed)
+    run.ping(end_time, end_dist, speed)
+    errors = [run.arrival(k) - truth[k] for k in range(i, last + 1)]
+    assert all(run.events[int(run.trip.stop_sequences[k])].interpolated for k in range(i, last + 1))
+    assert max(abs(e) for e in errors) <= 15.0, f"arrival errors {[round(e) for e in errors]} s"
