@@ -21,7 +21,7 @@ from eta.assignment import (
     rank_trips,
     trusted_fit,
 )
-from eta.matching import ShapeMatcher
+from eta.matching import Match, ShapeMatcher
 from eta.stop_timing import ease_kind, segment_clock, timed_run_end
 from eta.timeline import TripTimeline
 from eta.tracking_context import DayTrips, TrackingContext
@@ -65,6 +65,14 @@ _GAP_NEAR_M = 200.0  # a stop this near the last fix before a silence is timed b
 _PATH_FIXES = 8  # the fixes a rival trip must also explain before the bus is moved onto it
 _NOISE_M = 15.0  # GPS noise: per fix, a rival's shape may pass this much farther than ours
 _WRONG_WAY_DEG = 120.0  # a bus heading this far off the line's direction is going the other way
+_FAR_FROM_GUESS_M = 100.0  # a match this far along from where the speeds put the bus: check the other passes
+_CORNER_M = 25.0  # how far round a corner GPS error can put a fix
+_GPS_SIGMA_M = 10.0  # typical GPS error, off the line
+_GUESS_SPREAD = 0.15  # the guess of where a bus is now may be off by this share of the fastest it could have gone
+_MIN_GUESS_SPREAD_M = 50.0
+_BEHIND_SPREAD = 2.0
+_STANDING_AWAY_PENALTY = 4.0  # ... and one standing still away from any stop, like 2
+_AGAINST_PENALTY = 9.0  # a pass going against the bus's heading weighs like 3 GPS errors off the line
 _ALONG_TO_OFFSET = 0.1  # choosing between legs, 100 m from the expected progress weigh like 10 m off the line
 
 
@@ -129,6 +137,20 @@ def _estimated_after(events: list[StopEvent], heard_last: float) -> list[StopEve
 def _opposed(shape_heading: float, heading: float) -> bool:
     """Whether a bus going `heading` drives against a line going `shape_heading` (degrees)."""
     return abs((shape_heading - heading + 180.0) % 360.0 - 180.0) > _WRONG_WAY_DEG
+
+
+def _going_against(matcher: ShapeMatcher, along: float, heading: float) -> bool:
+    """Whether a bus heading `heading` goes against the line at `along`, on either side of it: at a sharp
+    corner GPS error puts the fix a few metres round it, where the line already points elsewhere."""
+    return all(
+        _opposed(matcher.heading_at(at), heading) for at in (along, along - _CORNER_M, along + _CORNER_M)
+    )
+
+
+def _near_stop(stop_dist: list[float], along: float, radius: float) -> bool:
+    """Whether `along` is within `radius` metres of one of the stops at `stop_dist` (ascending)."""
+    k = bisect_left(stop_dist, along)
+    return (k < len(stop_dist) and stop_dist[k] - along <= radius) or (k > 0 and along - stop_dist[k - 1] <= radius)
 
 
 class _GapClock:
@@ -495,27 +517,43 @@ class VehicleTracker:
             # where the bus should be now: the reported speeds say how far it went
             v0 = s.progress_speed if s.progress_speed is not None else s.cruise_mps
             v1 = speed if speed is not None else s.cruise_mps
-            guess = s.progress + 0.5 * (v0 + v1) * elapsed
+            # between the two: steady from the fix before with the change of speed at the end (braking
+            # into a stop the fix shows it standing at), and a steady change all along
+            change = (v0 - v1) * (v0 - v1) / (2.0 * cfg.brake_mps2)
+            steady = max(v0, v1) * elapsed - change if change < max(v0, v1) * elapsed else 0.5 * (v0 + v1) * elapsed
+            guess = s.progress + 0.5 * (0.5 * (v0 + v1) * elapsed + steady)
+            standing = speed is not None and speed < cfg.stopped_mps
+            stop_dist = self._trip().stop_dist
+            # how far off the guess may be: the speeds say little about stops and lights between the fixes
+            spread = max(_GUESS_SPREAD * max(v0, v1) * elapsed, _MIN_GUESS_SPREAD_M)
+
+            def fit(m: Match) -> float:
+                # the fix, the guess and the bus's heading as three measurements: the likelier pass scores less
+                against = heading is not None and _going_against(matcher, m.dist, heading)
+                # (a bus stops at stops and lights its two speeds know nothing of: short of the guess is likelier
+                # than beyond it)
+                along_error = (m.dist - guess) / (spread if m.dist >= guess else _BEHIND_SPREAD * spread)
+                score = (m.offset / _GPS_SIGMA_M) ** 2 + along_error * along_error + against * _AGAINST_PENALTY
+                if standing and not _near_stop(stop_dist, m.dist, cfg.depart_radius_m):
+                    score += _STANDING_AWAY_PENALTY  # a bus standing still is most often at a stop
+                return score
+
             along, offset = matcher.locate(x, y, lo, hi, guess)
             if offset <= cfg.off_route_m * 0.5:
-                if heading is not None and _opposed(matcher.heading_at(along), heading):
-                    # the line passes here both ways (a street driven out and back): the leg going our way
-                    ahead = [
-                        m for m in matcher.candidates(x, y, lo, hi, cfg.off_route_m)
-                        if not _opposed(matcher.heading_at(m.dist), heading)
-                    ]
-                    if ahead:
-                        best = min(ahead, key=lambda m: m.offset + _ALONG_TO_OFFSET * abs(m.dist - guess))
+                against = heading is not None and _going_against(matcher, along, heading)
+                if against or abs(along - guess) > _FAR_FROM_GUESS_M or offset > _NOISE_M:
+                    # the walk ended going against the bus, far from where the speeds put it, or farther
+                    # from the line than GPS error goes: where the line comes back to the same place (a
+                    # street driven out and back, a loop round a block) the walk may be on the wrong pass
+                    options = matcher.candidates(x, y, lo, hi, cfg.off_route_m if against else offset + _NOISE_M)
+                    if len(options) > 1 or against and options:
+                        best = min(options, key=fit)
                         return best.dist, best.offset
                 return along, offset
             # a noisy fix where the route passes near itself (a spur driven out and back): of the legs in
             # the window, take the one that is near both the fix and where the bus should be by now
             options = matcher.candidates(x, y, lo, hi, cfg.off_route_m)
-            best = (
-                min(options, key=lambda m: m.offset + _ALONG_TO_OFFSET * abs(m.dist - guess))
-                if options
-                else matcher.project(x, y, lo, hi)
-            )
+            best = min(options, key=fit) if options else matcher.project(x, y, lo, hi)
             return best.dist, best.offset
         # a long gap: the window spans several legs; take the one nearest where the schedule (with the
         # current delay) puts the vehicle

@@ -1,0 +1,64 @@
+"""Matching where a route comes back to the same corner: the bus is on the pass it has reached, not the next.
+
+Cairns trip 4172293 goes round a block after its stop at 4952 m and comes back past the same corner at about
+5390 m; a bus near that corner must be put on the first pass until it has driven the block.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+
+from eta.engine import Engine
+from eta.matching import ShapeMatcher
+from eta.network import Network
+from eta.timeline import TripTimeline
+from smartbus.messages import Ping
+
+DAY = dt.date(2014, 6, 3)  # a Tuesday inside the Cairns calendar
+TRIP = "CNS2014-CNS_MUL-Weekday-00-4172293"
+CORNER_STOP_M = 4952.0  # the stop at the corner; the line is back within metres of it at ~5390 m
+
+
+class Bus:
+    def __init__(self, network: Network) -> None:
+        self.network = network
+        self.trip = network.trips[TRIP]
+        self.shape = network.shapes[self.trip.shape_id]
+        self.matcher = ShapeMatcher(self.shape)
+        self.timeline = TripTimeline(self.trip)
+        self.origin = network.service_day_origin(DAY)
+        self.engine = Engine(network)
+
+    def ping(self, ts: float, dist: float, speed: float, heading_from: float | None = None) -> float | None:
+        """Sends a fix at `dist` along the shape (reporting the line's heading at `heading_from`, default
+        `dist`); returns where the tracker puts the bus."""
+        x = float(np.interp(dist, self.shape.dist, self.shape.xy[:, 0]))
+        y = float(np.interp(dist, self.shape.dist, self.shape.xy[:, 1]))
+        lat, lon = self.network.projection.to_latlon(np.array([x]), np.array([y]))
+        bearing = self.matcher.heading_at(dist if heading_from is None else heading_from)
+        ping = Ping("bus-1", ts, float(lat[0]), float(lon[0]), bearing=bearing, speed=speed, trip_id=TRIP,
+                    start_date=DAY.strftime("%Y%m%d"))
+        state = self.engine.process(ping).state
+        return None if state is None else state.shape_dist
+
+    def drive_to(self, until_m: float, speed: float) -> float:
+        """Fixes every 30 s on the timetable up to `until_m`; returns the time of the last."""
+        start = self.origin + float(self.trip.departure[1])
+        ts = start
+        while True:
+            dist = self.timeline.dist_at(ts - self.origin)
+            if dist > until_m:
+                return ts - 30.0
+            self.ping(ts, dist, speed)
+            ts += 30.0
+
+
+def test_a_bus_braking_into_the_corner_stop_is_on_the_first_pass(cairns: Network) -> None:
+    bus = Bus(cairns)
+    last = bus.drive_to(CORNER_STOP_M - 300.0, 9.0)
+    # fast on the last fix, and the next one 35 s later just round the corner, still heading the way it came
+    got = bus.ping(last + 35.0, CORNER_STOP_M - 10.0, 4.0, heading_from=CORNER_STOP_M - 60.0)
+    assert got is not None and abs(got - (CORNER_STOP_M - 10.0)) <= 40.0, f"put at {got} m"
+
