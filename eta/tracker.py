@@ -62,6 +62,7 @@ _TIMING_FIXES = 3  # moving fixes kept on the run into the next stop, to time it
 _HELD_SHORT_M = 1.0  # where progress waits for a bus GPS puts past a stop it has not reached
 _AHEAD_SLACK_S = 3.0  # ... when its run reaches the stop more than this after the fix
 _GAP_NEAR_M = 200.0  # a stop this near the last fix before a silence is timed by that fix's run
+_LATE_SHARE_OF_HEADWAY = 0.9  # late for its trip by this share of the wait for the next: still that trip
 _PATH_FIXES = 8  # the fixes a rival trip must also explain before the bus is moved onto it
 _NOISE_M = 15.0  # GPS noise: per fix, a rival's shape may pass this much farther than ours
 _WRONG_WAY_DEG = 120.0  # a bus heading this far off the line's direction is going the other way
@@ -963,7 +964,7 @@ class VehicleTracker:
 
     def _waiting_to_depart(self, ts: float) -> bool:
         """Standing at the trip's first stop, on the shape, before its departure with time to spare, or
-        after it by less than half the wait for the route's next departure from there: a bus that ended
+        after it by less than most of the wait for the route's next departure from there: a bus that ended
         its last trip late leaves late on this one, it does not skip it for the next."""
         s, cfg = self.s, self.ctx.config
         if s.trip_id is None or s.next_stop != 0 or s.pending_arrival is None:
@@ -978,7 +979,7 @@ class VehicleTracker:
         if t_rel < departure - cfg.gap_s:
             return True
         following = next_departure_here(self.ctx, s.trip_id, day)
-        grace = cfg.late_tolerance_s if following is None else 0.5 * (following - departure)
+        grace = cfg.late_tolerance_s if following is None else _LATE_SHARE_OF_HEADWAY * (following - departure)
         return t_rel < departure + min(grace, cfg.late_tolerance_s)
 
     def _switch(self, fit: Fit) -> None:
