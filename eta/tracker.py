@@ -764,7 +764,8 @@ class VehicleTracker:
             return max(t1, t2 - 0.5 * cfg.typical_dwell_s), True
         # the run out of it, read from the fix after it: when it left
         leave = self._left_clock(i, d2, t2, v2)
-        crawled = v1 < cfg.crawl_mps and a <= cfg.arrive_radius_m  # slow at the stop: it stopped there
+        # slow at the stop, or just pulling away from it: it stopped there
+        crawled = v1 < cfg.crawl_mps and a <= cfg.arrive_radius_m or v2 < cfg.crawl_mps and b <= cfg.arrive_radius_m
         if reach is not None and leave is not None and leave[0] - reach < cfg.min_dwell_s and reach_sure and (
             not crawled
         ):
@@ -774,7 +775,8 @@ class VehicleTracker:
             wa, wb = a / va, b / vb
             return t1 + span * wa / (wa + wb), False
         if reach is not None and reach_sure:
-            limit = leave[0] if leave is not None else t2
+            # (a clock read from a crawl just out of the stop is mostly GPS error: no limit)
+            limit = leave[0] if leave is not None and leave[1] else t2
             return min(max(reach, t1), limit), True
         if leave is not None and leave[1]:
             return min(max(leave[0] - cfg.typical_dwell_s, t1), t2), True
