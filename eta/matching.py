@@ -36,6 +36,7 @@ class ShapeMatcher:
         "_d0",
         "_dist",
         "_walk",
+        "_twin",
     )
 
     def __init__(self, shape: Shape) -> None:
@@ -65,6 +66,15 @@ class ShapeMatcher:
                 strict=True,
             )
         )
+
+        self._twin = _passes_near_itself(shape.xy, shape.dist)
+
+    def has_twin(self, along: float) -> bool:
+        """Whether another stretch of the line, well before or after `along`, passes near it (a loop round
+        a block, a street driven out and back): only there can a fix be put on the wrong pass."""
+        k = int(along / _TWIN_STEP_M) if along > 0.0 else 0
+        twin = self._twin
+        return twin[k if k < len(twin) else len(twin) - 1]
 
     def locate(self, x: float, y: float, lo: float, hi: float, guess: float) -> tuple[float, float]:
         """(distance along, offset) of the nearest point on the shape found by walking from `guess`.
@@ -217,6 +227,39 @@ class ShapeMatcher:
                 found.append(Match(best_along, best_d2**0.5))
             run_end = j
         return found
+
+
+_TWIN_STEP_M = 25.0  # resolution of ShapeMatcher.has_twin along the line
+_TWIN_RADIUS_M = 100.0  # another pass this near ...
+_TWIN_APART_M = 200.0  # ... and at least this far along the line from here is a twin
+
+
+def _passes_near_itself(xy: np.ndarray, dist: np.ndarray) -> list[bool]:
+    """For every `_TWIN_STEP_M` along the line, whether a point of it at least `_TWIN_APART_M` away along
+    the line lies within `_TWIN_RADIUS_M` (points every step, bucketed in a grid of that radius)."""
+    length = float(dist[-1]) if len(dist) else 0.0
+    steps = np.arange(0.0, length + _TWIN_STEP_M, _TWIN_STEP_M)
+    px = np.interp(steps, dist, xy[:, 0]) if len(dist) else np.zeros(1)
+    py = np.interp(steps, dist, xy[:, 1]) if len(dist) else np.zeros(1)
+    cells: dict[tuple[int, int], list[int]] = {}
+    cx = np.floor(px / _TWIN_RADIUS_M).astype(int).tolist()
+    cy = np.floor(py / _TWIN_RADIUS_M).astype(int).tolist()
+    for k, cell in enumerate(zip(cx, cy, strict=True)):
+        cells.setdefault(cell, []).append(k)
+    apart = int(_TWIN_APART_M / _TWIN_STEP_M)
+    radius2 = _TWIN_RADIUS_M * _TWIN_RADIUS_M
+    xs, ys = px.tolist(), py.tolist()
+    twin = [False] * len(xs)
+    for k in range(len(xs)):
+        if twin[k]:
+            continue
+        for dx in (-1, 0, 1):
+            for dy in (-1, 0, 1):
+                for j in cells.get((cx[k] + dx, cy[k] + dy), ()):
+                    if abs(j - k) >= apart and (xs[j] - xs[k]) ** 2 + (ys[j] - ys[k]) ** 2 <= radius2:
+                        twin[k] = twin[j] = True
+                        break
+    return twin
 
 
 class MatcherCache:

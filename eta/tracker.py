@@ -520,41 +520,29 @@ class VehicleTracker:
             v1 = speed if speed is not None else s.cruise_mps
             # between the two: steady from the fix before with the change of speed at the end (braking
             # into a stop the fix shows it standing at), and a steady change all along
+            reach = (v0 if v0 > v1 else v1) * elapsed  # the farthest the two speeds allow
             change = (v0 - v1) * (v0 - v1) / (2.0 * cfg.brake_mps2)
-            steady = max(v0, v1) * elapsed - change if change < max(v0, v1) * elapsed else 0.5 * (v0 + v1) * elapsed
-            guess = s.progress + 0.5 * (0.5 * (v0 + v1) * elapsed + steady)
-            standing = speed is not None and speed < cfg.stopped_mps
-            stop_dist = self._trip().stop_dist
-            # how far off the guess may be: the speeds say little about stops and lights between the fixes
-            spread = max(_GUESS_SPREAD * max(v0, v1) * elapsed, _MIN_GUESS_SPREAD_M)
-
-            def fit(m: Match) -> float:
-                # the fix, the guess and the bus's heading as three measurements: the likelier pass scores less
-                against = heading is not None and _going_against(matcher, m.dist, heading)
-                # (a bus stops at stops and lights its two speeds know nothing of: short of the guess is likelier
-                # than beyond it)
-                along_error = (m.dist - guess) / (spread if m.dist >= guess else _BEHIND_SPREAD * spread)
-                score = (m.offset / _GPS_SIGMA_M) ** 2 + along_error * along_error + against * _AGAINST_PENALTY
-                if standing and not _near_stop(stop_dist, m.dist, cfg.depart_radius_m):
-                    score += _STANDING_AWAY_PENALTY  # a bus standing still is most often at a stop
-                return score
-
+            gradual = 0.5 * (v0 + v1) * elapsed
+            guess = s.progress + 0.5 * (gradual + (reach - change if change < reach else gradual))
             along, offset = matcher.locate(x, y, lo, hi, guess)
             if offset <= cfg.off_route_m * 0.5:
                 against = heading is not None and _going_against(matcher, along, heading)
-                if against or abs(along - guess) > _FAR_FROM_GUESS_M or offset > _NOISE_M:
+                if against or (abs(along - guess) > _FAR_FROM_GUESS_M or offset > _NOISE_M) and matcher.has_twin(along):
                     # the walk ended going against the bus, far from where the speeds put it, or farther
                     # from the line than GPS error goes: where the line comes back to the same place (a
                     # street driven out and back, a loop round a block) the walk may be on the wrong pass
                     options = matcher.candidates(x, y, lo, hi, cfg.off_route_m if against else offset + _NOISE_M)
                     if len(options) > 1 or against and options:
-                        best = min(options, key=fit)
+                        best = self._likeliest_pass(options, guess, reach, speed, heading)
                         return best.dist, best.offset
                 return along, offset
             # a noisy fix where the route passes near itself (a spur driven out and back): of the legs in
             # the window, take the one that is near both the fix and where the bus should be by now
             options = matcher.candidates(x, y, lo, hi, cfg.off_route_m)
-            best = min(options, key=fit) if options else matcher.project(x, y, lo, hi)
+            if not options:
+                best = matcher.project(x, y, lo, hi)
+                return best.dist, best.offset
+            best = self._likeliest_pass(options, guess, reach, speed, heading)
             return best.dist, best.offset
         # a long gap: the window spans several legs; take the one nearest where the schedule (with the
         # current delay) puts the vehicle
@@ -567,6 +555,33 @@ class VehicleTracker:
         expected = timeline.dist_at(ts - day.origin - (s.delay_s or 0.0)) if day else s.progress
         best = min(options, key=lambda m: abs(m.dist - expected) + m.offset)
         return best.dist, best.offset
+
+    def _likeliest_pass(
+        self, options: list[Match], guess: float, reach: float, speed: float | None, heading: float | None
+    ) -> Match:
+        """Of the passes of the line near a fix, the likeliest: the fix, the guess of where the bus is (it
+        could have gone `reach` metres) and its heading as three measurements, each pass scored by how far
+        off each would be."""
+        cfg = self.ctx.config
+        matcher = self._matcher
+        assert matcher is not None
+        # how far off the guess may be: the speeds say little about stops and lights between the fixes; and
+        # a bus stops at stops and lights its two speeds know nothing of, so short of it is likelier
+        ahead = max(_GUESS_SPREAD * reach, _MIN_GUESS_SPREAD_M)
+        behind = _BEHIND_SPREAD * ahead
+        standing = speed is not None and speed < cfg.stopped_mps
+        stop_dist = self._trip().stop_dist
+
+        def score(m: Match) -> float:
+            along_error = (m.dist - guess) / (ahead if m.dist >= guess else behind)
+            total = (m.offset / _GPS_SIGMA_M) ** 2 + along_error * along_error
+            if heading is not None and _going_against(matcher, m.dist, heading):
+                total += _AGAINST_PENALTY
+            if standing and not _near_stop(stop_dist, m.dist, cfg.depart_radius_m):
+                total += _STANDING_AWAY_PENALTY  # a bus standing still is most often at a stop
+            return total
+
+        return min(options, key=score)
 
     def _trip(self) -> TripTimeline:
         """The current trip's timeline (with its stops and times as plain lists); a trip must be assigned."""

@@ -62,3 +62,16 @@ def test_a_bus_braking_into_the_corner_stop_is_on_the_first_pass(cairns: Network
     got = bus.ping(last + 35.0, CORNER_STOP_M - 10.0, 4.0, heading_from=CORNER_STOP_M - 60.0)
     assert got is not None and abs(got - (CORNER_STOP_M - 10.0)) <= 40.0, f"put at {got} m"
 
+
+
+def test_the_matcher_knows_where_a_line_comes_back_near_itself(cairns: Network) -> None:
+    bus = Bus(cairns)
+    matcher, shape = bus.matcher, bus.shape
+    assert matcher.has_twin(CORNER_STOP_M - 40.0) and matcher.has_twin(5390.0)  # both passes of the corner
+    # against brute force: a point has a twin when the line, 200 m or more away along it, comes within 100 m
+    along = np.arange(0.0, shape.length, 25.0)
+    points = np.column_stack([np.interp(along, shape.dist, shape.xy[:, i]) for i in (0, 1)])
+    for k in range(0, len(along), 7):
+        far = np.abs(along - along[k]) >= 200.0
+        near = np.hypot(*(points[far] - points[k]).T).min() <= 100.0 if far.any() else False
+        assert matcher.has_twin(float(along[k])) == near, f"at {along[k]:.0f} m"
