@@ -202,6 +202,9 @@ class VehicleTracker:
         self._trip_key: str | None = None
         self._timeline: TripTimeline | None = None
         self._matcher: ShapeMatcher | None = None
+        # (ts, service date, trip, where on it, delay at its end) of the trip the fix at ts finished: that fix
+        # reports the bus at the end of that trip, the next fix on the one it runs next
+        self._ended: tuple[float, str, str, float, float | None] | None = None
 
     # the seam for predictors
     @property
@@ -884,7 +887,7 @@ class VehicleTracker:
         if not s.confirmed:
             events[:0] = s.held  # nothing rivalled it to the end
         day = self._day()
-        finished = s.trip_id
+        finished, where = s.trip_id, s.progress
         s.route_id = trip.route_id
         s.finished = (s.service_date or "", finished)
         self._unassign()
@@ -894,12 +897,15 @@ class VehicleTracker:
         if following is None:
             s.parked = True  # at the end of its last known trip: report it there until it moves on
             return
+        alighted = arrival + 0.5 * self.ctx.config.typical_dwell_s
+        if ts < alighted:  # its riders are still getting off: the fix is still that trip's
+            self._ended = (ts, day.service_date, finished, where, arrival - (day.origin + trip.arrival[last]))
         nxt = self.ctx.network.trips[following]
         s.trip_id, s.service_date, s.trip_since = following, day.service_date, ts
         self.ctx.claims[(day.service_date, following)] = self.vehicle_id
         s.progress, s.progress_ts, s.progress_speed, s.next_stop = float(nxt.stop_dist[0]), ts, s.last_speed, 0
-        # waiting at the first stop: there once the last trip's riders are off (about half a dwell)
-        s.pending_arrival, s.pending_interpolated = arrival + 0.5 * self.ctx.config.typical_dwell_s, False
+        # waiting at the first stop: there once the last trip's riders are off
+        s.pending_arrival, s.pending_interpolated = alighted, False
         # a guess from the timetable: checked like an inferred trip
         s.confirmed, s.confirm_wins, s.history = False, 0, [(ts, s.last_x, s.last_y, s.last_speed)]
         s.provisional_fixes = 0
@@ -1057,6 +1063,9 @@ class VehicleTracker:
 
     def _state(self, ping: Ping, status: VehicleStatus) -> VehicleState:
         s = self.s
+        ended = self._ended
+        if ended is not None and ended[0] == ping.timestamp and s.trip_id is not None:
+            return self._end_state(ping, *ended[1:])
         if not s.trip_id:
             if s.trip_id is None and s.parked and s.finished is not None:
                 return self._parked_state(ping, s.finished)
@@ -1096,6 +1105,35 @@ class VehicleTracker:
             ping.bearing,
             self._feed_version,
         )
+
+    def _end_state(
+        self, ping: Ping, service_date: str, trip_id: str, where: float, delay: float | None
+    ) -> VehicleState:
+        """At the last stop of the trip this fix finished: that trip, `where` along it (at its end, or its
+        stand a little short of it), as late as it got there (the next fix finds it on its next trip); its
+        last stop as the next, from which predictions follow the bus onto the trips it runs next."""
+        trip = self._ctx_trip(trip_id)
+        return VehicleState(
+            self.vehicle_id,
+            ping.timestamp,
+            ping.latitude,
+            ping.longitude,
+            "at_stop",
+            trip_id,
+            trip.route_id,
+            service_date,
+            round(where, 2),
+            None if self.s.last_offset is None else round(self.s.last_offset, 2),
+            None if delay is None else round(delay, 1),
+            trip.stop_ids[-1],
+            trip.stop_sequences[-1],
+            ping.speed,
+            ping.bearing,
+            self._feed_version,
+        )
+
+    def _ctx_trip(self, trip_id: str) -> TripTimeline:
+        return self.ctx.timelines.get(trip_id)
 
     def _parked_state(self, ping: Ping, finished: tuple[str, str]) -> VehicleState:
         """At the last stop of the trip it finished, with no next trip known: that trip, at its end."""
