@@ -453,17 +453,20 @@ class VehicleTracker:
         return TrackerOutput(self._state(ping, self._status(ping.timestamp)), events)
 
     def _ran_on_during_gap(self, ping: Ping, x: float, y: float) -> TrackerOutput | None:
-        """After a gap, a fix off the trip but on its block's next trip: the bus finished the trip and set off on
-        the next while we heard nothing. Finish the trip there and then, and go on along the next one, reporting
-        the stops of both passed meanwhile (interpolated); None when the fix says no such thing."""
+        """After a gap, or from the end of its trip, a fix off the trip but on its block's next trip: the bus
+        finished the trip and set off on the next (or went to its stand, a street away) while we heard nothing of
+        it. Finish the trip there and then, and go on along the next one, reporting the stops of both passed
+        meanwhile (interpolated); None when the fix says no such thing."""
         s, cfg = self.s, self.ctx.config
         heard_last = s.progress_ts
         elapsed = ping.timestamp - heard_last
         day = self._day()
-        if s.trip_id is None or elapsed <= cfg.gap_s or day is None:
+        if s.trip_id is None or day is None:
             return None
         trip = self._trip()
         end = float(trip.stop_dist[-1])
+        if elapsed <= cfg.gap_s and end - s.progress > cfg.end_radius_m:
+            return None
         if end - s.progress > cfg.max_speed_mps * elapsed:
             return None  # it could not have got to the end of this trip since
         following = next_in_block(self.ctx, s.trip_id, day)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 from eta.engine import Engine
@@ -52,3 +53,31 @@ def test_stops_passed_while_silent_across_the_terminus_are_reported_on_both_trip
     # The next trip left its first stop no earlier than its timetable says (it was on time).
     departed = reported[(NEXT, int(next_trip.stop_sequences[0]))].departure_time
     assert departed is not None and departed >= day.origin + float(next_trip.departure[0])
+
+
+def test_a_bus_that_goes_from_its_trips_last_stop_to_the_next_trips_stand_a_street_away_runs_on(
+    cairns: Network,
+) -> None:
+    """Cairns buses often end a trip at one stop and start the next from a stand 90 m away: heard just short
+    of the last stop, then standing at the stand, the bus has finished its trip and waits for the next."""
+    ending, following = "CNS2014-CNS_MUL-Weekday-00-4166383", "CNS2014-CNS_MUL-Weekday-00-4166400"
+    engine = Engine(cairns)
+    day = engine.ctx.day(DAY)
+    assert engine.ctx.chains.next_trip(day.service_date, ending) == following
+    trip, nxt = cairns.trips[ending], cairns.trips[following]
+    pings, dists = trip_pings(cairns, ending, DAY, noise_m=5.0, seed=4)
+    near_end = [k for k, d in enumerate(dists) if d < float(trip.stop_dist[-1]) - 30.0][-1]
+    events = [e for p in pings[: near_end + 1] for e in engine.process(p).events]
+    assert engine.tracker("bus-1").trip_id == ending
+    stand = cairns.stops[nxt.stop_ids[0]]
+    last = pings[near_end]
+    states = []
+    for k in (1, 2, 3):
+        out = engine.process(dataclasses.replace(last, timestamp=last.timestamp + 30.0 * k, latitude=stand.lat,
+                                                 longitude=stand.lon, speed=0.0))
+        events += out.events
+        states.append(out.state)
+    assert all(s is not None and s.trip_id == following for s in states), [s and s.trip_id for s in states]
+    assert all(s is not None and s.status != "off_route" for s in states)
+    ended = [e for e in events if e.trip_id == ending and e.stop_sequence == int(trip.stop_sequences[-1])]
+    assert len(ended) == 1, "the trip's last stop, reached between the two fixes"
