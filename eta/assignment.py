@@ -207,11 +207,19 @@ def next_in_block(ctx: TrackingContext, trip_id: str, day: DayTrips, ignore_clai
     """The trip the same vehicle runs next: the block's next trip, or when the feed has no blocks, the trip the
     day's dispatch plan gives it (eta.prediction.blocks: the same chain the predictor predicts along) unless
     another vehicle runs that one, else the next departure of the same route from the stop where this trip
-    ends. Trips another vehicle runs (TrackingContext.holder) are skipped unless `ignore_claims`."""
+    ends. Trips another vehicle runs (TrackingContext.holder) are skipped unless `ignore_claims`; then a next
+    departure more than `terminal_wait_s` after this trip's end is no one's to guess (None)."""
     planned = ctx.chains.next_trip(day.service_date, trip_id)
     if planned is not None and (ignore_claims or ctx.holder(day.service_date, planned) is None):
         return planned
-    return next_from_terminal(ctx, trip_id, day, ignore_claims)
+    following = next_from_terminal(ctx, trip_id, day, ignore_claims)
+    if following is not None and not ignore_claims and (
+        ctx.network.trips[following].start_time - ctx.network.trips[trip_id].end_time > ctx.config.terminal_wait_s
+    ):
+        # the trips between went to other buses: this one does not wait hours for the next; where it goes
+        # is for inference to find when it moves
+        return None
+    return following
 
 
 def next_from_terminal(ctx: TrackingContext, trip_id: str, day: DayTrips, ignore_claims: bool = False) -> str | None:

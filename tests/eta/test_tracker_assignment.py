@@ -147,3 +147,23 @@ def test_a_vehicle_long_silent_does_not_keep_its_next_trip_from_the_bus_that_com
     # the fix that ends the trip still reports it (at its end); the bus is on its next trip from then
     assert (final.trip_id, final.status) == (ending, "at_stop")
     assert engine.tracker("bus-1").trip_id == planned
+
+
+def test_a_bus_whose_next_trip_another_bus_runs_is_not_given_one_hours_away(cairns: Network) -> None:
+    """When the trip the plan gives a bus after this one is run by another bus, the next departure from the
+    terminal may be hours later: no bus waits that long, and riders of that trip must not see this one."""
+    engine = Engine(cairns)
+    ctx = engine.ctx
+    day = ctx.day(DAY)
+    ending = "CNS2014-CNS_MUL-Weekday-00-4172564"
+    planned = ctx.chains.next_trip(day.service_date, ending)
+    assert planned is not None
+    pings, _ = trip_pings(cairns, ending, DAY, with_trip_id=True)
+    engine.process(pings[0].__class__("other", pings[0].timestamp, pings[0].latitude, pings[0].longitude))
+    ctx.claims[(day.service_date, planned)] = "other"  # the bus that runs it, heard lately
+    for ping in pings:
+        ctx.heard["other"] = ping.timestamp
+        engine.process(ping)
+    tracker = engine.tracker("bus-1")
+    assert tracker.s.finished == (day.service_date, ending)
+    assert tracker.trip_id is None, f"given {tracker.trip_id}, which leaves hours after {ending} ends"
