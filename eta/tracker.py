@@ -799,9 +799,10 @@ class VehicleTracker:
             # (a clock read from a crawl just out of the stop is mostly GPS error: no limit)
             limit = leave[0] if leave is not None and leave[1] else t2
             return min(max(reach, t1), limit), True
-        if leave is not None and leave[1]:
-            return min(max(leave[0] - cfg.typical_dwell_s, t1), t2), True
         before = self._travel_s(a, v1, braking=True)
+        if leave is not None and leave[1] and leave[0] - (t1 + before) >= cfg.min_dwell_s:
+            # it left with time to have stood there since it could have got there
+            return min(max(leave[0] - cfg.typical_dwell_s, t1 + before), t2), True
         after = self._travel_s(b, v2, braking=False) if b > 0 else 0.0
         if before + after <= span:
             return t1 + before, True

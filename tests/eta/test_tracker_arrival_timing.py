@@ -125,3 +125,20 @@ def test_stops_passed_while_silent_get_the_silence_shared_out_not_piled_on_the_f
     errors = [run.arrival(k) - truth[k] for k in range(i, last + 1)]
     assert all(run.events[int(run.trip.stop_sequences[k])].interpolated for k in range(i, last + 1))
     assert max(abs(e) for e in errors) <= 15.0, f"arrival errors {[round(e) for e in errors]} s"
+
+
+def test_a_stop_driven_past_right_after_leaving_the_last_is_reached_when_the_bus_got_there(
+    cairns: Network,
+) -> None:
+    run = Run(cairns)
+    gaps = np.diff(run.trip.stop_dist)
+    # a short run (200-300 m) from a stop the bus stood at to one it drives past, then one of 300-500 m
+    i = next(k for k in range(2, len(gaps) - 1) if 200.0 <= gaps[k - 1] <= 300.0 and 300.0 <= gaps[k] <= 500.0)
+    stop, length = float(run.trip.stop_dist[i]), float(gaps[i - 1])
+    passed_at = run.origin + float(run.trip.arrival[i])
+    # standing at the stop before until 23 s earlier, then away without stopping at stop i
+    leave = passed_at - 23.0 * length / 240.0
+    _start_trip_before(run, i, leave)
+    run.ping(leave, float(run.trip.stop_dist[i - 1]), 0.0)
+    run.ping(passed_at + 5.0, stop + 70.0, 14.0)
+    assert abs(run.arrival(i) - passed_at) <= 10.0, "when it passed, not when it left the stop before"
