@@ -653,6 +653,7 @@ class VehicleTracker:
             and stop_dist[s.next_stop] - cfg.arrive_radius_m > d2
             and s.pending_arrival is None
             and not at_end
+            and not (standing and stop_dist[s.next_stop] - 2.0 * cfg.arrive_radius_m <= d2)
         ):
             # the common case: between stops, nothing to report
             if dt > 0 and moved / dt > 2.0:
@@ -689,6 +690,13 @@ class VehicleTracker:
                     continue
                 break
             if stop - cfg.arrive_radius_m > d2 and not (at_end and i == n - 1):
+                if standing and stop - 2.0 * cfg.arrive_radius_m <= d2:
+                    # standing a little farther short than GPS error usually puts a bus, when its run in
+                    # says it got there already: at the stop
+                    due = self._due_arrival(i, cursor_d, cursor_t, cursor_v, ts, _AHEAD_SLACK_S)
+                    if due is not None:
+                        s.pending_arrival, s.pending_interpolated = due, interpolated
+                        events.append(self._event(i, due, None, interpolated))
                 break
             if d2 < stop and speed is not None and speed >= cfg.stopped_mps:
                 overdue = self._overdue_arrival(i, cursor_d, cursor_t, cursor_v, d2, ts, speed)
@@ -817,13 +825,17 @@ class VehicleTracker:
         """When the bus reached stop `i`, for a moving fix (t2, d2, v2) just short of it that comes long
         after the run in (from the fix at t1) should have brought it there; None when it may still be
         rolling in."""
+        # (at walking pace a few metres of GPS error are many seconds: no slower than a crawl)
+        still_to_go = (self._trip().stop_dist[i] - d2) / max(v2, self.ctx.config.crawl_mps)
+        return self._due_arrival(i, d1, t1, v1, t2, still_to_go + self.ctx.config.overdue_slack_s)
+
+    def _due_arrival(self, i: int, d1: float, t1: float, v1: float | None, t2: float, margin: float) -> float | None:
+        """When the run into stop `i` (timed from the fixes up to t1) reached it, if that was more than
+        `margin` seconds before t2; else None."""
         if v1 is None:
             return None
         reach, sure = self._run_reach(i, d1, t1, v1)
-        if reach is None or not sure:
-            return None
-        still_to_go = (self._trip().stop_dist[i] - d2) / v2
-        if t2 - reach < still_to_go + self.ctx.config.overdue_slack_s:
+        if reach is None or not sure or t2 - reach < margin:
             return None
         return min(max(reach, t1), t2)
 

@@ -142,3 +142,19 @@ def test_a_stop_driven_past_right_after_leaving_the_last_is_reached_when_the_bus
     run.ping(leave, float(run.trip.stop_dist[i - 1]), 0.0)
     run.ping(passed_at + 5.0, stop + 70.0, 14.0)
     assert abs(run.arrival(i) - passed_at) <= 10.0, "when it passed, not when it left the stop before"
+
+
+def test_a_bus_standing_at_the_stop_that_gps_puts_25_m_short_arrived_when_its_run_in_ended(
+    cairns: Network,
+) -> None:
+    run = Run(cairns)
+    i = run.stop_with_long_runs(300.0)
+    stop = float(run.trip.stop_dist[i])
+    leave_prev, duration = run.origin + float(run.trip.departure[i - 1]), 80.0
+    _start_trip_before(run, i, leave_prev)
+    for u in (0.45, 0.85):
+        run.ping(*_brake_in(run, i, leave_prev, duration, u))
+    arrived = leave_prev + duration
+    run.ping(arrived + 15.0, stop - 25.0, 0.0)  # standing at the stop; GPS error puts it 25 m short
+    run.ping(arrived + 45.0, stop + 150.0, 8.0)
+    assert abs(run.arrival(i) - arrived) <= 5.0, "the arrival, not the first fix seen past the stop"
