@@ -479,7 +479,13 @@ class VehicleTracker:
         # At cruising speed to the end; and it must have left the next trip's first stop in time to be here now.
         cruise = max(s.cruise_mps, 1.0)
         onward_s = max(fit.match.dist - float(nxt.stop_dist[0]), 0.0) / cruise
-        reached_end = min(s.progress_ts + (end - s.progress) / cruise, ping.timestamp - onward_s - cfg.typical_dwell_s)
+        got_there = s.progress_ts + (end - s.progress) / cruise
+        last = len(trip.stop_dist) - 1
+        if s.next_stop == last and s.progress_speed is not None and s.pending_arrival is None:
+            reach, sure = self._run_reach(last, s.progress, s.progress_ts, s.progress_speed)
+            if reach is not None and sure:
+                got_there = reach  # the run into the last stop, braking, rather than at cruising speed
+        reached_end = min(got_there, ping.timestamp - onward_s - cfg.typical_dwell_s)
         reached_end = max(reached_end, s.progress_ts + 1.0)
         events = self._advance(end, reached_end, None)
         if s.trip_id != following:  # not on to the trip we fitted after all (see _finish_if_at_end): next fixes decide
