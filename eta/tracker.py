@@ -70,10 +70,10 @@ _FAR_FROM_GUESS_M = 100.0  # a match this far along from where the speeds put th
 _CORNER_M = 25.0  # how far round a corner GPS error can put a fix
 _GPS_SIGMA_M = 10.0  # typical GPS error, off the line
 _GUESS_SPREAD = 0.15  # the guess of where a bus is now may be off by this share of the fastest it could have gone
-_MIN_GUESS_SPREAD_M = 50.0
-_BEHIND_SPREAD = 2.0
-_STANDING_AWAY_PENALTY = 4.0  # ... and one standing still away from any stop, like 2
+_MIN_GUESS_SPREAD_M = 50.0  # ... but never less than this
+_BEHIND_SPREAD = 2.0  # ... and twice that short of the guess (stops and lights the speeds know nothing of)
 _AGAINST_PENALTY = 9.0  # a pass going against the bus's heading weighs like 3 GPS errors off the line
+_STANDING_AWAY_PENALTY = 4.0  # ... and one where a bus standing still would be away from any stop, like 2
 _ALONG_TO_OFFSET = 0.1  # choosing between legs, 100 m from the expected progress weigh like 10 m off the line
 
 
@@ -532,10 +532,10 @@ class VehicleTracker:
             v1 = speed if speed is not None else s.cruise_mps
             # between the two: steady from the fix before with the change of speed at the end (braking
             # into a stop the fix shows it standing at), and a steady change all along
-            reach = (v0 if v0 > v1 else v1) * elapsed  # the farthest the two speeds allow
+            farthest = (v0 if v0 > v1 else v1) * elapsed  # the farthest the two speeds allow
             change = (v0 - v1) * (v0 - v1) / (2.0 * cfg.brake_mps2)
             gradual = 0.5 * (v0 + v1) * elapsed
-            guess = s.progress + 0.5 * (gradual + (reach - change if change < reach else gradual))
+            guess = s.progress + 0.5 * (gradual + (farthest - change if change < farthest else gradual))
             along, offset = matcher.locate(x, y, lo, hi, guess)
             if offset <= cfg.off_route_m * 0.5:
                 against = heading is not None and _going_against(matcher, along, heading)
@@ -545,7 +545,7 @@ class VehicleTracker:
                     # street driven out and back, a loop round a block) the walk may be on the wrong pass
                     options = matcher.candidates(x, y, lo, hi, cfg.off_route_m if against else offset + _NOISE_M)
                     if len(options) > 1 or against and options:
-                        best = self._likeliest_pass(options, guess, reach, speed, heading)
+                        best = self._likeliest_pass(options, guess, farthest, speed, heading)
                         return best.dist, best.offset
                 return along, offset
             # a noisy fix where the route passes near itself (a spur driven out and back): of the legs in
@@ -554,7 +554,7 @@ class VehicleTracker:
             if not options:
                 best = matcher.project(x, y, lo, hi)
                 return best.dist, best.offset
-            best = self._likeliest_pass(options, guess, reach, speed, heading)
+            best = self._likeliest_pass(options, guess, farthest, speed, heading)
             return best.dist, best.offset
         # a long gap: the window spans several legs; take the one nearest where the schedule (with the
         # current delay) puts the vehicle
@@ -569,17 +569,17 @@ class VehicleTracker:
         return best.dist, best.offset
 
     def _likeliest_pass(
-        self, options: list[Match], guess: float, reach: float, speed: float | None, heading: float | None
+        self, options: list[Match], guess: float, farthest: float, speed: float | None, heading: float | None
     ) -> Match:
         """Of the passes of the line near a fix, the likeliest: the fix, the guess of where the bus is (it
-        could have gone `reach` metres) and its heading as three measurements, each pass scored by how far
+        could have gone `farthest` metres) and its heading as three measurements, each pass scored by how far
         off each would be."""
         cfg = self.ctx.config
         matcher = self._matcher
         assert matcher is not None
         # how far off the guess may be: the speeds say little about stops and lights between the fixes; and
         # a bus stops at stops and lights its two speeds know nothing of, so short of it is likelier
-        ahead = max(_GUESS_SPREAD * reach, _MIN_GUESS_SPREAD_M)
+        ahead = max(_GUESS_SPREAD * farthest, _MIN_GUESS_SPREAD_M)
         behind = _BEHIND_SPREAD * ahead
         standing = speed is not None and speed < cfg.stopped_mps
         stop_dist = self._trip().stop_dist
@@ -1134,7 +1134,7 @@ class VehicleTracker:
         """At the last stop of the trip this fix finished: that trip, `where` along it (at its end, or its
         stand a little short of it), as late as it got there (the next fix finds it on its next trip); its
         last stop as the next, from which predictions follow the bus onto the trips it runs next."""
-        trip = self._ctx_trip(trip_id)
+        trip = self.ctx.timelines.get(trip_id)
         return VehicleState(
             self.vehicle_id,
             ping.timestamp,
@@ -1153,9 +1153,6 @@ class VehicleTracker:
             ping.bearing,
             self._feed_version,
         )
-
-    def _ctx_trip(self, trip_id: str) -> TripTimeline:
-        return self.ctx.timelines.get(trip_id)
 
     def _parked_state(self, ping: Ping, finished: tuple[str, str]) -> VehicleState:
         """At the last stop of the trip it finished, with no next trip known: that trip, at its end."""
