@@ -69,15 +69,21 @@ def _start_trip_before(run: Run, i: int, at: float) -> None:
     run.ping(at - 30.0, prev, 0.0)
 
 
+def _run_in(run: Run, duration: float, shares: tuple[float, ...]) -> tuple[int, float, float]:
+    """A bus leaving on time the stop before one with long runs either side, seen at `shares` of its
+    `duration` s run in: (the stop's index, its distance, when the bus gets there)."""
+    i = run.stop_with_long_runs(300.0)
+    leave_prev = run.origin + float(run.trip.departure[i - 1])
+    _start_trip_before(run, i, leave_prev)
+    for u in shares:
+        run.ping(*_brake_in(run, i, leave_prev, duration, u))
+    return i, float(run.trip.stop_dist[i]), leave_prev + duration
+
+
 def test_a_bus_gps_puts_short_of_the_stop_as_it_pulls_away_arrived_when_its_run_in_ended(cairns: Network) -> None:
     run = Run(cairns)
-    i = run.stop_with_long_runs(300.0)
-    stop = float(run.trip.stop_dist[i])
-    leave_prev, duration, dwell = run.origin + float(run.trip.departure[i - 1]), 80.0, 25.0
-    _start_trip_before(run, i, leave_prev)
-    for u in (0.45, 0.85):
-        run.ping(*_brake_in(run, i, leave_prev, duration, u))
-    arrived = leave_prev + duration
+    i, stop, arrived = _run_in(run, 80.0, (0.45, 0.85))
+    dwell = 25.0
     # pulling away 4 s after a 25 s stand, but a few metres of GPS error put the fix 5 m short of the stop
     run.ping(arrived + dwell + 4.0, stop - 5.0, 1.5)
     run.ping(arrived + dwell + 34.0, stop + 150.0, 8.0)
@@ -86,15 +92,9 @@ def test_a_bus_gps_puts_short_of_the_stop_as_it_pulls_away_arrived_when_its_run_
 
 def test_a_bus_gps_puts_past_the_stop_while_it_brakes_in_arrived_when_it_got_there(cairns: Network) -> None:
     run = Run(cairns)
-    i = run.stop_with_long_runs(300.0)
-    stop = float(run.trip.stop_dist[i])
-    leave_prev, duration = run.origin + float(run.trip.departure[i - 1]), 100.0
-    _start_trip_before(run, i, leave_prev)
-    for u in (0.4, 0.75):
-        run.ping(*_brake_in(run, i, leave_prev, duration, u))
-    ts, _, speed = _brake_in(run, i, leave_prev, duration, 0.92)  # 8 s and 9 m before the stop
+    i, stop, arrived = _run_in(run, 100.0, (0.4, 0.75))
+    ts, _, speed = _brake_in(run, i, arrived - 100.0, 100.0, 0.92)  # 8 s and 9 m before the stop
     run.ping(ts, stop + 3.0, speed)  # GPS error: 12 m along the street, past the stop
-    arrived = leave_prev + duration
     run.ping(arrived + 12.0, stop, 0.0)  # standing at the stop
     run.ping(arrived + 45.0, stop + 200.0, 9.0)
     assert abs(run.arrival(i) - arrived) <= 3.0, "the arrival, not the fix GPS put past the stop"
@@ -148,13 +148,7 @@ def test_a_bus_standing_at_the_stop_that_gps_puts_25_m_short_arrived_when_its_ru
     cairns: Network,
 ) -> None:
     run = Run(cairns)
-    i = run.stop_with_long_runs(300.0)
-    stop = float(run.trip.stop_dist[i])
-    leave_prev, duration = run.origin + float(run.trip.departure[i - 1]), 80.0
-    _start_trip_before(run, i, leave_prev)
-    for u in (0.45, 0.85):
-        run.ping(*_brake_in(run, i, leave_prev, duration, u))
-    arrived = leave_prev + duration
+    i, stop, arrived = _run_in(run, 80.0, (0.45, 0.85))
     run.ping(arrived + 15.0, stop - 25.0, 0.0)  # standing at the stop; GPS error puts it 25 m short
     run.ping(arrived + 45.0, stop + 150.0, 8.0)
     assert abs(run.arrival(i) - arrived) <= 5.0, "the arrival, not the first fix seen past the stop"

@@ -125,15 +125,21 @@ def test_a_bus_ending_its_trip_goes_on_to_the_trip_riders_were_shown_it_would_ru
     assert engine.tracker("bus-1").trip_id == planned
 
 
+def _planned_after(engine: Engine, trip_id: str) -> str:
+    """The trip the day's dispatch plan gives the bus that ends `trip_id` (on DAY)."""
+    day = engine.ctx.day(DAY)
+    planned = engine.ctx.chains.next_trip(day.service_date, trip_id)
+    assert planned is not None
+    return planned
+
+
 def test_a_vehicle_long_silent_does_not_keep_its_next_trip_from_the_bus_that_comes_to_run_it(cairns: Network) -> None:
     """A bus chained to a trip and then never heard from again (its duty over, its device dead) must not leave
     the bus that does come for the trip to run a later one: riders would see the wrong bus on both."""
     engine = Engine(cairns)
-    ctx = engine.ctx
-    day = ctx.day(DAY)
+    ctx, day = engine.ctx, engine.ctx.day(DAY)
     ending = "CNS2014-CNS_MUL-Weekday-00-4165883"
-    planned = ctx.chains.next_trip(day.service_date, ending)
-    assert planned is not None
+    planned = _planned_after(engine, ending)
     before, _ = trip_pings(cairns, ending, DAY, vehicle_id="bus-1", noise_m=5.0, seed=3)
     ghost_heard = before[0].timestamp - 900.0
     engine.process(before[0].__class__("ghost", ghost_heard, before[0].latitude, before[0].longitude))
@@ -153,11 +159,9 @@ def test_a_bus_whose_next_trip_another_bus_runs_is_not_given_one_hours_away(cair
     """When the trip the plan gives a bus after this one is run by another bus, the next departure from the
     terminal may be hours later: no bus waits that long, and riders of that trip must not see this one."""
     engine = Engine(cairns)
-    ctx = engine.ctx
-    day = ctx.day(DAY)
+    ctx, day = engine.ctx, engine.ctx.day(DAY)
     ending = "CNS2014-CNS_MUL-Weekday-00-4172564"
-    planned = ctx.chains.next_trip(day.service_date, ending)
-    assert planned is not None
+    planned = _planned_after(engine, ending)
     pings, _ = trip_pings(cairns, ending, DAY, with_trip_id=True)
     engine.process(pings[0].__class__("other", pings[0].timestamp, pings[0].latitude, pings[0].longitude))
     ctx.claims[(day.service_date, planned)] = "other"  # the bus that runs it, heard lately
