@@ -565,7 +565,8 @@ class VehicleTracker:
         day = self._day()
         timeline = self._trip()
         expected = timeline.dist_at(ts - day.origin - (s.delay_s or 0.0)) if day else s.progress
-        best = min(options, key=lambda m: abs(m.dist - expected) + m.offset)
+        # the timetable's run since the last fix, like the speeds' on a short one: short of it likelier
+        best = self._likeliest_pass(options, expected, max(expected - s.progress, 0.0), speed, heading)
         return best.dist, best.offset
 
     def _likeliest_pass(
