@@ -433,7 +433,7 @@ class VehicleTracker:
         along, offset = self._match(x, y, ping.timestamp, ping.speed, moving_heading(ping))
         s.last_offset = offset
         if offset > cfg.off_route_m:
-            carried = self._ran_on_during_gap(ping, x, y)
+            carried = self._ran_on_to_next_trip(ping, x, y)
             if carried is not None:
                 return carried
             s.off_route_count += 1
@@ -452,7 +452,7 @@ class VehicleTracker:
         events = self._advance(along, ping.timestamp, ping.speed)
         return TrackerOutput(self._state(ping, self._status(ping.timestamp)), events)
 
-    def _ran_on_during_gap(self, ping: Ping, x: float, y: float) -> TrackerOutput | None:
+    def _ran_on_to_next_trip(self, ping: Ping, x: float, y: float) -> TrackerOutput | None:
         """After a gap, or from the end of its trip, a fix off the trip but on its block's next trip: the bus
         finished the trip and set off on the next (or went to its stand, a street away) while we heard nothing of
         it. Finish the trip there and then, and go on along the next one, reporting the stops of both passed

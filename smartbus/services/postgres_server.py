@@ -174,17 +174,17 @@ class PostgresService(Service):
             host=db.host, port=db.port, user=db.role, password=db.password, dbname=db.name, connect_timeout=2
         )
 
+    def _our_version(self) -> str | None:
+        """The version of the server this checkout started, over its private socket; None when it is not up."""
+        return _server_version(self._superuser_conninfo()) if self.paths.socket_dir.exists() else None
+
     def _ours_answers(self) -> bool:
-        return self.paths.socket_dir.exists() and _server_version(self._superuser_conninfo()) is not None
+        return self._our_version() is not None
 
     def probe(self) -> str | None:
         """The server's version when one answers: ours over its private socket, or one started elsewhere (another
         checkout's `smartbus services up`, say) that already serves our role and database on our port."""
-        if self.paths.socket_dir.exists():
-            version = _server_version(self._superuser_conninfo())
-            if version is not None:
-                return version
-        return _server_version(self._application_conninfo())
+        return self._our_version() or _server_version(self._application_conninfo())
 
     def _as_postgres(self, *argv: str) -> list[str]:
         return ["runuser", "-u", PG_OS_USER, "--", *argv]
