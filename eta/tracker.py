@@ -54,6 +54,8 @@ if tuple(f.name for f in fields(VehicleState)) != _STATE_FIELDS:
 # that buffer through a dead spot deliver minutes late), at most one per spacing so a 1 Hz device keeps few.
 _RECENT_S = 900.0
 _RECENT_SPACING_S = 10.0
+# Refused fixes remembered, so a replayed batch refuses them again: more than one vehicle's share of a batch.
+_REFUSED_KEPT = 16
 # A late fix that as nearly fits (within this much offset) a pass of the line this far along from the best is
 # left unplaced: no live fix says which pass it was on.
 _LATE_AMBIGUOUS_OFFSET_M = 15.0
@@ -128,6 +130,10 @@ class TrackState:
     last_offset: float | None = None
     trip_since: float = 0.0  # when the bus joined its current trip (UTC epoch seconds)
     recent: list[tuple[float, float]] = field(default_factory=list)  # (ts, progress) of the last fixes on it
+    # timestamps of the last fixes refused as impossible: a worker that replays a batch after a crash or a
+    # rebalance meets them again as late fixes, and must refuse them again rather than store them as history.
+    # A tuple, so that snapshots pickled before it existed load with the class default.
+    refused_ts: tuple[float, ...] = ()
 
 
 def _estimated_after(events: list[StopEvent], heard_last: float) -> list[StopEvent]:
@@ -227,20 +233,20 @@ class VehicleTracker:
         s, cfg = self.s, self.ctx.config
         ts, last_ts = ping.timestamp, s.last_ts
         if last_ts is not None:
+            if ts == last_ts or ts in s.refused_ts:
+                return TrackerOutput(None, rejected_reason="duplicate")
             if ts < last_ts:
                 return TrackerOutput(None, rejected_reason="out_of_order", past=self._place_late(ping))
-            if ts == last_ts:
-                return TrackerOutput(None, rejected_reason="duplicate")
         lat, lon = ping.latitude, ping.longitude
         x, y = self._projection.point_xy(lat, lon)
         if not self.ctx.inside(x, y):
-            return TrackerOutput(None, rejected_reason="off_network")
+            return self._refuse(ts, "off_network")
         if last_ts is not None:
             jump = math.hypot(x - s.last_x, y - s.last_y)
             if jump > cfg.max_speed_mps * (ts - last_ts) + 50.0:
                 s.speed_rejects += 1
                 if s.speed_rejects < cfg.reject_streak_reset:
-                    return TrackerOutput(None, rejected_reason="impossible_speed")
+                    return self._refuse(ts, "impossible_speed")
                 self._unassign()  # several fixes agree with each other, not with the anchor: re-anchor
             if s.trip_id is not None and ts - last_ts > cfg.silence_unassign_s:
                 self._unassign()
@@ -264,6 +270,10 @@ class VehicleTracker:
             if self._reconsider(ping, x, y):
                 out.state = self._state(ping, self._status(ping.timestamp))
         return out
+
+    def _refuse(self, ts: float, reason: str) -> TrackerOutput:
+        self.s.refused_ts = (*self.s.refused_ts[-(_REFUSED_KEPT - 1):], ts)
+        return TrackerOutput(None, rejected_reason=reason)
 
     def _place_late(self, ping: Ping) -> VehicleState | None:
         """Where on its current trip the bus was when it took a fix that arrived after newer ones: behind

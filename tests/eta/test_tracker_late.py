@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 from eta.engine import Engine
@@ -54,3 +55,24 @@ def test_a_late_fix_from_before_the_trip_began_is_not_placed_on_it(cairns: Netwo
     engine.process(pings[6])
     out = engine.process(pings[2])  # older than anything the tracker has seen of this trip
     assert out.rejected_reason == "out_of_order" and out.past is None
+
+
+def test_a_fix_refused_as_impossible_is_refused_again_when_a_replay_brings_it_late(cairns: Network) -> None:
+    """A worker that takes over after a crash replays the batch the dead one had started: fixes it already refused
+    come back older than the state. Stored now as positions of the past, they would add rows the first pass did
+    not (the writer's natural key cannot tell), and history would keep a reading the tracker judged impossible."""
+    pings, dists = trip_pings(cairns, ROUTE_120_TRIP, DAY, interval_s=30.0, with_trip_id=True)
+    k = next(i for i in range(10, len(pings) - 2) if float(dists[i + 1] - dists[i - 1]) > 250.0)
+    # a reading one second after the fix before it, already where the bus is 30 s later: 40 m/s cannot do it
+    glitch = dataclasses.replace(pings[k + 1], timestamp=pings[k - 1].timestamp + 1.0)
+    engine = Engine(cairns)
+    for ping in pings[:k]:
+        engine.process(ping)
+    assert engine.process(glitch).rejected_reason == "impossible_speed"
+    for ping in pings[k + 1 : k + 3]:
+        assert engine.process(ping).state is not None
+
+    replayed = engine.process(glitch)
+
+    assert replayed.past is None and replayed.state is None
+    assert replayed.rejected_reason == "duplicate"
