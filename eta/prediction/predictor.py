@@ -62,6 +62,12 @@ _NO_PREDICTION_STATUSES = frozenset({"stale", "unassigned", "off_route"})
 # A bus still at a trip's first stop this long after it should have left is not running that trip (the
 # tracker guessed the block's next trip wrong, or the bus is out of service): predict nothing from it.
 OVERDUE_AT_START_S = 180.0
+# How long after its scheduled start a bus that was early at the first stop leaves it (start lag), and how long
+# a late bus stands there before it sets off (turnaround), are learned only from plausible stays. A bus leaving
+# hours early, or standing for an hour, is on another trip than the one it was tracked on (a device naming the
+# wrong trip): one such stay would move the learned mean by minutes for every bus after it.
+START_LAG_LEARNED_S = (-600.0, 1800.0)
+TURNAROUND_LEARNED_MAX_S = 1800.0
 
 log = logging.getLogger(__name__)
 
@@ -216,10 +222,13 @@ class LearningPredictor:
         stay = event.departure_time - event.arrival_time
         scheduled_departure = self.origin(event.service_date) + plan.departure[index]
         if index == 0:
+            lag = event.departure_time - scheduled_departure
             if event.arrival_time >= scheduled_departure:
-                self.model.turnaround.add(stay, 0.05)
+                if stay <= TURNAROUND_LEARNED_MAX_S:
+                    self.model.turnaround.add(stay, 0.05)
             elif event.arrival_time + self.model.turnaround_s() < scheduled_departure:
-                self.model.start_lag.add(event.departure_time - scheduled_departure, 0.05)
+                if START_LAG_LEARNED_S[0] <= lag <= START_LAG_LEARNED_S[1]:
+                    self.model.start_lag.add(lag, 0.05)
             return
         if plan.holds[index] and event.arrival_time + stay <= scheduled_departure + 5.0:
             return
@@ -311,6 +320,16 @@ class LearningPredictor:
             if before is not None and seen.index == len(before.segments) and seen.arrival <= default:
                 return seen.arrival
         return default
+
+    def waiting_for(self, state: VehicleState) -> tuple[str, str] | None:
+        """(service_date, trip_id) of the trip a bus waits at the first stop of, in time to run it: it stands
+        for that trip even while the stops it has ahead lie beyond the horizon (a long layover)."""
+        if state.status not in ("at_stop", "layover") or state.trip_id is None or state.service_date is None:
+            return None
+        plan = self.plan(state.trip_id)
+        if plan is None or plan.index_of.get(state.next_stop_sequence or -1) != 0:
+            return None
+        return None if self._overdue_at_start(state, plan) else (state.service_date, state.trip_id)
 
     def _overdue_at_start(self, state: VehicleState, plan: TripPlan) -> bool:
         assert state.service_date is not None

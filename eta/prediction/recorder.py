@@ -54,16 +54,25 @@ class PredictionRecorder:
         state = output.state
         if state is None:
             return
-        if state.timestamp > self.clock:
+        advanced = state.timestamp > self.clock
+        if advanced:
             self.clock = state.timestamp
-            for board in self.board.tick(self.clock):
-                self._write(board)
-            if self.board.due_silent(self.clock):
-                for again in self.predictor.republish_silent_shown(self.clock):
-                    self._write_shown(again)
+        # what this bus stands for is known before the timetable is consulted at this clock
+        waiting = self.predictor.waiting_for(state)
+        if waiting is not None:  # on a long layover its stops may all lie beyond the horizon: it is there all the same
+            self.board.covered_trips((waiting,), self.clock)
         shown = self.predictor.publish_shown(state)
         if shown is not None and shown.entries:
             self.board.covered_trips(_trips_of(shown), self.clock)
+        if advanced:
+            if self.board.due_silent(self.clock):
+                for again in self.predictor.republish_silent_shown(self.clock):
+                    # a silent bus still stands for its trips: the timetable must not take them over meanwhile
+                    self.board.covered_trips(_trips_of(again), self.clock)
+                    self._write_shown(again)
+            for board in self.board.tick(self.clock):
+                self._write(board)
+        if shown is not None and shown.entries:
             self._write_shown(shown)
 
     def _write(self, prediction: PredictionSet) -> None:

@@ -94,6 +94,29 @@ def test_no_predictions_from_a_bus_off_its_route_or_overdue_at_its_first_stop(ca
     assert predictor.predict(_state(cairns, trip_id, 0, 0.0, 1200.0, "layover")) is None
 
 
+def test_a_bus_tracked_on_a_trip_hours_later_does_not_teach_every_bus_to_leave_its_first_stop_early(
+    cairns: Network,
+) -> None:
+    """A device naming a trip three hours later makes its bus leave that trip's first stop three hours early.
+    Learned as the time buses leave after their scheduled start, that one stay would put every waiting bus on
+    the road hours before its time, or give up on it as overdue: riders at the next stops would see nothing."""
+    ids = cairns.trips_on(cairns.service_day_for(DAY)[0])
+    misnamed, waiting = ids[0], _long_trip(cairns)
+    origin = cairns.service_day_origin(DAY)
+    start = origin + float(cairns.trips[misnamed].departure[0])
+    first = cairns.trips[misnamed]
+    predictor = LearningPredictor(cairns)
+    predictor.observe([StopEvent("bus-0", misnamed, DATE, first.stop_ids[0], int(first.stop_sequences[0]),
+                                 start - 4 * 3600.0, start - 3 * 3600.0, False)])
+
+    state = _state(cairns, waiting, 0, 0.0, -300.0, "layover")  # five minutes before its departure
+    found = predictor.predict(state)
+
+    assert found is not None and found.stops
+    trip = cairns.trips[waiting]
+    assert found.stops[0].predicted_arrival >= origin + float(trip.departure[0])  # not before it sets off
+
+
 def test_a_slow_day_learned_from_the_bus_ahead_moves_predictions_later(cairns: Network) -> None:
     trip_id = _long_trip(cairns)
     trip = cairns.trips[trip_id]
