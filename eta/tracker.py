@@ -459,7 +459,47 @@ class VehicleTracker:
             status: VehicleStatus = "off_route" if s.off_route_count >= cfg.off_route_pings else "in_transit"
             return TrackerOutput(self._state(ping, status), events)
         s.off_route_count = 0
+        if s.trusted and override is None and s.next_stop == 0 and self._leaves_too_early(along, ping.timestamp):
+            moved = self._leave_device_trip(ping, x, y)
+            if moved is not None:
+                return moved
         events = self._advance(along, ping.timestamp, ping.speed)
+        return TrackerOutput(self._state(ping, self._status(ping.timestamp)), events)
+
+    def _leaves_too_early(self, along: float, ts: float) -> bool:
+        """Whether the bus sets off from its trip's first stop longer before the trip's departure than any trip
+        fits a bus running early: a device's trip fits the bus only while the time fits it too."""
+        cfg, trip, day = self.ctx.config, self._trip(), self._day()
+        if day is None or along <= trip.stop_dist[0] + cfg.depart_radius_m:
+            return False
+        return ts - day.origin < trip.departure[0] - cfg.early_tolerance_s
+
+    def _leave_device_trip(self, ping: Ping, x: float, y: float) -> TrackerOutput | None:
+        """The bus has set off on another trip than its device names (a trip hours later, say, of the same route):
+        go on along the trip that fits where and when it is, held until confirmed like any inferred trip; None
+        when no other trip fits (an extra run, early: the device's trip stays)."""
+        s = self.s
+        # the device's direction belongs to the trip it names; its route is still the bus's best word
+        unnamed = dataclasses.replace(ping, trip_id=None, direction_id=None, start_date=None, start_time=None)
+        ranked = rank_trips(self.ctx, unnamed, x, y, self.vehicle_id, s.route_id)
+        best = next((f for f in ranked if f.trip_id != s.trip_id and not self._just_ran(f)), None)
+        if best is None:
+            return None
+        ours, theirs = self._trip(), self.ctx.timelines.get(best.trip_id)
+        if theirs.shape_id == ours.shape_id and theirs.stop_ids[0] == ours.stop_ids[0]:
+            # the same run from the same stand: keep how long it stood there, so its first stop is reported
+            claims = self.ctx.claims
+            if claims.get((s.service_date, s.trip_id)) == self.vehicle_id:
+                del claims[(s.service_date, s.trip_id)]
+            s.trip_id, s.service_date = best.trip_id, best.day.service_date
+            claims[(s.service_date, s.trip_id)] = self.vehicle_id
+            s.trusted, s.confirmed, s.confirm_wins, s.provisional_fixes = False, False, 0, 0
+            s.history = [(ping.timestamp, x, y, ping.speed)]
+            events = self._advance(best.match.dist, ping.timestamp, ping.speed)
+        else:
+            self._assign(best, ping.timestamp, confirmed=False, speed=ping.speed)
+            s.history = [(ping.timestamp, x, y, ping.speed)]
+            events = self._advance(best.match.dist, ping.timestamp, ping.speed, fresh=True)
         return TrackerOutput(self._state(ping, self._status(ping.timestamp)), events)
 
     def _ran_on_to_next_trip(self, ping: Ping, x: float, y: float) -> TrackerOutput | None:

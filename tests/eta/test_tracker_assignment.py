@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 from eta.engine import Engine
@@ -171,3 +172,21 @@ def test_a_bus_whose_next_trip_another_bus_runs_is_not_given_one_hours_away(cair
     tracker = engine.tracker("bus-1")
     assert tracker.s.finished == (day.service_date, ending)
     assert tracker.trip_id is None, f"given {tracker.trip_id}, which leaves hours after {ending} ends"
+
+
+def test_a_bus_whose_device_names_a_trip_hours_later_runs_the_trip_it_sets_off_on(cairns: Network) -> None:
+    """A device set up with the wrong trip of the route: trusted while the bus waits at the stand (a bus may wait
+    there long), not once it sets off three hours before that trip's time on the timetable of the one due now."""
+    named = "CNS2014-CNS_MUL-Weekday-00-4166387"  # the same route, shape and stand, three hours later
+    pings, _ = trip_pings(cairns, ROUTE_120_TRIP, DAY, interval_s=30.0, noise_m=5.0, with_trip_id=True, lead_s=600.0)
+    pings = [dataclasses.replace(p, trip_id=named) for p in pings]
+    engine = Engine(cairns)
+    outs = [engine.process(p) for p in pings]
+    events = [e for out in outs for e in out.events]
+    departed = next(k for k, p in enumerate(pings) if p.timestamp > pings[0].timestamp + 700.0)
+
+    assert {out.state.trip_id for out in outs[departed:] if out.state is not None} == {ROUTE_120_TRIP}
+    assert {e.trip_id for e in events} == {ROUTE_120_TRIP}
+    reported = {e.stop_sequence for e in events}
+    assert int(cairns.trips[ROUTE_120_TRIP].stop_sequences[0]) in reported  # its first stop too
+    assert len(reported) >= len(cairns.trips[ROUTE_120_TRIP].stop_ids) - 1
