@@ -82,9 +82,7 @@ def fit_trip(
             wait = trip.departure[0] - t_rel
         holder = ctx.holder(day.service_date, trip_id)
         claimed = holder is not None and holder != own
-        # offsets within GPS noise say nothing about which of two shapes along the same street it is
-        off = match.offset - _NOISE_M if match.offset > _NOISE_M else 0.0
-        score = off + abs(delay) * _SECONDS_TO_METRES + (_CLAIMED_PENALTY if claimed else 0.0)
+        score = timetable_score(match.offset, delay) + (_CLAIMED_PENALTY if claimed else 0.0)
         score += wait * _WAIT_TO_METRES + (_OTHER_ROUTE_PENALTY if route and trip.route_id != route else 0.0)
         if heading is not None:
             turn = abs((ctx.matchers.get(trip.shape_id).heading_at(match.dist) - heading + 180.0) % 360.0 - 180.0)
@@ -93,6 +91,13 @@ def fit_trip(
         if best is None or score < best.score:
             best = Fit(trip_id, day, match, delay, score)
     return best
+
+
+def timetable_score(offset: float, delay_s: float) -> float:
+    """A fix's fit to a trip from how far off its shape and off its timetable it is (lower is better)."""
+    # offsets within GPS noise say nothing about which of two shapes along the same street it is
+    off = offset - _NOISE_M if offset > _NOISE_M else 0.0
+    return off + abs(delay_s) * _SECONDS_TO_METRES
 
 
 def forced_fit(ctx: TrackingContext, trip_id: str, day: DayTrips, x: float, y: float, ts: float) -> Fit:

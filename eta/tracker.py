@@ -19,6 +19,7 @@ from eta.assignment import (
     next_departure_here,
     next_in_block,
     rank_trips,
+    timetable_score,
     trusted_fit,
 )
 from eta.matching import Match, ShapeMatcher
@@ -360,6 +361,9 @@ class VehicleTracker:
         s, cfg = self.s, self.ctx.config
         ranked = rank_trips(self.ctx, ping, x, y, self.vehicle_id, s.route_id)
         ours = next((f for f in ranked if f.trip_id == s.trip_id and f.day.service_date == s.service_date), None)
+        day = self._day()
+        if ours is None and day is not None and (s.last_offset or 0.0) <= cfg.off_route_m:
+            ours = self._tracked_fit(day)  # later than inference reaches, still on our line (see _recheck)
         best = ranked[0] if ranked else None
         if best is None or best is ours or (ours is not None and best.score + cfg.confirm_margin >= ours.score):
             return False
@@ -1037,6 +1041,12 @@ class VehicleTracker:
             )
             if ours is not None:
                 ranked = sorted([*ranked, ours], key=lambda f: (f.score, f.trip_id))
+        elif ours is None and s.next_stop > 0 and day is not None and (s.last_offset or 0.0) <= cfg.off_route_m:
+            # running later than inference reaches, the bus still follows our trip's line: it keeps the trip
+            # unless a rival fits clearly better than a bus that late on ours (one another bus runs will not)
+            ours = self._tracked_fit(day)
+            if ours is not None:
+                ranked = sorted([*ranked, ours], key=lambda f: (f.score, f.trip_id))
         best = ranked[0] if ranked else None
         if self._just_ran(best):
             return passing  # nothing to learn from this fix: wait for one away from the way the bus came
@@ -1057,6 +1067,18 @@ class VehicleTracker:
                 s.route_id = self.ctx.network.trips[s.trip_id].route_id
             return passing + released
         return passing
+
+    def _tracked_fit(self, day: DayTrips) -> Fit | None:
+        """Our trip's fit where the tracker has the bus, however late, scored as inference scores its trips;
+        None when the bus runs early. A bus later than inference reaches is held up on its trip; one earlier
+        than it reaches is far likelier on the trip before, which then fits better."""
+        s = self.s
+        assert s.trip_id is not None
+        delay = s.progress_ts - day.origin - self._trip().time_at(s.progress)
+        if delay < 0.0:
+            return None
+        offset = s.last_offset or 0.0
+        return Fit(s.trip_id, day, Match(s.progress, offset), delay, timetable_score(offset, delay))
 
     def _waiting_to_depart(self, ts: float) -> bool:
         """Standing at the trip's first stop, on the shape, before its departure with time to spare, or

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
 
 from eta.engine import Engine
 from eta.network import Network
+from smartbus.messages import Ping
 from tests.eta.pings import trip_pings
 
 DAY = dt.date(2014, 6, 3)  # a Tuesday inside the Cairns calendar
@@ -190,3 +192,38 @@ def test_a_bus_whose_device_names_a_trip_hours_later_runs_the_trip_it_sets_off_o
     reported = {e.stop_sequence for e in events}
     assert int(cairns.trips[ROUTE_120_TRIP].stop_sequences[0]) in reported  # its first stop too
     assert len(reported) >= len(cairns.trips[ROUTE_120_TRIP].stop_ids) - 1
+
+
+
+
+
+def test_a_bus_held_up_later_than_inference_reaches_keeps_its_trip(cairns: Network) -> None:
+    """Without trip ids, a bus held up for 40 minutes (an incident on the road) late in its trip is then later
+    than the timetable lets inference consider it for that trip. It still follows the trip's line: it keeps
+    the trip and reports the rest of its stops, rather than being put on whatever trip fits the timetable."""
+    pings, _ = trip_pings(cairns, ROUTE_120_TRIP, DAY, interval_s=30.0, noise_m=5.0, seed=1)
+    pings = _moving(cairns, pings)
+    k = int(0.7 * len(pings))
+    held = [dataclasses.replace(pings[k], timestamp=pings[k].timestamp + 30.0 * j, speed=0.0, bearing=None)
+            for j in range(1, 80)]
+    after = [dataclasses.replace(p, timestamp=p.timestamp + 2400.0) for p in pings[k + 1 :]]
+    engine = Engine(cairns)
+    outs = [engine.process(p) for p in [*pings[: k + 1], *held, *after]]
+
+    assert {o.state.trip_id for o in outs if o.state is not None} == {ROUTE_120_TRIP}
+    events = [e for o in outs for e in o.events]
+    assert {e.trip_id for e in events} == {ROUTE_120_TRIP}
+    trip = cairns.trips[ROUTE_120_TRIP]
+    assert len({e.stop_sequence for e in events}) >= len(trip.stop_ids) - 2
+
+
+def _moving(network: Network, pings: list[Ping]) -> list[Ping]:
+    """The pings with the speed and bearing a device reports, from each fix to the next."""
+    out = []
+    for ping, following in zip(pings, pings[1:], strict=False):
+        x0, y0 = network.projection.point_xy(ping.latitude, ping.longitude)
+        x1, y1 = network.projection.point_xy(following.latitude, following.longitude)
+        speed = math.hypot(x1 - x0, y1 - y0) / (following.timestamp - ping.timestamp)
+        bearing = math.degrees(math.atan2(x1 - x0, y1 - y0)) % 360.0 if speed > 2.0 else None
+        out.append(dataclasses.replace(ping, speed=speed, bearing=bearing))
+    return [*out, pings[-1]]
