@@ -492,11 +492,9 @@ class VehicleTracker:
         ours, theirs = self._trip(), self.ctx.timelines.get(best.trip_id)
         if theirs.shape_id == ours.shape_id and theirs.stop_ids[0] == ours.stop_ids[0]:
             # the same run from the same stand: keep how long it stood there, so its first stop is reported
-            claims = self.ctx.claims
-            if claims.get((s.service_date, s.trip_id)) == self.vehicle_id:
-                del claims[(s.service_date, s.trip_id)]
+            self._release_claim()
             s.trip_id, s.service_date = best.trip_id, best.day.service_date
-            claims[(s.service_date, s.trip_id)] = self.vehicle_id
+            self.ctx.claims[(best.day.service_date, best.trip_id)] = self.vehicle_id
             s.trusted, s.confirmed, s.confirm_wins, s.provisional_fixes = False, False, 0, 0
             s.history = [(ping.timestamp, x, y, ping.speed)]
             events = self._advance(best.match.dist, ping.timestamp, ping.speed)
@@ -1122,12 +1120,16 @@ class VehicleTracker:
             if offset <= self.ctx.config.off_route_m:
                 s.held.extend(self._advance(along, ts, v))
 
-    def _unassign(self) -> None:
+    def _release_claim(self) -> None:
         s = self.s
         if s.trip_id is not None and s.service_date is not None:
             key = (s.service_date, s.trip_id)
             if self.ctx.claims.get(key) == self.vehicle_id:
                 del self.ctx.claims[key]
+
+    def _unassign(self) -> None:
+        s = self.s
+        self._release_claim()
         s.trip_id = s.service_date = None
         s.confirmed, s.confirm_wins, s.held, s.history, s.prev_served = True, 0, [], [], True
         s.trusted, s.timing_fixes, s.recent = False, [], []

@@ -57,9 +57,10 @@ class PredictionRecorder:
         advanced = state.timestamp > self.clock
         if advanced:
             self.clock = state.timestamp
-        # what this bus stands for is known before the timetable is consulted at this clock
+        # what this bus stands for is known before the timetable is consulted at this clock; on a long layover
+        # all its trip's stops may lie beyond the horizon, yet it is there for that trip all the same
         waiting = self.predictor.waiting_for(state)
-        if waiting is not None:  # on a long layover its stops may all lie beyond the horizon: it is there all the same
+        if waiting is not None:
             self.board.covered_trips((waiting,), self.clock)
         shown = self.predictor.publish_shown(state)
         if shown is not None and shown.entries:
