@@ -539,7 +539,12 @@ class VehicleTracker:
                 got_there = reach  # the run into the last stop, braking, rather than at cruising speed
         reached_end = min(got_there, ping.timestamp - onward_s - cfg.typical_dwell_s)
         reached_end = max(reached_end, s.progress_ts + 1.0)
+        ending = s.trip_id
         events = self._advance(end, reached_end, None)
+        if s.trip_id == ending:
+            # a stop a few metres short of the last holds a bus at the end short of it (GPS cannot tell the two
+            # apart), yet the bus is on its next trip now: it passed every stop left
+            self._run_out(reached_end, events)
         if s.trip_id != following:  # not on to the trip we fitted after all (see _finish_if_at_end): next fixes decide
             return TrackerOutput(self._state(ping, self._status(ping.timestamp)), _estimated_after(events, heard_last))
         s.history = [(ping.timestamp, x, y, ping.speed)]
@@ -549,6 +554,22 @@ class VehicleTracker:
         s.progress_ts = max(s.progress_ts, departure)
         events += self._advance(fit.match.dist, ping.timestamp, ping.speed)
         return TrackerOutput(self._state(ping, self._status(ping.timestamp)), _estimated_after(events, heard_last))
+
+    def _run_out(self, ended: float, events: list[StopEvent]) -> None:
+        """End the trip at `ended`, reporting the stops still ahead of the bus as passed by then."""
+        s, cfg = self.s, self.ctx.config
+        last = len(self._trip().stop_dist) - 1
+        if s.pending_arrival is not None and s.next_stop < last:
+            departure = min(s.pending_arrival + cfg.typical_dwell_s, ended)
+            events.append(self._event(s.next_stop, s.pending_arrival, max(departure, s.pending_arrival),
+                                      s.pending_interpolated))
+            s.pending_arrival, s.next_stop = None, s.next_stop + 1
+        while s.next_stop < last:
+            events.append(self._event(s.next_stop, ended, ended, True))
+            s.next_stop += 1
+        if s.next_stop == last and s.pending_arrival is None:
+            s.pending_arrival, s.pending_interpolated = ended, True
+        self._finish_if_at_end(ended, events)
 
     def _take_override(self, override: tuple[str, str], ping: Ping, x: float, y: float) -> TrackerOutput | None:
         """Put the bus on the trip an operator gave it, wherever the fix is; None for a trip or day this

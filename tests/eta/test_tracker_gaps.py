@@ -7,6 +7,7 @@ import datetime as dt
 
 from eta.engine import Engine
 from eta.network import Network
+from eta.tracking_context import TrackerConfig
 from tests.eta.pings import trip_pings
 
 DAY = dt.date(2014, 6, 3)  # a Tuesday inside the Cairns calendar
@@ -81,3 +82,26 @@ def test_a_bus_that_goes_from_its_trips_last_stop_to_the_next_trips_stand_a_stre
     assert all(s is not None and s.status != "off_route" for s in states)
     ended = [e for e in events if e.trip_id == ending and e.stop_sequence == int(trip.stop_sequences[-1])]
     assert len(ended) == 1, "the trip's last stop, reached between the two fixes"
+
+
+def test_a_bus_heard_again_on_its_next_trip_ends_the_last_even_where_its_last_two_stops_coincide(
+    cairns: Network,
+) -> None:
+    """Route 110's Sunday trips end at two stops the shape puts at the same point. A bus silent over the end of
+    such a trip, heard again along its next, had finished it; held short of the last stop by the stop before
+    it, it stayed on the old trip, at a stop 2 km behind it, until the silence rule dropped it."""
+    sunday = dt.date(2014, 6, 8)
+    ending, following = "CNS2014-CNS_MUL-Sunday-00-4166098", "CNS2014-CNS_MUL-Sunday-00-4166084"
+    trip = cairns.trips[ending]
+    assert trip.stop_dist[-1] - trip.stop_dist[-2] < TrackerConfig().depart_radius_m
+    first, first_dists = trip_pings(cairns, ending, sunday, interval_s=30.0, noise_m=5.0, seed=3)
+    second, _ = trip_pings(cairns, following, sunday, interval_s=30.0, noise_m=5.0, seed=4)
+    cut = next(k for k, d in enumerate(first_dists) if d > trip.stop_dist[-3] - 400.0)  # silent from here
+    resumed = [p for p in second if p.timestamp > second[0].timestamp + 300.0]  # heard again 5 min into it
+    engine = Engine(cairns)
+    outs = [engine.process(p) for p in [*first[:cut], *resumed[:10]]]
+
+    later = [o.state for o in outs[cut + 3 :] if o.state is not None]
+    assert later and all(state.trip_id == following for state in later)
+    ended = {e.stop_sequence for o in outs for e in o.events if e.trip_id == ending}
+    assert ended >= {int(seq) for seq in trip.stop_sequences[-3:]}  # its last stops, passed during the silence
