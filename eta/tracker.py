@@ -273,7 +273,8 @@ class VehicleTracker:
         return out
 
     def _refuse(self, ts: float, reason: str) -> TrackerOutput:
-        self.s.refused_ts = (*self.s.refused_ts[-(_REFUSED_KEPT - 1):], ts)
+        if ts not in self.s.refused_ts:  # (a replay refuses a fix newer than the last accepted once more)
+            self.s.refused_ts = (*self.s.refused_ts[-(_REFUSED_KEPT - 1):], ts)
         return TrackerOutput(None, rejected_reason=reason)
 
     def _place_late(self, ping: Ping) -> VehicleState | None:
