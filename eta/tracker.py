@@ -352,6 +352,15 @@ class VehicleTracker:
         s.fixes_since_check = 0
         return s.delay_s is not None and abs(s.delay_s) > cfg.recheck_delay_s
 
+    def _as_evidence(self, ping: Ping) -> Ping:
+        """The ping as inference reads it. A device that names a trip the bus is not on (it did not fit) has the
+        wrong trip set up: the direction it reports is that trip's, so it says nothing of the bus's own."""
+        if ping.trip_id is None or ping.direction_id is None:
+            return ping
+        if self.s.trip_id is not None and ping.trip_id == self._trip().base_trip_id:
+            return ping
+        return dataclasses.replace(ping, direction_id=None)
+
     def _just_ran(self, fit: Fit | None) -> bool:
         """Whether `fit` is the trip the bus has just run to its end. It does not run that again: a bus the way
         it came fits best stands at its end, or goes back along a street driven out and back, on its next trip."""
@@ -360,7 +369,7 @@ class VehicleTracker:
     def _reconsider(self, ping: Ping, x: float, y: float) -> bool:
         """Move to a rival trip that fits the fix clearly better than ours; True when it did."""
         s, cfg = self.s, self.ctx.config
-        ranked = rank_trips(self.ctx, ping, x, y, self.vehicle_id, s.route_id)
+        ranked = rank_trips(self.ctx, self._as_evidence(ping), x, y, self.vehicle_id, s.route_id)
         ours = next((f for f in ranked if f.trip_id == s.trip_id and f.day.service_date == s.service_date), None)
         day = self._day()
         if ours is None and day is not None and (s.last_offset or 0.0) <= cfg.off_route_m:
@@ -427,7 +436,7 @@ class VehicleTracker:
         else:
             s.other_trip_id, s.other_trip_fixes = None, 0
         if s.trip_id is None:
-            ranked = rank_trips(self.ctx, ping, x, y, self.vehicle_id, s.route_id)
+            ranked = rank_trips(self.ctx, self._as_evidence(ping), x, y, self.vehicle_id, s.route_id)
             fit = ranked[0] if ranked else None
             if fit is not None and (fit.day.service_date, fit.trip_id) == s.finished:
                 # still at the end of the trip it just finished: it is not running that again; wait for the
@@ -454,7 +463,7 @@ class VehicleTracker:
             s.off_route_count += 1
             if s.confirmed and not s.trusted and s.off_route_count == cfg.off_route_pings:
                 # two routes share the street out of a terminal, and the bus just took the other one
-                ranked = rank_trips(self.ctx, ping, x, y, self.vehicle_id, s.route_id)
+                ranked = rank_trips(self.ctx, self._as_evidence(ping), x, y, self.vehicle_id, s.route_id)
                 if ranked and ranked[0].trip_id != s.trip_id and not self._just_ran(ranked[0]):
                     self._switch(ranked[0])
                     return TrackerOutput(self._state(ping, self._status(ping.timestamp)), events)
@@ -1050,7 +1059,7 @@ class VehicleTracker:
         s.held.extend(ours_now)
         if self._waiting_to_depart(ping.timestamp):
             return passing  # no rival can fit clearly better than a trip whose departure is still to come
-        ranked = rank_trips(self.ctx, ping, x, y, self.vehicle_id, s.route_id)
+        ranked = rank_trips(self.ctx, self._as_evidence(ping), x, y, self.vehicle_id, s.route_id)
         ours = next((f for f in ranked if f.trip_id == s.trip_id and f.day.service_date == s.service_date), None)
         day = self._day()
         if ours is None and s.next_stop == 0 and s.trip_id is not None and day is not None:

@@ -217,6 +217,29 @@ def test_a_bus_held_up_later_than_inference_reaches_keeps_its_trip(cairns: Netwo
     assert len({e.stop_sequence for e in events}) >= len(trip.stop_ids) - 2
 
 
+
+def test_a_device_naming_a_trip_of_the_other_direction_does_not_keep_inference_from_the_bus_s_own(
+    cairns: Network,
+) -> None:
+    """A device set up with the route's trip the other way, hours later: the trip does not fit, and neither does
+    the direction the device reports with it. Inference reads the route, not that direction."""
+    named = "CNS2014-CNS_MUL-Weekday-00-4166402"  # route 120 the other way, at 09:00
+    assert cairns.trips[named].direction_id != cairns.trips[ROUTE_120_TRIP].direction_id
+    pings, _ = trip_pings(cairns, ROUTE_120_TRIP, DAY, interval_s=30.0, noise_m=5.0, seed=6)
+    pings = [
+        dataclasses.replace(p, trip_id=named, route_id=cairns.trips[named].route_id,
+                            direction_id=cairns.trips[named].direction_id)
+        for p in _moving(cairns, pings)
+    ]
+    engine = Engine(cairns)
+    outs = [engine.process(p) for p in pings]
+
+    trips = [o.state.trip_id for o in outs if o.state is not None]
+    assert trips.count(ROUTE_120_TRIP) >= 0.9 * len(trips)
+    events = [e for o in outs for e in o.events]
+    assert {e.trip_id for e in events} == {ROUTE_120_TRIP}
+
+
 def _moving(network: Network, pings: list[Ping]) -> list[Ping]:
     """The pings with the speed and bearing a device reports, from each fix to the next."""
     out = []
