@@ -59,6 +59,10 @@ _METHOD: dict[str, PredictionMethod] = {
 _RANK = {"prior": 0, "history": 1, "recent": 1, "blend": 2}
 # Off its route a bus may be detouring or on another trip than the tracker thinks: its times would mislead.
 _NO_PREDICTION_STATUSES = frozenset({"stale", "unassigned", "off_route"})
+# A fix this far from its trip's line is not on the trip where the tracker holds the bus: the tracker calls it
+# off route only once it stays off (a detour, or a device naming another trip), but its first fixes off the
+# line already mislead, as much as the later ones.
+OFF_LINE_M = 80.0
 # A bus still at a trip's first stop this long after it should have left is not running that trip (the
 # tracker guessed the block's next trip wrong, or the bus is out of service): predict nothing from it.
 OVERDUE_AT_START_S = 180.0
@@ -347,6 +351,7 @@ class LearningPredictor:
         if (
             state.trip_id is None or state.service_date is None or state.next_stop_sequence is None
             or state.status in _NO_PREDICTION_STATUSES
+            or state.offset_m is not None and state.offset_m > OFF_LINE_M
         ):
             if state.status != "unassigned":
                 self._paths.pop(state.vehicle_id, None)

@@ -3,6 +3,7 @@ next trip, state that persists, replays that repeat byte for byte."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -86,6 +87,10 @@ def test_no_predictions_from_a_bus_off_its_route_or_overdue_at_its_first_stop(ca
     trip_id = _long_trip(cairns)
     predictor = LearningPredictor(cairns)
     assert predictor.predict(_state(cairns, trip_id, 4, 0.5, 0.0, "off_route")) is None
+    # its first fixes far off the line, before the tracker calls it off route, mislead as much
+    on_line = _state(cairns, trip_id, 4, 0.5, 0.0, "in_transit")
+    assert predictor.predict(on_line) is not None
+    assert predictor.predict(dataclasses.replace(on_line, offset_m=500.0)) is None
     trip = cairns.trips[trip_id]
     came = cairns.service_day_origin(DAY) + float(trip.departure[0]) - 300.0
     predictor.observe([StopEvent("bus-1", trip_id, DATE, trip.stop_ids[0], int(trip.stop_sequences[0]), came, None,
