@@ -473,17 +473,22 @@ class VehicleTracker:
             status: VehicleStatus = "off_route" if s.off_route_count >= cfg.off_route_pings else "in_transit"
             return TrackerOutput(self._state(ping, status), events)
         s.off_route_count = 0
-        if s.trusted and override is None and s.next_stop == 0 and self._leaves_too_early(along, ping.timestamp):
+        if (
+            s.trusted and override is None and s.next_stop == 0
+            and self._leaves_too_early(along, ping.timestamp, ping.speed)
+        ):
             moved = self._leave_device_trip(ping, x, y)
             if moved is not None:
                 return moved
         events = self._advance(along, ping.timestamp, ping.speed)
         return TrackerOutput(self._state(ping, self._status(ping.timestamp)), events)
 
-    def _leaves_too_early(self, along: float, ts: float) -> bool:
+    def _leaves_too_early(self, along: float, ts: float, speed: float | None) -> bool:
         """Whether the bus sets off from its trip's first stop longer before the trip's departure than any trip
         fits a bus running early: a device's trip fits the bus only while the time fits it too."""
         cfg, trip, day = self.ctx.config, self._trip(), self._day()
+        if speed is not None and speed < cfg.stopped_mps:
+            return False  # standing at the stand: GPS error, not a departure
         if day is None or along <= trip.stop_dist[0] + cfg.depart_radius_m:
             return False
         return ts - day.origin < trip.departure[0] - cfg.early_tolerance_s
@@ -496,9 +501,16 @@ class VehicleTracker:
         # the device's direction belongs to the trip it names; its route is still the bus's best word
         unnamed = dataclasses.replace(ping, trip_id=None, direction_id=None, start_date=None, start_time=None)
         ranked = rank_trips(self.ctx, unnamed, x, y, self.vehicle_id, s.route_id)
-        best = next((f for f in ranked if f.trip_id != s.trip_id and not self._just_ran(f)), None)
+        best = next(
+            (
+                f for f in ranked
+                if f.trip_id != s.trip_id and not self._just_ran(f)
+                and self.ctx.holder(f.day.service_date, f.trip_id) in (None, self.vehicle_id)
+            ),
+            None,
+        )
         if best is None:
-            return None
+            return None  # (a trip another bus runs is no better a guess than the device's)
         ours, theirs = self._trip(), self.ctx.timelines.get(best.trip_id)
         if theirs.shape_id == ours.shape_id and theirs.stop_ids[0] == ours.stop_ids[0]:
             # the same run from the same stand: keep how long it stood there, so its first stop is reported

@@ -6,6 +6,8 @@ import dataclasses
 import datetime as dt
 import math
 
+import numpy as np
+
 from eta.engine import Engine
 from eta.network import Network
 from smartbus.messages import Ping
@@ -195,6 +197,28 @@ def test_a_bus_whose_device_names_a_trip_hours_later_runs_the_trip_it_sets_off_o
 
 
 
+
+
+
+def test_a_bus_standing_at_the_stand_for_the_trip_its_device_names_keeps_it_whatever_gps_error_says(
+    cairns: Network,
+) -> None:
+    """While the bus stands at the stand, a fix that GPS error puts 45 m along the line is not a departure:
+    the bus is not moved off the trip its device names, hours ahead, onto the one due now."""
+    named = "CNS2014-CNS_MUL-Weekday-00-4166387"
+    pings, _ = trip_pings(cairns, ROUTE_120_TRIP, DAY, interval_s=30.0, with_trip_id=True, lead_s=600.0)
+    trip = cairns.trips[ROUTE_120_TRIP]
+    departs = cairns.service_day_origin(DAY) + float(trip.departure[0])
+    shape = cairns.shapes[trip.shape_id]
+    along = float(trip.stop_dist[0]) + 45.0
+    x, y = np.interp(along, shape.dist, shape.xy[:, 0]), np.interp(along, shape.dist, shape.xy[:, 1])
+    lat, lon = cairns.projection.to_latlon(np.array([x]), np.array([y]))
+    waiting = [dataclasses.replace(p, trip_id=named, speed=0.0) for p in pings if p.timestamp < departs - 60.0]
+    waiting[10] = dataclasses.replace(waiting[10], latitude=float(lat[0]), longitude=float(lon[0]))
+    engine = Engine(cairns)
+    states = [engine.process(p).state for p in waiting]
+
+    assert {state.trip_id for state in states if state is not None} == {named}
 
 
 def test_a_bus_held_up_later_than_inference_reaches_keeps_its_trip(cairns: Network) -> None:
