@@ -131,8 +131,8 @@ class TrackState:
     last_offset: float | None = None
     trip_since: float = 0.0  # when the bus joined its current trip (UTC epoch seconds)
     recent: list[tuple[float, float]] = field(default_factory=list)  # (ts, progress) of the last fixes on it
-    # timestamps of the last fixes refused as impossible: a worker that replays a batch after a crash or a
-    # rebalance meets them again as late fixes, and must refuse them again rather than store them as history.
+    # timestamps of the last fixes refused (impossible speed, off the network): a worker that replays a batch
+    # after a crash or a rebalance meets them again as late fixes, and must refuse them again, not store them.
     # A tuple, so that snapshots pickled before it existed load with the class default.
     refused_ts: tuple[float, ...] = ()
 
