@@ -372,8 +372,8 @@ class VehicleTracker:
         ranked = rank_trips(self.ctx, self._as_evidence(ping), x, y, self.vehicle_id, s.route_id)
         ours = next((f for f in ranked if f.trip_id == s.trip_id and f.day.service_date == s.service_date), None)
         day = self._day()
-        if ours is None and day is not None and (s.last_offset or 0.0) <= cfg.off_route_m:
-            ours = self._tracked_fit(day)  # later than inference reaches, still on our line (see _recheck)
+        if ours is None and day is not None:
+            ours = self._tracked_fit(day)  # later than inference reaches, still on our line
         best = ranked[0] if ranked else None
         if best is None or best is ours or (ours is not None and best.score + cfg.confirm_margin >= ours.score):
             return False
@@ -518,12 +518,12 @@ class VehicleTracker:
             s.trip_id, s.service_date = best.trip_id, best.day.service_date
             self.ctx.claims[(best.day.service_date, best.trip_id)] = self.vehicle_id
             s.trusted, s.confirmed, s.confirm_wins, s.provisional_fixes = False, False, 0, 0
-            s.history = [(ping.timestamp, x, y, ping.speed)]
-            events = self._advance(best.match.dist, ping.timestamp, ping.speed)
+            fresh = False
         else:
             self._assign(best, ping.timestamp, confirmed=False, speed=ping.speed)
-            s.history = [(ping.timestamp, x, y, ping.speed)]
-            events = self._advance(best.match.dist, ping.timestamp, ping.speed, fresh=True)
+            fresh = True
+        s.history = [(ping.timestamp, x, y, ping.speed)]
+        events = self._advance(best.match.dist, ping.timestamp, ping.speed, fresh=fresh)
         return TrackerOutput(self._state(ping, self._status(ping.timestamp)), events)
 
     def _ran_on_to_next_trip(self, ping: Ping, x: float, y: float) -> TrackerOutput | None:
@@ -1082,7 +1082,7 @@ class VehicleTracker:
             )
             if ours is not None:
                 ranked = sorted([*ranked, ours], key=lambda f: (f.score, f.trip_id))
-        elif ours is None and s.next_stop > 0 and day is not None and (s.last_offset or 0.0) <= cfg.off_route_m:
+        elif ours is None and s.next_stop > 0 and day is not None:
             # running later than inference reaches, the bus still follows our trip's line: it keeps the trip
             # unless a rival fits clearly better than a bus that late on ours (one another bus runs will not)
             ours = self._tracked_fit(day)
@@ -1111,14 +1111,16 @@ class VehicleTracker:
 
     def _tracked_fit(self, day: DayTrips) -> Fit | None:
         """Our trip's fit where the tracker has the bus, however late, scored as inference scores its trips;
-        None when the bus runs early. A bus later than inference reaches is held up on its trip; one earlier
-        than it reaches is far likelier on the trip before, which then fits better."""
+        None when the bus is off our line or runs early. A bus later than inference reaches is held up on its
+        trip; one earlier than it reaches is far likelier on the trip before, which then fits better."""
         s = self.s
         assert s.trip_id is not None
+        offset = s.last_offset or 0.0
+        if offset > self.ctx.config.off_route_m:
+            return None
         delay = s.progress_ts - day.origin - self._trip().time_at(s.progress)
         if delay < 0.0:
             return None
-        offset = s.last_offset or 0.0
         return Fit(s.trip_id, day, Match(s.progress, offset), delay, timetable_score(offset, delay))
 
     def _waiting_to_depart(self, ts: float) -> bool:
