@@ -428,6 +428,8 @@ class VehicleTracker:
                 fit = trusted_fit(self.ctx, ping, x, y, self.vehicle_id)
                 if fit is not None and (fit.day.service_date, fit.trip_id) == s.finished:
                     fit = None  # the device still names the trip the bus has just run to its end
+                if fit is not None and self._runs_sooner_trip_first(fit, ping.timestamp):
+                    fit = None
                 if fit is not None:
                     self._assign(fit, ping.timestamp, confirmed=True)
                     s.trusted = True
@@ -482,6 +484,21 @@ class VehicleTracker:
                 return moved
         events = self._advance(along, ping.timestamp, ping.speed)
         return TrackerOutput(self._state(ping, self._status(ping.timestamp)), events)
+
+    def _runs_sooner_trip_first(self, named: Fit, ts: float) -> bool:
+        """Whether the bus stands at the first stop of the trip its block runs next, which leaves that stand
+        before the trip its device names: it runs ours first, whatever the device says (a driver logged in to
+        a later run, or to a wrong one). Once ours is overdue by `stand_overdue_s` and the bus still stands,
+        the device is believed: the bus waits for its own trip."""
+        s, cfg = self.s, self.ctx.config
+        day = self._day()
+        if s.trip_id is None or s.trusted or s.next_stop != 0 or day is None:
+            return False
+        ours, theirs = self._trip(), self.ctx.timelines.get(named.trip_id)
+        if ours.stop_ids[0] != theirs.stop_ids[0]:
+            return False
+        leaves = day.origin + ours.departure[0]
+        return leaves < named.day.origin + theirs.departure[0] and ts <= leaves + cfg.stand_overdue_s
 
     def _leaves_too_early(self, along: float, ts: float, speed: float | None) -> bool:
         """Whether the bus sets off from its trip's first stop longer before the trip's departure than any trip

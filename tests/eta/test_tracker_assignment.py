@@ -274,3 +274,37 @@ def _moving(network: Network, pings: list[Ping]) -> list[Ping]:
         bearing = math.degrees(math.atan2(x1 - x0, y1 - y0)) % 360.0 if speed > 2.0 else None
         out.append(dataclasses.replace(ping, speed=speed, bearing=bearing))
     return [*out, pings[-1]]
+
+
+def _standing(network: Network, trip_id: str, start: float, end: float, named: str) -> list[Ping]:
+    """A bus standing at `trip_id`'s first stop from `start` to `end`, every 30 s, its device naming `named`."""
+    trip = network.trips[trip_id]
+    shape = network.shapes[trip.shape_id]
+    along = float(trip.stop_dist[0])
+    x, y = np.interp(along, shape.dist, shape.xy[:, 0]), np.interp(along, shape.dist, shape.xy[:, 1])
+    lat, lon = network.projection.to_latlon(np.array([x]), np.array([y]))
+    return [
+        Ping("bus-1", float(t), float(lat[0]), float(lon[0]), speed=0.0, trip_id=named)
+        for t in np.arange(start, end, 30.0)
+    ]
+
+
+def test_a_bus_at_the_stand_of_its_next_trip_runs_it_before_the_later_trip_its_device_names(cairns: Network) -> None:
+    """A bus ends its trip at the stand its next trip leaves from, and its device names a trip of the route two
+    hours later: the bus stands for the trip due first (riders of that trip see it there, not a timetable with no
+    bus), unless it is still standing well after that trip has gone."""
+    ending = "CNS2014-CNS_MUL-Weekday-00-4166383"
+    named = "CNS2014-CNS_MUL-Weekday-00-4166402"  # from the same stand, two hours after the next trip
+    engine = Engine(cairns)
+    planned = _planned_after(engine, ending)
+    assert cairns.trips[planned].stop_ids[0] == cairns.trips[named].stop_ids[0]
+    before, _ = trip_pings(cairns, ending, DAY, interval_s=30.0, noise_m=5.0, with_trip_id=True)
+    departs = cairns.service_day_origin(DAY) + float(cairns.trips[planned].departure[0])
+    overdue = departs + engine.ctx.config.stand_overdue_s
+    waiting = _standing(cairns, planned, before[-1].timestamp + 30.0, overdue + 300.0, named)
+    for ping in before:
+        engine.process(ping)
+    states = [(p.timestamp, engine.process(p).state) for p in waiting]
+
+    assert {s.trip_id for t, s in states if s is not None and t <= departs} == {planned}
+    assert {s.trip_id for t, s in states if s is not None and t > overdue + 60.0} == {named}
