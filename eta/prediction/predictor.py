@@ -43,6 +43,10 @@ RECOMPUTE_S = 240.0
 REWRITE_S = 10.0
 REFRESH_S = 120.0  # inside a rider's 180 s freshness window even with a 30 s ping interval and jitter
 SILENT_MAX_S = 600.0  # a silent bus's last predictions are repeated this long (GPS gaps of a few minutes)
+# A silent bus may be running faster than predicted: the longer it has been silent, the more of the stops
+# predicted just ahead it may already have reached. Stops predicted sooner than this share of the silence
+# from now are taken as passed when its predictions are repeated.
+SILENT_PASSED_SHARE = 0.25
 MAX_NEXT_TRIPS = 4
 APPROACH_SPEED_MPS = 8.0  # heading for a trip's first stop: no segment to learn from yet
 LEFT_STOP_M = 10.0  # this far past a stop the bus has left it, whatever the tracker calls it
@@ -61,7 +65,8 @@ _RANK = {"prior": 0, "history": 1, "recent": 1, "blend": 2}
 _NO_PREDICTION_STATUSES = frozenset({"stale", "unassigned", "off_route"})
 # A fix this far from its trip's line is not on the trip where the tracker holds the bus: the tracker calls it
 # off route only once it stays off (a detour, or a device naming another trip), but its first fixes off the
-# line already mislead, as much as the later ones.
+# line already mislead, as much as the later ones. Not so for a bus on layover before its trip's departure: a
+# stand may lie a street away from the first stop, and the timetable, not where it stands, sets when it leaves.
 OFF_LINE_M = 80.0
 # A bus still at a trip's first stop this long after it should have left is not running that trip (the
 # tracker guessed the block's next trip wrong, or the bus is out of service): predict nothing from it.
@@ -282,15 +287,30 @@ class LearningPredictor:
                 continue
             shift = path.published_shift if math.isfinite(path.published_shift) else 0.0
             path.published_at = now
-            again = self._shown(dataclasses.replace(state, timestamp=now), path, shift, drop_passed=True)
+            passed_before = now + SILENT_PASSED_SHARE * (now - state.timestamp)
+            again = self._shown(dataclasses.replace(state, timestamp=now), path, shift, passed_before)
             if again.entries:
                 found.append(again)
         return found
 
-    def _set(self, state: VehicleState, path: _Path, shift: float, drop_passed: bool = False) -> PredictionSet:
-        return self._shown(state, path, shift, drop_passed).to_set()
+    def silent_trips(self, now: float) -> list[tuple[str, str]]:
+        """(service_date, trip_id) of the trip each bus silent for a while (up to `SILENT_MAX_S`) was last on: it
+        stands for that trip meanwhile, also while it waits at the stand with no stop yet within the horizon, or
+        once every stop it was last predicted to reach soon may lie behind it."""
+        found: list[tuple[str, str]] = []
+        for path in self._paths.values():
+            state = path.state
+            if state is not None and REFRESH_S <= now - state.timestamp <= SILENT_MAX_S:
+                trip_id, service_date = path.key
+                found.append((service_date, trip_id))
+        return found
 
-    def _shown(self, state: VehicleState, path: _Path, shift: float, drop_passed: bool = False) -> Shown:
+    def _set(self, state: VehicleState, path: _Path, shift: float) -> PredictionSet:
+        return self._shown(state, path, shift).to_set()
+
+    def _shown(self, state: VehicleState, path: _Path, shift: float, passed_before: float = -math.inf) -> Shown:
+        """What riders are shown from `path` moved by `shift`; stops predicted before `passed_before` are left out
+        (taken as passed)."""
         now = state.timestamp
         floor = now
         entries: list[_Entry] = []
@@ -299,7 +319,7 @@ class LearningPredictor:
         ceil = math.ceil
         for e in path.entries:
             arrival = e.arrival + shift
-            if drop_passed and arrival < now:
+            if arrival < passed_before:
                 continue
             start = e.fixed if e.fixed > now else now
             if arrival > start:
@@ -325,15 +345,16 @@ class LearningPredictor:
                 return seen.arrival
         return default
 
-    def waiting_for(self, state: VehicleState) -> tuple[str, str] | None:
-        """(service_date, trip_id) of the trip a bus waits at the first stop of, in time to run it: it stands
-        for that trip even while the stops it has ahead lie beyond the horizon (a long layover)."""
-        if state.status not in ("at_stop", "layover") or state.trip_id is None or state.service_date is None:
+    def stands_for(self, state: VehicleState) -> tuple[str, str] | None:
+        """(service_date, trip_id) of the trip `state` (just predicted from, by `publish_shown` or `predict`) puts
+        its bus on, when it is predicted from: the bus stands for that trip whether or not anything riders see
+        changed at this fix, and also while it waits at the first stop with every stop beyond the horizon (a
+        long layover). None for a bus predicted nothing (lost, off its line, overdue at its stand)."""
+        path = self._paths.get(state.vehicle_id)
+        if path is None or path.state is not state:
             return None
-        plan = self.plan(state.trip_id)
-        if plan is None or plan.index_of.get(state.next_stop_sequence or -1) != 0:
-            return None
-        return None if self._overdue_at_start(state, plan) else (state.service_date, state.trip_id)
+        trip_id, service_date = path.key
+        return service_date, trip_id
 
     def _overdue_at_start(self, state: VehicleState, plan: TripPlan) -> bool:
         assert state.service_date is not None
@@ -351,7 +372,7 @@ class LearningPredictor:
         if (
             state.trip_id is None or state.service_date is None or state.next_stop_sequence is None
             or state.status in _NO_PREDICTION_STATUSES
-            or state.offset_m is not None and state.offset_m > OFF_LINE_M
+            or state.offset_m is not None and state.offset_m > OFF_LINE_M and state.status != "layover"
         ):
             if state.status != "unassigned":
                 self._paths.pop(state.vehicle_id, None)
@@ -526,10 +547,12 @@ class _Walk:
         self._stops(plan, service_date, origin, index, share, True, None)
 
     def next_trip(self, plan: TripPlan, service_date: str) -> None:
-        """The block's next trip: the bus reaches its first stop as it ends the trip before."""
+        """The block's next trip: the bus reaches its first stop as it ends the trip before. Once it has ended
+        that trip (it stands at its end now) it is at this first stop already, or pulls in at once, perhaps since a
+        GPS gap: a time for it then is no prediction of an arrival to come, and it is left out."""
         origin = self.p.origin(service_date)
         arrival = self.t
-        if not self._emit(plan, service_date, origin, 0, arrival, "block_next"):
+        if arrival > self.now and not self._emit(plan, service_date, origin, 0, arrival, "block_next"):
             return
         self.t = self._leave(plan, origin, 0, arrival)
         self.pace *= self.rho  # a new trip: the bus's pace matters less

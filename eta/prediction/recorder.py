@@ -57,16 +57,17 @@ class PredictionRecorder:
         advanced = state.timestamp > self.clock
         if advanced:
             self.clock = state.timestamp
-        # what this bus stands for is known before the timetable is consulted at this clock; on a long layover
-        # all its trip's stops may lie beyond the horizon, yet it is there for that trip all the same
-        waiting = self.predictor.waiting_for(state)
-        if waiting is not None:
-            self.board.covered_trips((waiting,), self.clock)
         shown = self.predictor.publish_shown(state)
         if shown is not None and shown.entries:
             self.board.covered_trips(_trips_of(shown), self.clock)
+        # what this bus stands for is known before the timetable is consulted at this clock, also when nothing
+        # riders see changed at this fix, or when all its trip's stops lie beyond the horizon (a long layover)
+        stood = self.predictor.stands_for(state)
+        if stood is not None:
+            self.board.covered_trips((stood,), self.clock)
         if advanced:
             if self.board.due_silent(self.clock):
+                self.board.covered_trips(self.predictor.silent_trips(self.clock), self.clock)
                 for again in self.predictor.republish_silent_shown(self.clock):
                     # a silent bus still stands for its trips: the timetable must not take them over meanwhile
                     self.board.covered_trips(_trips_of(again), self.clock)

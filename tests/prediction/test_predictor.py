@@ -193,3 +193,16 @@ def test_replay_with_predictions_is_byte_identical_and_the_state_warms_the_next_
     warm = PredictionRecorder(cairns, tmp_path / "c", state_in=tmp_path / "a.state")
     assert warm.predictor.model.segment  # the learned run times came back
     warm.close()
+
+
+def test_a_bus_on_layover_at_a_stand_a_street_away_from_the_first_stop_is_predicted_from(cairns: Network) -> None:
+    """A stand may lie a street away from the trip's first stop (the tracker holds a bus there on layover): its
+    trip leaves at the timetable's time all the same, and riders ahead are shown it."""
+    trip_id = _long_trip(cairns)
+    predictor = LearningPredictor(cairns)
+    waiting = dataclasses.replace(_state(cairns, trip_id, 0, 0.0, -300.0, "layover"), offset_m=130.0)
+
+    found = predictor.predict(waiting)
+    assert found is not None and found.stops
+    assert all(stop.trip_id != trip_id or stop.stop_sequence > int(cairns.trips[trip_id].stop_sequences[0])
+               for stop in found.stops)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from pathlib import Path
 
 from eta.network import Network
+from eta.prediction.predictor import SILENT_PASSED_SHARE, LearningPredictor
 from eta.prediction.recorder import PredictionRecorder
 from eta.tracker import TrackerOutput
 from smartbus.messages import VehicleState, VehicleStatus
@@ -73,3 +75,69 @@ def test_a_silent_bus_keeps_standing_for_its_trip(cairns: Network, tmp_path: Pat
     made = {p["made_at"] for p in map(json.loads, (tmp_path / "predictions.jsonl").read_text().splitlines())
             if p["trip_id"] == trip_id}
     assert len(made) >= 2  # shown again while silent, not dropped
+
+
+def test_a_bus_silent_while_it_waits_at_the_stand_keeps_standing_for_its_trip(cairns: Network, tmp_path: Path) -> None:
+    """A bus waiting at the stand for its trip goes silent for eight minutes (a GPS gap) just before the trip's
+    departure comes within the hour riders are shown: it is still there for that trip, so the timetable must not
+    show the trip as one no bus stands for meanwhile."""
+    trips = _trips(cairns)
+    trip_id, other = trips[len(trips) // 2], trips[len(trips) // 2 + 1]
+    departs = cairns.service_day_origin(DAY) + float(cairns.trips[trip_id].departure[0])
+    recorder = PredictionRecorder(cairns, tmp_path)
+    ts = departs - 75 * 60.0
+    while ts < departs - 64 * 60.0:
+        recorder.on_output(_at(cairns, "bus-1", trip_id, 0, ts, "layover"))
+        ts += 30.0
+    silent_until = ts + 8 * 60.0
+    while ts < silent_until:  # another bus keeps the clock going
+        recorder.on_output(_at(cairns, "bus-2", other, 0, ts, "layover"))
+        ts += 30.0
+    recorder.close()
+
+    assert _schedule_lines(tmp_path, trip_id) == []
+
+
+def test_a_silent_bus_s_stops_it_may_have_reached_meanwhile_are_not_shown_again(
+    cairns: Network, tmp_path: Path
+) -> None:
+    """The longer a bus has been silent, the likelier it has reached the stops predicted just ahead (it may run
+    faster than predicted): those are not repeated to riders as still to come, only the stops further on."""
+    trips = _trips(cairns)
+    trip_id, other = trips[len(trips) // 2], trips[len(trips) // 2 + 1]
+    departs = cairns.service_day_origin(DAY) + float(cairns.trips[trip_id].departure[0])
+    recorder = PredictionRecorder(cairns, tmp_path)
+    heard = departs + 60.0
+    recorder.on_output(_at(cairns, "bus-1", trip_id, 1, heard, "in_transit"))
+    ts = heard
+    while ts < heard + 9 * 60.0:
+        ts += 30.0
+        recorder.on_output(_at(cairns, "bus-2", other, 0, ts, "layover"))
+    recorder.close()
+
+    lines = [p for p in map(json.loads, (tmp_path / "predictions.jsonl").read_text().splitlines())
+             if p["trip_id"] == trip_id and p["vehicle_id"] == "bus-1"]
+    repeated = [p for p in lines if p["made_at"] > heard]
+    assert repeated  # the stops further on are still shown
+    for p in repeated:
+        silence = p["made_at"] - heard
+        assert p["predicted_arrival"] >= p["made_at"] + SILENT_PASSED_SHARE * silence - 0.1
+    first_shown = {p["stop_sequence"] for p in lines if p["made_at"] == heard}
+    last_repeat = max(p["made_at"] for p in repeated)
+    assert min(first_shown) < min(p["stop_sequence"] for p in repeated if p["made_at"] == last_repeat)
+
+
+def test_a_bus_whose_fix_changed_nothing_riders_see_still_stands_for_its_trip(cairns: Network) -> None:
+    """A fix that moves no prediction enough to send again is still the bus on its trip: the timetable must
+    count the trip as run (until the bus falls silent, when its repeated predictions take over)."""
+    trips = _trips(cairns)
+    trip_id = trips[len(trips) // 2]
+    departs = cairns.service_day_origin(DAY) + float(cairns.trips[trip_id].departure[0])
+    predictor = LearningPredictor(cairns)
+    first = _at(cairns, "bus-1", trip_id, 3, departs + 300.0, "in_transit").state
+    assert first is not None
+    assert predictor.publish_shown(first) is not None
+    again = dataclasses.replace(first, timestamp=first.timestamp + 5.0)
+
+    assert predictor.publish_shown(again) is None
+    assert predictor.stands_for(again) == (DATE, trip_id)
