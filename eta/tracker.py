@@ -437,6 +437,8 @@ class VehicleTracker:
                     return TrackerOutput(self._state(ping, self._status(ping.timestamp)), events)
         else:
             s.other_trip_id, s.other_trip_fixes = None, 0
+            if ping.trip_id is not None and not s.trusted and ping.start_date in (None, s.service_date):
+                events += self._trust_device()
         if s.trip_id is None:
             ranked = rank_trips(self.ctx, self._as_evidence(ping), x, y, self.vehicle_id, s.route_id)
             fit = ranked[0] if ranked else None
@@ -484,6 +486,19 @@ class VehicleTracker:
                 return moved
         events = self._advance(along, ping.timestamp, ping.speed)
         return TrackerOutput(self._state(ping, self._status(ping.timestamp)), events)
+
+    def _trust_device(self) -> list[StopEvent]:
+        """The device names the trip inference (or the block) put the bus on: its word settles it, as if it had
+        named it first. A provisional trip is confirmed, its held events released; the bus keeps it however late
+        it runs, as it keeps any trip its device names."""
+        s = self.s
+        s.trusted = True
+        if s.confirmed:
+            return []
+        released, s.held = s.held, []
+        s.confirmed = True
+        s.route_id = self._trip().route_id
+        return released
 
     def _runs_sooner_trip_first(self, named: Fit, ts: float) -> bool:
         """Whether the bus stands at the first stop of the trip its block runs next, which leaves that stand

@@ -308,3 +308,27 @@ def test_a_bus_at_the_stand_of_its_next_trip_runs_it_before_the_later_trip_its_d
 
     assert {s.trip_id for t, s in states if s is not None and t <= departs} == {planned}
     assert {s.trip_id for t, s in states if s is not None and t > overdue + 60.0} == {named}
+
+
+def test_a_bus_whose_device_names_the_trip_inference_gave_it_keeps_it_however_late_it_leaves(
+    cairns: Network,
+) -> None:
+    """A bus is put on its trip by inference while it waits at the stand; then its device names that same trip.
+    It leaves 35 minutes late: the device's word holds, as for a trip the device named first, and the bus is not
+    moved onto the route's next trip, which the timetable alone would fit better."""
+    pings, _ = trip_pings(cairns, ROUTE_120_TRIP, DAY, interval_s=30.0, noise_m=5.0, with_trip_id=True)
+    late_s = 35 * 60.0
+    stand = pings[0]
+    waiting = [
+        dataclasses.replace(stand, timestamp=stand.timestamp - 300.0 + 30.0 * k, speed=0.0,
+                            trip_id=None if k < 3 else stand.trip_id, start_date=None if k < 3 else stand.start_date)
+        for k in range(int((300.0 + late_s) / 30.0))
+    ]
+    driving = [dataclasses.replace(p, timestamp=p.timestamp + late_s) for p in pings[1:]]
+    engine = Engine(cairns)
+    outs = [engine.process(p) for p in [*waiting, *driving]]
+
+    assert outs[0].state is not None and outs[0].state.trip_id == ROUTE_120_TRIP  # inference's own choice
+    assert {out.state.trip_id for out in outs if out.state is not None} == {ROUTE_120_TRIP}
+    reported = {e.stop_sequence for out in outs for e in out.events if e.trip_id == ROUTE_120_TRIP}
+    assert len(reported) >= len(cairns.trips[ROUTE_120_TRIP].stop_ids) - 1
