@@ -39,9 +39,11 @@ from api.problems import fleet_problems
 from api.ratelimit import RateLimiter
 from api.search import StopIndex, StopLocator
 from api.stop_boards import StopBoards
+from api.timetable import StopTimetable
 from api.views import Views
 from eta.network import Network
-from smartbus.live import LiveStore
+from smartbus.live import Arrival, LiveStore
+from smartbus.live.board import trip_key
 from smartbus.live.notices import (
     MemoryNoticeStore,
     NoticeStore,
@@ -57,6 +59,7 @@ CLOSE_FULL = 1013  # "try again later": this process has as many websockets as i
 CLOSE_BAD_LANGUAGE = 4422  # a ?lang= that is not a language tag (a 422 over HTTP)
 CLOSE_BAD_REQUEST = 4400  # a query parameter that makes no sense (a 400 over HTTP)
 MAX_RADIUS_M = 5_000.0  # stops "near" a point: a long walk at most
+_HELD_TRIPS_S = 5.0  # how old a reading of the trips vehicles run a board may use
 
 
 def create_app(
@@ -75,6 +78,7 @@ def create_app(
     expiry_sweep_s: float = 15.0,
     max_websockets: int = 20_000,
     rollup_refresh_s: float | None = 300.0,
+    timetable: bool = True,
 ) -> FastAPI:
     """`clock` gives "now" in UTC epoch seconds for boards and server_time (a replay may pass its own).
 
@@ -85,13 +89,39 @@ def create_app(
     At most `max_websockets` live sockets are served; more are closed at once with 1013 (try again later).
     With a database, the punctuality rollup is refreshed every `rollup_refresh_s` (plain PostgreSQL needs it;
     one api process at a time does it, under an advisory lock).
+    With `timetable`, a stop's board also shows, by the timetable (marked "schedule", not live), the trips due
+    within the hour that no vehicle tells riders about: none runs them yet, none has reached the stop.
     """
     notice_store: NoticeStore = notices if notices is not None else MemoryNoticeStore()
     views = Views(network)
 
+    stop_timetable = StopTimetable(network) if timetable else None
+    held: list[tuple[float, set[str]]] = []  # (read at, board keys of the trips vehicles run): one reading
+
+    async def trips_run_by_vehicles(now: float) -> set[str]:
+        """Board keys of the trips live vehicles are on, read at most every `_HELD_TRIPS_S` (every vehicle's
+        state is one read of the whole fleet; a board is asked for many times a second)."""
+        if not held or not 0.0 <= now - held[0][0] < _HELD_TRIPS_S:
+            keys = {trip_key(v.trip_id, v.service_date) for v in await live.vehicles() if v.trip_id and v.service_date}
+            held[:] = [(now, keys)]
+        return held[0][1]
+
+    async def with_timetable(stop_id: str, arrivals: list[Arrival], now: float) -> list[Arrival]:
+        if stop_timetable is None:
+            return arrivals
+        scheduled = stop_timetable.arrivals(stop_id, now)
+        if not scheduled:
+            return arrivals
+        told = {a.trip_key for a in arrivals} | await live.arrived_trips(stop_id, now)
+        told |= await trips_run_by_vehicles(now)
+        extra = [a for a in scheduled if a.trip_key not in told]
+        if not extra:
+            return arrivals
+        return sorted([*arrivals, *extra], key=lambda a: (a.predicted_arrival, a.trip_id))
+
     async def board(stop_id: str, kind: str, languages: Preference) -> dict[str, Any]:
         now = clock()
-        arrivals = await live.stop_arrivals(stop_id, now)
+        arrivals = await with_timetable(stop_id, await live.stop_arrivals(stop_id, now), now)
         cancelled = [TripCancellation(**c) for c in await notice_store.all("cancellation", now)]
         skipped = [skipped_from_dict(s) for s in await notice_store.all("skip", now)]
         return {

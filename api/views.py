@@ -50,6 +50,7 @@ class Views:
         view["route_color"] = _color(route)
         view["headsign"] = localized(trip.headsign, trip.headsign_translations, languages) if trip else None
         view["live"] = arrival.method != "schedule"  # schedule only: no vehicle data behind the time
+        view["vehicle_id"] = arrival.vehicle_id or None  # the timetable's rows have no vehicle
         view["wheelchair_accessible"] = trip.wheelchair_accessible == 1 if trip else None
         view["cancelled"] = False
         view["skipped"] = False

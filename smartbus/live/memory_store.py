@@ -60,8 +60,8 @@ class MemoryLiveStore:
         self._boards: dict[str, _Board] = {}
         self._vehicle_predictions: dict[str, _VehiclePredictions] = {}
         self._subscribers: list[_Subscriber] = []
-        # (stop_id, trip_key) -> expiry: trips that reached a stop, so a late prediction cannot bring them back.
-        self._arrived: dict[tuple[str, str], float] = {}
+        # stop_id -> trip_key -> expiry: trips that reached a stop, so a late prediction cannot bring them back.
+        self._arrived: dict[str, dict[str, float]] = {}
 
     async def put_states(self, states: Sequence[VehicleState]) -> None:
         expires_at = self._clock() + self._vehicle_ttl_s
@@ -96,7 +96,7 @@ class MemoryLiveStore:
         for event in events:
             board = self._live_board(event.stop_id)
             key = trip_key(event.trip_id, event.service_date)
-            self._arrived[(event.stop_id, key)] = expires_at
+            self._arrived.setdefault(event.stop_id, {})[key] = expires_at
             if board is not None and key in board.entries:
                 del board.entries[key]
                 self._publish(stop_channel(event.stop_id), b"")
@@ -108,6 +108,10 @@ class MemoryLiveStore:
         for key in [k for k, a in board.entries.items() if is_expired(a, now)]:
             del board.entries[key]
         return visible_board(board.entries.values(), now)
+
+    async def arrived_trips(self, stop_id: str, now: float) -> set[str]:
+        now = self._clock()  # expiry runs on the store's clock, like Redis key TTLs
+        return {key for key in list(self._arrived.get(stop_id, ())) if self._has_arrived(stop_id, key, now)}
 
     async def vehicle_arrivals(self, vehicle_id: str, now: float) -> list[Arrival]:
         index = self._vehicle_predictions.get(vehicle_id)
@@ -186,9 +190,12 @@ class MemoryLiveStore:
         return touched
 
     def _has_arrived(self, stop_id: str, key: str, now: float) -> bool:
-        expires_at = self._arrived.get((stop_id, key))
-        if expires_at is not None and expires_at <= now:
-            del self._arrived[(stop_id, key)]
+        at_stop = self._arrived.get(stop_id)
+        expires_at = at_stop.get(key) if at_stop is not None else None
+        if at_stop is not None and expires_at is not None and expires_at <= now:
+            del at_stop[key]
+            if not at_stop:
+                del self._arrived[stop_id]
             return False
         return expires_at is not None
 

@@ -215,6 +215,10 @@ class RedisLiveStore:
             await self._run(self._prune_board(keys=[board_key], args=args))
         return visible_board(entries.values(), now)
 
+    async def arrived_trips(self, stop_id: str, now: float) -> set[str]:
+        members: set[bytes] = await self._run(self._redis.smembers(f"{self._ns}:arrived:{stop_id}"))
+        return {m.decode() for m in members}
+
     async def vehicle_arrivals(self, vehicle_id: str, now: float) -> list[Arrival]:
         async def read() -> list[Arrival]:
             raw_index = await self._redis.get(f"{self._ns}:vpred:{vehicle_id}")

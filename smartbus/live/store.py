@@ -48,6 +48,10 @@ class LiveStore(Protocol):
     async def stop_arrivals(self, stop_id: str, now: float) -> list[Arrival]:
         """The stop's board at `now` (UTC epoch seconds), soonest first."""
 
+    async def arrived_trips(self, stop_id: str, now: float) -> set[str]:
+        """Board keys (smartbus.live.board.trip_key) of the trips that reached the stop, within the board's
+        lifetime: the timetable must not show them as still to come either."""
+
     async def vehicle_arrivals(self, vehicle_id: str, now: float) -> list[Arrival]:
         """The vehicle's latest predictions still on the boards at `now`, soonest first (for TripUpdates)."""
 

@@ -41,6 +41,7 @@ def notices() -> MemoryNoticeStore:
 
 @pytest.fixture
 def client(live: MemoryLiveStore, notices: MemoryNoticeStore, network: Network) -> Iterator[TestClient]:
-    app = create_app(live, network, clock=lambda: NOW, tile_url=None, notices=notices)
+    # boards of the vehicles' predictions alone: the timetable's rows (api.timetable) have tests of their own
+    app = create_app(live, network, clock=lambda: NOW, tile_url=None, notices=notices, timetable=False)
     with TestClient(app) as test_client:
         yield test_client

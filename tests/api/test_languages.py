@@ -35,7 +35,7 @@ def bac_ninh() -> Network:
 
 @pytest.fixture
 def client(live: MemoryLiveStore, notices: MemoryNoticeStore, bac_ninh: Network) -> Iterator[TestClient]:
-    app = create_app(live, bac_ninh, clock=lambda: NOW, notices=notices, min_interval_s=0.0)
+    app = create_app(live, bac_ninh, clock=lambda: NOW, timetable=False, notices=notices, min_interval_s=0.0)
     with TestClient(app) as test_client:
         yield test_client
 
@@ -126,7 +126,7 @@ def test_a_lang_that_is_not_a_language_is_a_json_422(client: TestClient, lang: s
 
 
 def test_a_feed_without_translations_still_refuses_a_bad_lang_and_ignores_a_good_one(network: Network) -> None:
-    app = create_app(MemoryLiveStore(), network, clock=lambda: NOW)
+    app = create_app(MemoryLiveStore(), network, clock=lambda: NOW, timetable=False)
     with TestClient(app) as cairns:
         assert cairns.get("/api/stops/750001", params={"lang": "vi"}).json()["name"] == "Williams Esplanade N201"
         assert_json_error(cairns.get("/api/stops/750001", params={"lang": "vi!"}), 422)

@@ -27,7 +27,9 @@ def db_client(
     live: MemoryLiveStore, notices: MemoryNoticeStore, network: Network, database_url: str
 ) -> Iterator[tuple[TestClient, Keys, str]]:
     migrate_sync(database_url, force_plain=True)
-    app = create_app(live, network, clock=lambda: NOW, database=Database(database_url), notices=notices)
+    app = create_app(
+        live, network, clock=lambda: NOW, timetable=False, database=Database(database_url), notices=notices
+    )
     with TestClient(app) as client:
         yield client, make_keys(client, database_url), database_url
 

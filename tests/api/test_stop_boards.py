@@ -77,7 +77,7 @@ async def test_riders_get_the_snapshot_then_every_change(
 ) -> None:
     live = MemoryLiveStore()
     await live.put_predictions([predictions("V1", (STOP, NOW + 600, "blend"))])
-    app = create_app(live, network, clock=lambda: NOW, min_interval_s=0.0)
+    app = create_app(live, network, clock=lambda: NOW, timetable=False, min_interval_s=0.0)
     async with (
         serving(app, ws_per_message_deflate=compression is not None) as base,
         connect(f"{base}/ws/stops/{STOP}", compression=compression) as first,
@@ -103,7 +103,7 @@ async def test_riders_get_the_snapshot_then_every_change(
 
 async def test_changes_within_a_riders_interval_coalesce_into_the_latest_board(network: Network) -> None:
     live = MemoryLiveStore()
-    app = create_app(live, network, clock=lambda: NOW, min_interval_s=1.0)
+    app = create_app(live, network, clock=lambda: NOW, timetable=False, min_interval_s=1.0)
     async with serving(app) as base, connect(f"{base}/ws/stops/{STOP}") as ws:
         assert (await receive(ws))["arrivals"] == []
         await live.put_predictions([predictions("V1", (STOP, NOW + 600, "blend"))])
@@ -119,7 +119,7 @@ async def test_changes_within_a_riders_interval_coalesce_into_the_latest_board(n
 async def test_each_rider_gets_the_board_in_their_own_language(bac_ninh: Network) -> None:  # noqa: F811
     live = MemoryLiveStore()
     await live.put_predictions([arriving("V1", "01-east-0", "01", "CN", 2, NOW + 600)])
-    app = create_app(live, bac_ninh, clock=lambda: NOW, min_interval_s=0.0)
+    app = create_app(live, bac_ninh, clock=lambda: NOW, timetable=False, min_interval_s=0.0)
     async with (
         serving(app) as base,
         connect(f"{base}/ws/stops/CN?lang=en") as english,
@@ -135,7 +135,7 @@ async def test_each_rider_gets_the_board_in_their_own_language(bac_ninh: Network
 
 async def test_a_rider_whose_connection_died_silently_is_let_go(network: Network) -> None:
     """Heartbeats: the server pings every rider, and closes a connection that stops answering."""
-    app = create_app(MemoryLiveStore(), network, clock=lambda: NOW)
+    app = create_app(MemoryLiveStore(), network, clock=lambda: NOW, timetable=False)
     async with serving(app, ws_ping_interval=0.2, ws_ping_timeout=0.2) as base:
         host, port = base.removeprefix("ws://").split(":")
         reader, writer = await asyncio.open_connection(host, int(port))
@@ -157,7 +157,7 @@ async def test_a_rider_whose_connection_died_silently_is_let_go(network: Network
 
 
 async def test_a_rider_sending_a_huge_message_is_disconnected(network: Network) -> None:
-    app = create_app(MemoryLiveStore(), network, clock=lambda: NOW)
+    app = create_app(MemoryLiveStore(), network, clock=lambda: NOW, timetable=False)
     async with serving(app) as base, connect(f"{base}/ws/stops/{STOP}") as ws:
         assert (await receive(ws))["type"] == "snapshot"
         await ws.send("x" * (WEBSOCKET_OPTIONS["ws_max_size"] + 1))

@@ -153,7 +153,7 @@ async def test_a_slow_client_is_dropped_without_holding_up_others() -> None:
 def test_fleet_clients_are_told_when_a_vehicle_expires(network: Network) -> None:
     store_clock = [0.0]
     live = MemoryLiveStore(vehicle_ttl_s=60.0, clock=lambda: store_clock[0])
-    app = create_app(live, network, clock=lambda: NOW, min_interval_s=0.0, expiry_sweep_s=0.05)
+    app = create_app(live, network, clock=lambda: NOW, timetable=False, min_interval_s=0.0, expiry_sweep_s=0.05)
     with TestClient(app) as client:
         client.portal.call(live.put_states, [bus("A", -16.9, 145.7), bus("B", -16.8, 145.7)])  # type: ignore[union-attr]
         with client.websocket_connect("/ws/fleet") as ws:
@@ -182,7 +182,7 @@ def test_fleet_clients_get_a_fresh_snapshot_after_the_subscription_comes_back(ne
             yield message
 
     live.subscribe = flaky  # type: ignore[method-assign]
-    app = create_app(live, network, clock=lambda: NOW, min_interval_s=0.0)
+    app = create_app(live, network, clock=lambda: NOW, timetable=False, min_interval_s=0.0)
     with TestClient(app) as client:
         with client.websocket_connect("/ws/fleet") as ws:
             assert receive(ws) == {"type": "snapshot", "route_id": None, "vehicles": [], "server_time": NOW}
@@ -219,7 +219,7 @@ def test_riders_watching_one_stop_share_one_reading_of_its_board(client: TestCli
 
 
 def test_a_full_server_turns_new_sockets_away_with_try_again_later(live: MemoryLiveStore, network: Network) -> None:
-    with TestClient(create_app(live, network, clock=lambda: NOW, max_websockets=1)) as client:
+    with TestClient(create_app(live, network, clock=lambda: NOW, timetable=False, max_websockets=1)) as client:
         with client.websocket_connect(f"/ws/stops/{STOP}") as first:
             assert receive(first)["type"] == "snapshot"
             with client.websocket_connect("/ws/fleet") as second, pytest.raises(WebSocketDisconnect) as closed:
@@ -233,7 +233,7 @@ CITY_BOX = "145.75,-16.95,145.80,-16.90"
 
 def test_fleet_socket_box_shows_the_vehicles_inside_and_says_when_one_leaves(network: Network) -> None:
     live = MemoryLiveStore()
-    with TestClient(create_app(live, network, clock=lambda: NOW, min_interval_s=0.0)) as client:
+    with TestClient(create_app(live, network, clock=lambda: NOW, timetable=False, min_interval_s=0.0)) as client:
         client.portal.call(live.put_states, [bus("A", -16.92, 145.77), bus("B", -16.80, 145.70, "other")])  # type: ignore[union-attr]
         with client.websocket_connect(f"/ws/fleet?bbox={CITY_BOX}") as ws:
             snapshot = receive(ws)
@@ -255,7 +255,7 @@ def test_fleet_socket_box_shows_the_vehicles_inside_and_says_when_one_leaves(net
 
 def test_fleet_socket_route_filter_takes_off_a_bus_that_changes_route(network: Network) -> None:
     live = MemoryLiveStore()
-    with TestClient(create_app(live, network, clock=lambda: NOW, min_interval_s=0.0)) as client:
+    with TestClient(create_app(live, network, clock=lambda: NOW, timetable=False, min_interval_s=0.0)) as client:
         client.portal.call(live.put_states, [bus("A", -16.92, 145.77)])  # type: ignore[union-attr]
         with client.websocket_connect("/ws/fleet?route_id=110-423") as ws:
             assert [v["vehicle_id"] for v in receive(ws)["vehicles"]] == ["A"]
@@ -273,7 +273,7 @@ def test_fleet_socket_with_a_bad_box_closes_with_4400_and_a_reason(client: TestC
 
 def test_vehicle_socket_follows_one_bus_and_its_arrivals(network: Network) -> None:
     live = MemoryLiveStore()
-    with TestClient(create_app(live, network, clock=lambda: NOW, min_interval_s=0.0)) as client:
+    with TestClient(create_app(live, network, clock=lambda: NOW, timetable=False, min_interval_s=0.0)) as client:
         client.portal.call(live.put_states, [bus("A", -16.92, 145.77), bus("B", -16.80, 145.70)])  # type: ignore[union-attr]
         client.portal.call(live.put_predictions, [predictions("A", (STOP, NOW + 600, "blend"))])  # type: ignore[union-attr]
         with client.websocket_connect("/ws/vehicles/A") as ws:
@@ -302,7 +302,7 @@ def test_vehicle_socket_follows_one_bus_and_its_arrivals(network: Network) -> No
 def test_vehicle_socket_waits_for_a_bus_not_yet_in_service_and_says_when_it_goes(network: Network) -> None:
     store_clock = [0.0]
     live = MemoryLiveStore(vehicle_ttl_s=60.0, clock=lambda: store_clock[0])
-    app = create_app(live, network, clock=lambda: NOW, min_interval_s=0.0, expiry_sweep_s=0.05)
+    app = create_app(live, network, clock=lambda: NOW, timetable=False, min_interval_s=0.0, expiry_sweep_s=0.05)
     with TestClient(app) as client, client.websocket_connect("/ws/vehicles/A") as ws:
         assert receive(ws) == {
             "type": "snapshot",
@@ -326,7 +326,7 @@ def test_vehicle_socket_with_an_absurd_id_closes_with_4400(client: TestClient) -
 
 
 def test_vehicle_followers_count_towards_the_socket_limit(live: MemoryLiveStore, network: Network) -> None:
-    with TestClient(create_app(live, network, clock=lambda: NOW, max_websockets=1)) as client:
+    with TestClient(create_app(live, network, clock=lambda: NOW, timetable=False, max_websockets=1)) as client:
         with client.websocket_connect("/ws/vehicles/A") as first:
             assert receive(first)["type"] == "snapshot"
             with client.websocket_connect("/ws/fleet") as second, pytest.raises(WebSocketDisconnect) as closed:

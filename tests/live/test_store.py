@@ -170,6 +170,14 @@ async def test_arrival_leaves_the_board_and_tells_subscribers(make_store: StoreF
     assert [a.trip_id for a in await store.stop_arrivals("S1", now=T0 + 55)] == ["T2"]
 
 
+async def test_the_stop_remembers_which_trips_reached_it(make_store: StoreFactory) -> None:
+    store = make_store()
+    await store.put_stop_events([arrived("T1", "S1", T0), arrived("T2", "S1", T0 + 30), arrived("T3", "S2", T0)])
+
+    assert await store.arrived_trips("S1", now=T0 + 60) == {"20140601:T1", "20140601:T2"}
+    assert await store.arrived_trips("S3", now=T0 + 60) == set()
+
+
 async def test_each_touched_stop_is_published(make_store: StoreFactory) -> None:
     store = make_store()
     await store.put_predictions([prediction_set("V1", T0, prediction("T1", "S1", T0 + 60))])
