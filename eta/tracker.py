@@ -412,6 +412,8 @@ class VehicleTracker:
         events: list[StopEvent] = []
 
         override = self.ctx.overrides.get(self.vehicle_id) if self.ctx.overrides else None
+        if ping.trip_id is not None:
+            self.ctx.named[self.vehicle_id] = ping.trip_id
         if override is not None and (override[1], override[0]) == s.finished:
             override = None  # the bus has run the trip it was given to its end: its block goes on as usual
         if override is not None:
@@ -430,6 +432,10 @@ class VehicleTracker:
                     fit = None  # the device still names the trip the bus has just run to its end
                 if fit is not None and self._runs_sooner_trip_first(fit, ping.timestamp):
                     fit = None
+                if fit is not None and self.ctx.run_by_another_device(
+                    fit.day.service_date, fit.trip_id, self.vehicle_id
+                ):
+                    fit = None  # the device names another bus's trip: inference finds this one's
                 if fit is not None:
                     self._assign(fit, ping.timestamp, confirmed=True)
                     s.trusted = True
@@ -1040,6 +1046,8 @@ class VehicleTracker:
         finished, where = s.trip_id, s.progress
         s.route_id = trip.route_id
         s.finished = (s.service_date or "", finished)
+        if s.trusted and s.service_date is not None:
+            self.ctx.note_completed(s.service_date, finished, self.vehicle_id)
         self._unassign()
         if day is None:
             return

@@ -96,6 +96,9 @@ class TrackingContext:
     chains: BlockChains = field(init=False)  # the day's dispatch plan: which trip follows which
     timelines: TimelineCache = field(init=False)
     claims: dict[tuple[str, str], str] = field(default_factory=dict)  # (service_date, trip_id) -> vehicle
+    named: dict[str, str] = field(default_factory=dict)  # vehicle -> the trip its device named at its latest fix
+    # service_date -> trip_id -> the vehicle that ran it to its end, its device naming it: a trip runs once a day
+    completed: dict[str, dict[str, str]] = field(default_factory=dict)
     heard: dict[str, float] = field(default_factory=dict)  # vehicle -> timestamp of its latest fix
     clock: float = 0.0  # the latest fix's timestamp of any vehicle: "now" for the trackers
     # vehicle -> (trip_id, service_date) an operator assigned it: taken whatever inference thinks
@@ -125,6 +128,23 @@ class TrackingContext:
         if vehicle is None or self.clock - self.heard.get(vehicle, self.clock) > self.config.claim_silence_s:
             return None
         return vehicle
+
+    def note_completed(self, service_date: str, trip_id: str, vehicle_id: str) -> None:
+        """`vehicle_id`, its device naming `trip_id`, has run it to its end (days before the latest two are
+        forgotten: their service is over)."""
+        if service_date not in self.completed:
+            for old in sorted(self.completed)[:-1]:
+                del self.completed[old]
+        self.completed.setdefault(service_date, {})[trip_id] = vehicle_id
+
+    def run_by_another_device(self, service_date: str, trip_id: str, vehicle_id: str) -> bool:
+        """Whether a vehicle other than `vehicle_id` runs the trip, or has run it to its end, its own device naming
+        it: two devices naming one trip cannot both be right, and the bus already on it has the better claim."""
+        holder = self.holder(service_date, trip_id)
+        if holder is not None and holder != vehicle_id and self.named.get(holder) == trip_id:
+            return True
+        done = self.completed.get(service_date, {}).get(trip_id)
+        return done is not None and done != vehicle_id
 
     def inside(self, x: float, y: float) -> bool:
         x0, y0, x1, y1 = self._bbox

@@ -332,3 +332,38 @@ def test_a_bus_whose_device_names_the_trip_inference_gave_it_keeps_it_however_la
     assert {out.state.trip_id for out in outs if out.state is not None} == {ROUTE_120_TRIP}
     reported = {e.stop_sequence for out in outs for e in out.events if e.trip_id == ROUTE_120_TRIP}
     assert len(reported) >= len(cairns.trips[ROUTE_120_TRIP].stop_ids) - 1
+
+
+def test_a_device_naming_the_trip_another_bus_runs_by_its_own_device_does_not_take_it_over(cairns: Network) -> None:
+    """Two devices name one trip: bus-1 runs it, and says so; bus-2, on the route's trip the other way at the
+    same time, was set up with bus-1's trip. Both cannot be right, and the bus already on the trip keeps it:
+    bus-2 is found on its own trip, and riders of bus-1's trip are not shown bus-2."""
+    other_way = "CNS2014-CNS_MUL-Weekday-00-4166400"  # route 120 the other way, during ROUTE_120_TRIP
+    first, _ = trip_pings(cairns, ROUTE_120_TRIP, DAY, "bus-1", noise_m=5.0, with_trip_id=True, lead_s=120.0)
+    second, _ = trip_pings(cairns, other_way, DAY, "bus-2", noise_m=5.0, seed=1, with_trip_id=True, lead_s=120.0)
+    second = [dataclasses.replace(p, trip_id=ROUTE_120_TRIP) for p in second]
+    engine = Engine(cairns)
+    states: dict[str, list[str | None]] = {"bus-1": [], "bus-2": []}
+    for ping in sorted([*first, *second], key=lambda p: p.timestamp):
+        state = engine.process(ping).state
+        states[ping.vehicle_id].append(state.trip_id if state is not None else None)
+
+    assert set(states["bus-1"]) == {ROUTE_120_TRIP}
+    assert ROUTE_120_TRIP not in states["bus-2"]
+    assert states["bus-2"].count(other_way) >= 0.9 * len(states["bus-2"])
+
+
+def test_a_device_naming_a_trip_another_bus_ran_to_its_end_does_not_run_it_again(cairns: Network) -> None:
+    """A trip runs once a day: after bus-1, its device naming the trip, has run it to its end, bus-2 along the
+    trip's last stretch 20 minutes behind, its device set up with the same trip, is not put on it (it would
+    fit a bus running late on it): riders of that trip are not shown a bus after theirs has come."""
+    first, _ = trip_pings(cairns, ROUTE_120_TRIP, DAY, "bus-1", noise_m=5.0, with_trip_id=True)
+    last_stretch = [p for p in first if p.timestamp >= first[-1].timestamp - 900.0]
+    second = [dataclasses.replace(p, vehicle_id="bus-2", timestamp=p.timestamp + 1200.0) for p in last_stretch]
+    engine = Engine(cairns)
+    for ping in first:
+        engine.process(ping)
+    assert engine.tracker("bus-1").s.finished == (engine.ctx.day(DAY).service_date, ROUTE_120_TRIP)
+    trips = {out.state.trip_id for out in map(engine.process, second) if out.state is not None}
+
+    assert ROUTE_120_TRIP not in trips
