@@ -509,14 +509,23 @@ class VehicleTracker:
     def _runs_sooner_trip_first(self, named: Fit, ts: float) -> bool:
         """Whether the bus stands at the first stop of the trip its block runs next, which leaves that stand
         before the trip its device names: it runs ours first, whatever the device says (a driver logged in to
-        a later run, or to a wrong one). Once ours is overdue by `stand_overdue_s` and the bus still stands,
-        the device is believed: the bus waits for its own trip."""
+        a later run, or to a wrong one). Ours is the trip it waits at the stand for, as the block put it there;
+        or, when the bus is first heard at the stand still on the trip before (it ended that trip during a GPS
+        gap), the block's trip after that one. Once ours is overdue by `stand_overdue_s` and the bus still
+        stands, the device is believed: the bus waits for its own trip."""
         s, cfg = self.s, self.ctx.config
         day = self._day()
-        if s.trip_id is None or s.trusted or s.next_stop != 0 or day is None:
+        if s.trip_id is None or s.trusted and s.next_stop == 0 or day is None:
             return False
-        ours, theirs = self._trip(), self.ctx.timelines.get(named.trip_id)
-        if ours.stop_ids[0] != theirs.stop_ids[0]:
+        theirs = self.ctx.timelines.get(named.trip_id)
+        if s.next_stop == 0:
+            ours = self._trip()
+        else:
+            following = next_in_block(self.ctx, s.trip_id, day)
+            if following is None or named.match.dist > theirs.stop_dist[0] + cfg.depart_radius_m:
+                return False  # (the device's trip fits the bus along its line, not at its stand)
+            ours = self.ctx.timelines.get(following)
+        if ours.trip is theirs.trip or ours.stop_ids[0] != theirs.stop_ids[0]:
             return False
         leaves = day.origin + ours.departure[0]
         return leaves < named.day.origin + theirs.departure[0] and ts <= leaves + cfg.stand_overdue_s

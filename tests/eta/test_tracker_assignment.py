@@ -367,3 +367,24 @@ def test_a_device_naming_a_trip_another_bus_ran_to_its_end_does_not_run_it_again
     trips = {out.state.trip_id for out in map(engine.process, second) if out.state is not None}
 
     assert ROUTE_120_TRIP not in trips
+
+
+def test_a_bus_first_heard_at_the_stand_of_its_next_trip_after_a_gap_runs_it_before_the_later_trip_named(
+    cairns: Network,
+) -> None:
+    """As above, but the bus, its trip inferred (its device named none), ends that trip during a GPS gap: it is
+    next heard standing at the stand, still on the trip before as far as the tracker knows, its device now naming
+    the later trip. It runs the one due first."""
+    ending = "CNS2014-CNS_MUL-Weekday-00-4166383"
+    named = "CNS2014-CNS_MUL-Weekday-00-4166402"
+    engine = Engine(cairns)
+    planned = _planned_after(engine, ending)
+    before, _ = trip_pings(cairns, ending, DAY, interval_s=30.0, noise_m=5.0)
+    heard = [p for p in before if p.timestamp < before[-1].timestamp - 300.0]  # silent for its last 5 minutes
+    departs = cairns.service_day_origin(DAY) + float(cairns.trips[planned].departure[0])
+    waiting = _standing(cairns, planned, before[-1].timestamp + 60.0, departs - 60.0, named)
+    for ping in heard:
+        engine.process(ping)
+    states = [engine.process(p).state for p in waiting]
+
+    assert {s.trip_id for s in states[1:] if s is not None} == {planned}
