@@ -497,10 +497,12 @@ class VehicleTracker:
         """The device names the trip inference (or the block) put the bus on: its word settles it, as if it had
         named it first. A provisional trip is confirmed, its held events released; the bus keeps it however late
         it runs, as it keeps any trip its device names."""
+        self.s.trusted = True
+        return [] if self.s.confirmed else self._confirm()
+
+    def _confirm(self) -> list[StopEvent]:
+        """Confirm the provisional trip: its route becomes the bus's, and its held events are released."""
         s = self.s
-        s.trusted = True
-        if s.confirmed:
-            return []
         released, s.held = s.held, []
         s.confirmed = True
         s.route_id = self._trip().route_id
@@ -1123,18 +1125,17 @@ class VehicleTracker:
         ranked = rank_trips(self.ctx, self._as_evidence(ping), x, y, self.vehicle_id, s.route_id)
         ours = next((f for f in ranked if f.trip_id == s.trip_id and f.day.service_date == s.service_date), None)
         day = self._day()
-        if ours is None and s.next_stop == 0 and s.trip_id is not None and day is not None:
-            # a long layover: too early for inference to consider our trip, yet the bus waits for it
-            ours = fit_trip(
-                self.ctx, s.trip_id, day, x, y, ping.timestamp, self.vehicle_id, s.route_id, waiting=True,
-                heading=moving_heading(ping),
-            )
-            if ours is not None:
-                ranked = sorted([*ranked, ours], key=lambda f: (f.score, f.trip_id))
-        elif ours is None and s.next_stop > 0 and day is not None:
-            # running later than inference reaches, the bus still follows our trip's line: it keeps the trip
-            # unless a rival fits clearly better than a bus that late on ours (one another bus runs will not)
-            ours = self._tracked_fit(day)
+        if ours is None and s.trip_id is not None and day is not None:
+            if s.next_stop == 0:
+                # a long layover: too early for inference to consider our trip, yet the bus waits for it
+                ours = fit_trip(
+                    self.ctx, s.trip_id, day, x, y, ping.timestamp, self.vehicle_id, s.route_id, waiting=True,
+                    heading=moving_heading(ping),
+                )
+            else:
+                # running later than inference reaches, the bus still follows our trip's line: it keeps the trip
+                # unless a rival fits clearly better than a bus that late on ours (one another bus runs will not)
+                ours = self._tracked_fit(day)
             if ours is not None:
                 ranked = sorted([*ranked, ours], key=lambda f: (f.score, f.trip_id))
         best = ranked[0] if ranked else None
@@ -1151,11 +1152,7 @@ class VehicleTracker:
             s.provisional_fixes += 1
         decided = s.confirm_wins >= cfg.confirm_fixes or s.provisional_fixes >= cfg.provisional_max_fixes
         if not at_terminal and decided:
-            released, s.held = s.held, []
-            s.confirmed = True
-            if s.trip_id is not None:
-                s.route_id = self.ctx.network.trips[s.trip_id].route_id
-            return passing + released
+            return passing + self._confirm()
         return passing
 
     def _tracked_fit(self, day: DayTrips) -> Fit | None:

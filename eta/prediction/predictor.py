@@ -108,6 +108,12 @@ class _Path:
     published_shift: float = float("nan")
     state: VehicleState | None = None  # the latest state it serves
 
+    @property
+    def trip(self) -> tuple[str, str]:
+        """(service_date, trip_id) of the trip the bus is on, as the schedule board keys trips."""
+        trip_id, service_date = self.key
+        return service_date, trip_id
+
 
 @dataclass(slots=True)
 class _Seen:
@@ -279,10 +285,7 @@ class LearningPredictor:
 
     def republish_silent_shown(self, now: float) -> list[Shown]:
         found: list[Shown] = []
-        for path in self._paths.values():
-            state = path.state
-            if state is None or not REFRESH_S <= now - state.timestamp <= SILENT_MAX_S:
-                continue
+        for path, state in self._silent(now):
             if now - path.published_at < REFRESH_S:
                 continue
             shift = path.published_shift if math.isfinite(path.published_shift) else 0.0
@@ -297,13 +300,15 @@ class LearningPredictor:
         """(service_date, trip_id) of the trip each bus silent for a while (up to `SILENT_MAX_S`) was last on: it
         stands for that trip meanwhile, also while it waits at the stand with no stop yet within the horizon, or
         once every stop it was last predicted to reach soon may lie behind it."""
-        found: list[tuple[str, str]] = []
+        return [path.trip for path, _ in self._silent(now)]
+
+    def _silent(self, now: float) -> Iterator[tuple[_Path, VehicleState]]:
+        """Each path whose bus has been silent for a while at `now` (from `REFRESH_S` to `SILENT_MAX_S`), with the
+        bus's last state."""
         for path in self._paths.values():
             state = path.state
             if state is not None and REFRESH_S <= now - state.timestamp <= SILENT_MAX_S:
-                trip_id, service_date = path.key
-                found.append((service_date, trip_id))
-        return found
+                yield path, state
 
     def _set(self, state: VehicleState, path: _Path, shift: float) -> PredictionSet:
         return self._shown(state, path, shift).to_set()
@@ -351,10 +356,7 @@ class LearningPredictor:
         changed at this fix, and also while it waits at the first stop with every stop beyond the horizon (a
         long layover). None for a bus predicted nothing (lost, off its line, overdue at its stand)."""
         path = self._paths.get(state.vehicle_id)
-        if path is None or path.state is not state:
-            return None
-        trip_id, service_date = path.key
-        return service_date, trip_id
+        return path.trip if path is not None and path.state is state else None
 
     def _overdue_at_start(self, state: VehicleState, plan: TripPlan) -> bool:
         assert state.service_date is not None
