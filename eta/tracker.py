@@ -163,25 +163,38 @@ def _near_stop(stop_dist: list[float], along: float, radius: float) -> bool:
 
 class _GapClock:
     """When a bus passed the stops between two fixes far apart in time: the time between them shared out
-    over the distance driven and a typical stand at each stop on the way, not all of it spent at the first
-    stop (which would put every later stop late)."""
+    over the schedule's running time (the distance at cruising speed where the schedule has none) and a
+    typical stand at each stop on the way, not all of it spent at the first stop (which would put every later
+    stop late), nor spread evenly over the distance (the schedule knows where streets are slow).
+    A silence that ends with the bus at the end of its trip may end in a wait there (a layover, at any length):
+    the bus is taken to have kept the delay it had before the silence, unless the silence was shorter."""
 
-    __slots__ = ("_stop_dist", "_t1", "_t2", "_d1", "_per_metre", "_per_stop", "_first", "_rate")
+    __slots__ = ("_stop_dist", "_t1", "_t2", "_d1", "_per_metre", "_per_stop", "_first", "_rate", "_timeline", "_s1")
 
     def __init__(
-        self, stop_dist: list[float], d1: float, t1: float, d2: float, t2: float, cruise_mps: float, stop_s: float
+        self, stop_dist: list[float], d1: float, t1: float, d2: float, t2: float, cruise_mps: float, stop_s: float,
+        timeline: TripTimeline | None = None, ends_trip: bool = False,
     ) -> None:
         self._stop_dist, self._t1, self._t2, self._d1 = stop_dist, t1, t2, d1
         self._per_metre, self._per_stop = 1.0 / cruise_mps, stop_s
+        self._timeline = timeline if timeline is not None and timeline.time_at(d2) > timeline.time_at(d1) else None
+        self._s1 = self._timeline.time_at(d1) if self._timeline is not None else 0.0
         self._first = bisect_right(stop_dist, d1)  # the first stop wholly ahead of the fix before the gap
         effort = self._effort(d2, len(stop_dist))
-        self._rate = (t2 - t1) / effort if effort > 0 else None
+        end = t2
+        if ends_trip and self._timeline is not None:
+            end = min(t2, t1 + self._timeline.time_at(d2) - self._s1)
+        self._rate = (end - t1) / effort if effort > 0 and end > t1 else None
 
     def _effort(self, d: float, stops_before: int) -> float:
         """Typical seconds from the fix before the gap to `d`, standing at the stops before index
         `stops_before` on the way."""
         passed = bisect_left(self._stop_dist, d, lo=self._first, hi=max(stops_before, self._first))
-        return (d - self._d1) * self._per_metre + max(passed - self._first, 0) * self._per_stop
+        if self._timeline is not None:
+            running = self._timeline.time_at(d) - self._s1
+        else:
+            running = (d - self._d1) * self._per_metre
+        return running + max(passed - self._first, 0) * self._per_stop
 
     def arrival(self, i: int, not_before: float, otherwise: float) -> float:
         if self._rate is None:
@@ -833,7 +846,14 @@ class VehicleTracker:
                     events.append(self._event(n - 1, arrival, None, False))
                     break
                 if stop + cfg.depart_radius_m < d2:
-                    departure = self._left_at(i, cursor_t, d2, ts, speed)
+                    if interpolated and i + 1 < n and stop_dist[i + 1] - cfg.arrive_radius_m <= d2:
+                        # the silence took the bus past more stops: the fix after it cannot time this departure
+                        # as if the bus had driven straight there; share the silence out as for those stops
+                        if gap is None:
+                            gap = self._gap_clock(stop_dist, d1, t1, d2, ts)
+                        departure = max(gap.departure(i, s.pending_arrival, cfg.typical_dwell_s), cursor_t)
+                    else:
+                        departure = self._left_at(i, cursor_t, d2, ts, speed)
                     events.append(self._event(i, s.pending_arrival, departure, s.pending_interpolated))
                     s.pending_arrival, s.prev_served = None, True
                     s.next_stop += 1
@@ -873,10 +893,11 @@ class VehicleTracker:
             if interpolated and (cursor_t != t1 or stop - d1 > _GAP_NEAR_M):
                 # (the first stop after the fix before the gap, when near it, is timed by that fix's run)
                 if gap is None:
-                    ramp = s.cruise_mps / cfg.brake_mps2  # braking into a stop and pulling away
-                    gap = _GapClock(stop_dist, d1, t1, d2, ts, s.cruise_mps, cfg.typical_dwell_s + ramp)
+                    gap = self._gap_clock(stop_dist, d1, t1, d2, ts)
                 arrival = gap.arrival(i, cursor_t, arrival)
             if stop + cfg.depart_radius_m < d2:
+                if gap is None and interpolated and i + 1 < n and stop_dist[i + 1] - cfg.arrive_radius_m <= d2:
+                    gap = self._gap_clock(stop_dist, d1, t1, d2, ts)  # as for a pending stop, above
                 if gap is not None:
                     departure = gap.departure(i, arrival, cfg.typical_dwell_s) if served else arrival
                 else:
@@ -895,6 +916,12 @@ class VehicleTracker:
         self._finish_if_at_end(ts, events)
         self._update_delay(ts)
         return events
+
+    def _gap_clock(self, stop_dist: list[float], d1: float, t1: float, d2: float, t2: float) -> _GapClock:
+        s, cfg = self.s, self.ctx.config
+        ramp = s.cruise_mps / cfg.brake_mps2  # braking into a stop and pulling away
+        ends_trip = d2 >= stop_dist[-1] - cfg.end_radius_m
+        return _GapClock(stop_dist, d1, t1, d2, t2, s.cruise_mps, cfg.typical_dwell_s + ramp, self._trip(), ends_trip)
 
     def _note_timing_fix(self, stop_dist: list[float], d: float, ts: float, speed: float | None) -> None:
         """Remember a moving fix on the run into the next stop, but not one just out of the last stop

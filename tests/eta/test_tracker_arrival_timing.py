@@ -100,24 +100,33 @@ def test_a_bus_gps_puts_past_the_stop_while_it_brakes_in_arrived_when_it_got_the
     assert abs(run.arrival(i) - arrived) <= 3.0, "the arrival, not the fix GPS put past the stop"
 
 
+def _drive(run: Run, start: float, at: float, stops: range, stand: float) -> dict[int, float]:
+    """Arrival times at `stops` of a bus leaving distance `at` at time `start`: 10% slower than the timetable
+    between stops (the timetable knows which streets are slow), and `stand` s at each."""
+    stop_dist, arrival, departure = run.trip.stop_dist, run.trip.arrival, run.trip.departure
+    truth: dict[int, float] = {}
+    clock = start
+    for k in stops:
+        length = float(stop_dist[k] - stop_dist[k - 1])
+        share = (float(stop_dist[k]) - at) / length if length > 0 else 1.0
+        clock += 1.1 * share * float(arrival[k] - departure[k - 1])
+        truth[k] = clock
+        clock, at = clock + stand, float(stop_dist[k])
+    return truth
+
+
 def test_stops_passed_while_silent_get_the_silence_shared_out_not_piled_on_the_first(cairns: Network) -> None:
     run = Run(cairns)
     stop_dist = run.trip.stop_dist.tolist()
     i = run.stop_with_long_runs(300.0)
     last = i + 4
-    # the truth: 8 m/s between stops, 25 s at each; the tracker hears the bus before stop i, then not
-    # again until it is past stop i + 4
+    # the tracker hears the bus before stop i, then not again until it is past stop i + 4
     speed, stand = 8.0, 25.0
     start_dist = stop_dist[i] - 250.0
     t0 = run.origin + float(run.trip.arrival[i]) - 250.0 / speed
-    truth: dict[int, float] = {}
-    clock, at = t0, start_dist
-    for k in range(i, last + 1):
-        clock += (stop_dist[k] - at) / speed
-        truth[k] = clock
-        clock, at = clock + stand, stop_dist[k]
+    truth = _drive(run, t0, start_dist, range(i, last + 1), stand)
     end_dist = stop_dist[last] + 150.0
-    end_time = clock + 150.0 / speed
+    end_time = truth[last] + stand + 150.0 / speed
     for back in (60.0, 30.0):
         run.ping(t0 - back, start_dist - speed * back, speed)
     run.ping(t0, start_dist, speed)
@@ -152,3 +161,42 @@ def test_a_bus_standing_at_the_stop_that_gps_puts_25_m_short_arrived_when_its_ru
     run.ping(arrived + 15.0, stop - 25.0, 0.0)  # standing at the stop; GPS error puts it 25 m short
     run.ping(arrived + 45.0, stop + 150.0, 8.0)
     assert abs(run.arrival(i) - arrived) <= 5.0, "the arrival, not the first fix seen past the stop"
+
+
+
+def test_stops_passed_while_silent_after_a_stand_at_a_stop_are_not_put_late_by_the_stops_between(
+    cairns: Network,
+) -> None:
+    run = Run(cairns)
+    stop_dist = run.trip.stop_dist.tolist()
+    i = run.stop_with_long_runs(300.0)
+    speed, stand = 8.0, 25.0
+    arrived = run.origin + float(run.trip.arrival[i])
+    # heard running in to stop i and standing at it; then nothing until it is past stop i + 4
+    run.ping(arrived - 60.0, stop_dist[i] - 60.0 * speed, speed)
+    run.ping(arrived - 30.0, stop_dist[i] - 30.0 * speed, speed)
+    run.ping(arrived + 10.0, stop_dist[i], 0.0)
+    left = arrived + stand
+    truth = _drive(run, left, stop_dist[i], range(i + 1, i + 5), stand)
+    run.ping(truth[i + 4] + stand + 150.0 / speed, stop_dist[i + 4] + 150.0, speed)
+    # the fix after the silence cannot time the departure from stop i as if the bus drove straight there
+    departure = run.events[int(run.trip.stop_sequences[i])].departure_time
+    assert departure is not None and abs(departure - left) <= 20.0, f"left {departure - left:+.0f} s off"
+    errors = [run.arrival(k) - truth[k] for k in range(i + 1, i + 5)]
+    assert max(abs(e) for e in errors) <= 20.0, f"arrival errors {[round(e) for e in errors]} s"
+
+
+def test_a_silence_ending_at_the_terminus_does_not_put_the_last_stops_at_its_end(cairns: Network) -> None:
+    run = Run(cairns)
+    stop_dist = run.trip.stop_dist.tolist()
+    last = len(stop_dist) - 1
+    # on time, heard last running in to the stop four before the end; then nothing until it has stood at the
+    # terminus for 15 minutes (a layover before its next trip)
+    k = last - 4
+    arrived = run.origin + float(run.trip.arrival[k])
+    speed = 8.0
+    for back in (90.0, 60.0, 30.0):
+        run.ping(arrived - back, stop_dist[k] - back * speed, speed)
+    run.ping(run.origin + float(run.trip.arrival[last]) + 900.0, stop_dist[last], 0.0)
+    errors = [run.arrival(j) - (run.origin + float(run.trip.arrival[j])) for j in range(k, last + 1)]
+    assert max(abs(e) for e in errors) <= 60.0, f"arrival errors against the timetable {[round(e) for e in errors]} s"
