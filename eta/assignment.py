@@ -232,7 +232,6 @@ def next_from_terminal(ctx: TrackingContext, trip_id: str, day: DayTrips, ignore
     ~300 m) that no other vehicle has claimed (unless `ignore_claims`)."""
     network = ctx.network
     trip = network.trips[trip_id]
-    end_stop = network.stops[trip.stop_ids[-1]]
     group = f"block:{trip.block_id}" if trip.block_id else f"route:{trip.route_id}"
     for start, other_id in day.departures(group, network):
         if start < trip.end_time or other_id == trip_id:
@@ -240,14 +239,20 @@ def next_from_terminal(ctx: TrackingContext, trip_id: str, day: DayTrips, ignore
         if not trip.block_id:
             if not ignore_claims and ctx.holder(day.service_date, other_id):
                 continue
-            other = network.trips[other_id]
-            first = network.stops[other.stop_ids[0]]
-            if other.stop_ids[0] != trip.stop_ids[-1] and (
-                abs(first.lat - end_stop.lat) > _TERMINAL_DEG or abs(first.lon - end_stop.lon) > _TERMINAL_DEG
-            ):
+            if not starts_where_ends(ctx, other_id, trip_id):
                 continue
         return other_id
     return None
+
+
+def starts_where_ends(ctx: TrackingContext, later_id: str, trip_id: str) -> bool:
+    """Whether trip `later_id` leaves from the terminal where `trip_id` ends (its last stop, or within ~300 m)."""
+    network = ctx.network
+    trip, later = network.trips[trip_id], network.trips[later_id]
+    if later.stop_ids[0] == trip.stop_ids[-1]:
+        return True
+    end_stop, first = network.stops[trip.stop_ids[-1]], network.stops[later.stop_ids[0]]
+    return abs(first.lat - end_stop.lat) <= _TERMINAL_DEG and abs(first.lon - end_stop.lon) <= _TERMINAL_DEG
 
 
 def next_departure_here(ctx: TrackingContext, trip_id: str, day: DayTrips) -> float | None:

@@ -19,6 +19,7 @@ from eta.assignment import (
     next_departure_here,
     next_in_block,
     rank_trips,
+    starts_where_ends,
     timetable_score,
     trusted_fit,
 )
@@ -390,7 +391,7 @@ class VehicleTracker:
         best = ranked[0] if ranked else None
         if best is None or best is ours or (ours is not None and best.score + cfg.confirm_margin >= ours.score):
             return False
-        if self._just_ran(best):
+        if self._just_ran(best) or self._skips_into_next_trip(best):
             return False
         if ours is not None and not self._explains_path(best.trip_id, ours.trip_id):
             return False  # a late bus on its own route's street, not another route's trip that joins it here
@@ -398,6 +399,20 @@ class VehicleTracker:
         s.history = [(ping.timestamp, x, y, ping.speed)]
         self._advance(best.match.dist, ping.timestamp, ping.speed, fresh=True)
         return True
+
+    def _skips_into_next_trip(self, fit: Fit) -> bool:
+        """Whether `fit` puts the bus part way along a trip leaving from where ours ends, while the bus has not
+        reached that end. It could get onto such a trip only through the end of ours: a bus running late on a
+        stretch of ours that the trips out of its terminal run along too (a line that comes back past its
+        terminal, or leaves the way the trip before came in) fits their timetable better, yet is on ours."""
+        s, cfg = self.s, self.ctx.config
+        if s.trip_id is None or fit.trip_id == s.trip_id:
+            return False
+        if s.progress >= self._trip().stop_dist[-1] - cfg.end_radius_m:
+            return False
+        if not starts_where_ends(self.ctx, fit.trip_id, s.trip_id):
+            return False
+        return fit.match.dist > float(self.ctx.network.trips[fit.trip_id].stop_dist[0]) + cfg.depart_radius_m
 
     def _explains_path(self, rival: str, ours: str) -> bool:
         """Whether the rival trip's shape passes the bus's last few fixes about as closely as ours does.

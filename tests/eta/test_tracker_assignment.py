@@ -388,3 +388,22 @@ def test_a_bus_first_heard_at_the_stand_of_its_next_trip_after_a_gap_runs_it_bef
     states = [engine.process(p).state for p in waiting]
 
     assert {s.trip_id for s in states[1:] if s is not None} == {planned}
+
+
+# Route 142's trip 4180087 ends at a stop its next trip from that terminal (4180066, the same route) passes
+# about a kilometre after its own first stop: a bus running late on the last stretch of 4180087 is, on the
+# timetable alone, a bus on 4180066 a kilometre out.
+ENDS_ON_NEXT_TRIPS_LINE = "CNS2014-CNS_MUL-Weekday-00-4180087"
+
+
+def test_a_late_bus_on_the_last_stretch_of_its_trip_finishes_it_rather_than_skip_into_the_next(
+    cairns: Network,
+) -> None:
+    trip = cairns.trips[ENDS_ON_NEXT_TRIPS_LINE]
+    pings, dists = trip_pings(cairns, ENDS_ON_NEXT_TRIPS_LINE, DAY, interval_s=30.0, noise_m=10.0, seed=2, pace=1.3)
+    engine = Engine(cairns)
+    states = [out.state for out in map(engine.process, pings)]
+    joined = next(k for k, s in enumerate(states) if s is not None and s.trip_id == ENDS_ON_NEXT_TRIPS_LINE)
+    before_end = [k for k, d in enumerate(dists) if d < float(trip.stop_dist[-1]) - 300.0]
+    wrong = [(k, s.trip_id) for k in before_end[joined:] if (s := states[k]) is not None and s.trip_id != trip.trip_id]
+    assert not wrong, f"moved off its trip before its end: {wrong[:3]}"
