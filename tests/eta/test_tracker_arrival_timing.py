@@ -181,7 +181,8 @@ def test_stops_passed_while_silent_after_a_stand_at_a_stop_are_not_put_late_by_t
     run.ping(truth[i + 4] + stand + 150.0 / speed, stop_dist[i + 4] + 150.0, speed)
     # the fix after the silence cannot time the departure from stop i as if the bus drove straight there
     departure = run.events[int(run.trip.stop_sequences[i])].departure_time
-    assert departure is not None and abs(departure - left) <= 20.0, f"left {departure - left:+.0f} s off"
+    assert departure is not None
+    assert abs(departure - left) <= 20.0, f"left {departure - left:+.0f} s off"
     errors = [run.arrival(k) - truth[k] for k in range(i + 1, i + 5)]
     assert max(abs(e) for e in errors) <= 20.0, f"arrival errors {[round(e) for e in errors]} s"
 
