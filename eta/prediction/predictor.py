@@ -114,6 +114,15 @@ class _Path:
         trip_id, service_date = self.key
         return service_date, trip_id
 
+    def trips(self) -> list[tuple[str, str]]:
+        """`trip`, then each later trip the path walks (the block's next ones), in order."""
+        found = [self.trip]
+        for e in self.entries:
+            trip = (e.service_date, e.plan.trip_id)
+            if trip != found[-1]:
+                found.append(trip)
+        return found
+
 
 @dataclass(slots=True)
 class _Seen:
@@ -297,10 +306,11 @@ class LearningPredictor:
         return found
 
     def silent_trips(self, now: float) -> list[tuple[str, str]]:
-        """(service_date, trip_id) of the trip each bus silent for a while (up to `SILENT_MAX_S`) was last on: it
-        stands for that trip meanwhile, also while it waits at the stand with no stop yet within the horizon, or
-        once every stop it was last predicted to reach soon may lie behind it."""
-        return [path.trip for path, _ in self._silent(now)]
+        """(service_date, trip_id) of the trip each bus silent for a while (up to `SILENT_MAX_S`) was last on, and of
+        the block's next trips it was last predicted to run: it stands for them meanwhile, also while it waits at
+        the stand with no stop yet within the horizon, or once every stop it was last predicted to reach soon may
+        lie behind it (a bus gone silent on its way to the stand of its next trip may be waiting there now)."""
+        return [trip for path, _ in self._silent(now) for trip in path.trips()]
 
     def _silent(self, now: float) -> Iterator[tuple[_Path, VehicleState]]:
         """Each path whose bus has been silent for a while at `now` (from `REFRESH_S` to `SILENT_MAX_S`), with the

@@ -141,3 +141,23 @@ def test_a_bus_whose_fix_changed_nothing_riders_see_still_stands_for_its_trip(ca
 
     assert predictor.publish_shown(again) is None
     assert predictor.stands_for(again) == (DATE, trip_id)
+
+
+def test_a_bus_silent_on_its_way_to_its_next_trip_stands_for_that_trip_too(cairns: Network) -> None:
+    """A bus near the end of its trip goes silent: by now it may have ended the trip and be waiting at the stand
+    of the block's next trip, whose first stop it was predicted to reach (as it ended this one). It stands for
+    that trip too, or the timetable would show the trip's first stop as one no bus stands for, while the bus is
+    there."""
+    predictor = LearningPredictor(cairns)
+    trip_id, following = next(
+        (t, b) for t in _trips(cairns) if (b := predictor.blocks.next_trip(DATE, t)) is not None
+    )
+    trip = cairns.trips[trip_id]
+    last = len(trip.stop_ids) - 1
+    ts = cairns.service_day_origin(DAY) + float(trip.arrival[last - 1])
+    state = _at(cairns, "bus-1", trip_id, last, ts, "in_transit").state
+    assert state is not None
+    shown = predictor.publish_shown(state)
+    assert shown is not None and any(e.plan.trip_id == following for e in shown.entries)
+
+    assert (DATE, following) in predictor.silent_trips(ts + 8 * 60.0)
