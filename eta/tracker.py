@@ -65,6 +65,8 @@ _LATE_AMBIGUOUS_ALONG_M = 150.0
 _TIMING_FIXES = 3  # moving fixes kept on the run into the next stop, to time its arrival
 _HELD_SHORT_M = 1.0  # where progress waits for a bus GPS puts past a stop it has not reached
 _AHEAD_SLACK_S = 3.0  # ... when its run reaches the stop more than this after the fix
+_STAND_REACH_M = 1500.0  # a trip's end may lie on the next trip's line up to this far beyond its first stop
+_SET_OFF_FROM_END_M = 300.0  # a bus this far along its next trip's line past where it ended the last has set off
 _GAP_NEAR_M = 200.0  # a stop this near the last fix before a silence is timed by that fix's run
 _LATE_SHARE_OF_HEADWAY = 0.9  # late for its trip by this share of the wait for the next: still that trip
 _PATH_FIXES = 8  # the fixes a rival trip must also explain before the bus is moved onto it
@@ -136,6 +138,9 @@ class TrackState:
     # after a crash or a rebalance meets them again as late fixes, and must refuse them again, not store them.
     # A tuple, so that snapshots pickled before it existed load with the class default.
     refused_ts: tuple[float, ...] = ()
+    # where on its next trip's line a bus ended its last trip, when that is beyond the next trip's first stop: it
+    # goes back to the stand from there (None otherwise; a class default, like refused_ts, for older snapshots)
+    to_stand_from: float | None = None
 
 
 def _estimated_after(events: list[StopEvent], heard_last: float) -> list[StopEvent]:
@@ -494,6 +499,9 @@ class VehicleTracker:
                 del s.history[1]  # keep the first: where the trip was joined
         along, offset = self._match(x, y, ping.timestamp, ping.speed, moving_heading(ping))
         s.last_offset = offset
+        if s.to_stand_from is not None and self._going_to_stand(along):
+            s.off_route_count = 0
+            return TrackerOutput(self._state(ping, "layover"), events)
         if offset > cfg.off_route_m:
             carried = self._ran_on_to_next_trip(ping, x, y)
             if carried is not None:
@@ -520,6 +528,24 @@ class VehicleTracker:
                 return moved
         events = self._advance(along, ping.timestamp, ping.speed)
         return TrackerOutput(self._state(ping, self._status(ping.timestamp)), events)
+
+    def _going_to_stand(self, along: float) -> bool:
+        """Whether a bus put on its next trip where the last one ended, on the next trip's line beyond its first
+        stop (`TrackState.to_stand_from`), is still between there and the stand: waiting for the trip, not part way
+        along it. It has got to the stand once it is within reach of the first stop, and set off without going
+        there (the stand is elsewhere, or it was skipped) once it is well beyond where it ended the last trip."""
+        s, cfg = self.s, self.ctx.config
+        assert s.to_stand_from is not None
+        first = self._trip().stop_dist[0]
+        if (
+            s.next_stop != 0
+            or s.pending_arrival is None
+            or along <= first + cfg.depart_radius_m
+            or along > s.to_stand_from + _SET_OFF_FROM_END_M
+        ):
+            s.to_stand_from = None
+            return False
+        return True
 
     def _trust_device(self) -> list[StopEvent]:
         """The device names the trip inference (or the block) put the bus on: its word settles it, as if it had
@@ -1120,6 +1146,12 @@ class VehicleTracker:
         # a guess from the timetable: checked like an inferred trip
         s.confirmed, s.confirm_wins, s.history = False, 0, [(ts, s.last_x, s.last_y, s.last_speed)]
         s.provisional_fixes = 0
+        # a trip may end by the next one's line a way beyond its first stop (riders are set down there, then the
+        # bus goes round to the stand): matched on the next trip there, the bus has not set off on it
+        cfg = self.ctx.config
+        here = self.ctx.matchers.get(nxt.shape_id).project(s.last_x, s.last_y, s.progress, s.progress + _STAND_REACH_M)
+        if here.offset <= cfg.off_route_m and here.dist > s.progress + cfg.depart_radius_m:
+            s.to_stand_from = here.dist
 
     def _event(self, i: int, arrival: float, departure: float | None, interpolated: bool) -> StopEvent:
         s = self.s
@@ -1267,6 +1299,7 @@ class VehicleTracker:
         s.confirmed, s.confirm_wins, s.held, s.history, s.prev_served = True, 0, [], [], True
         s.trusted, s.timing_fixes, s.recent = False, [], []
         s.progress, s.next_stop, s.pending_arrival, s.delay_s, s.off_route_count = 0.0, 0, None, None, 0
+        s.to_stand_from = None
 
     def _update_delay(self, ts: float) -> None:
         s = self.s

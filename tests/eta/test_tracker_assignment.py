@@ -407,3 +407,41 @@ def test_a_late_bus_on_the_last_stretch_of_its_trip_finishes_it_rather_than_skip
     before_end = [k for k, d in enumerate(dists) if d < float(trip.stop_dist[-1]) - 300.0]
     wrong = [(k, s.trip_id) for k in before_end[joined:] if (s := states[k]) is not None and s.trip_id != trip.trip_id]
     assert not wrong, f"moved off its trip before its end: {wrong[:3]}"
+
+
+# Route 110's trip 4165900 ends 70 m off the line of the route's next trip from that terminal, 4165930, beside
+# a point some 300 m beyond its first stop: the bus sets its riders down, then goes back round to the stand.
+ENDS_BESIDE_NEXT_TRIPS_LINE = "CNS2014-CNS_MUL-Weekday-00-4165900"
+NEXT_FROM_THE_STAND = "CNS2014-CNS_MUL-Weekday-00-4165930"
+
+
+def test_a_bus_going_back_to_the_stand_of_its_next_trip_waits_for_it_there_not_part_way_along_it(
+    cairns: Network,
+) -> None:
+    ended, following = cairns.trips[ENDS_BESIDE_NEXT_TRIPS_LINE], cairns.trips[NEXT_FROM_THE_STAND]
+    pings, _ = trip_pings(cairns, ENDS_BESIDE_NEXT_TRIPS_LINE, DAY, interval_s=30.0, with_trip_id=True)
+    engine = Engine(cairns)
+    for ping in pings:
+        engine.process(ping)
+    end_xy = _xy(cairns, ended.shape_id, float(ended.stop_dist[-1]))
+    stand_xy = _xy(cairns, following.shape_id, float(following.stop_dist[0]))
+    # a minute at the end of the trip, two minutes' drive to the stand, then the wait there until departure
+    departs = cairns.service_day_origin(DAY) + float(following.departure[0])
+    t0 = pings[-1].timestamp
+    fixes = [(t0 + 30.0 * k, end_xy, 0.0) for k in (1, 2)]
+    fixes += [(t0 + 60.0 + 30.0 * k, end_xy + (stand_xy - end_xy) * k / 4, 5.0) for k in range(1, 4)]
+    fixes += [(ts, stand_xy, 0.0) for ts in np.arange(t0 + 180.0, departs - 10.0, 30.0)]
+    states = []
+    for ts, (x, y), speed in fixes:
+        lat, lon = cairns.projection.to_latlon(np.array([x]), np.array([y]))
+        states.append(engine.process(Ping("bus-1", float(ts), float(lat[0]), float(lon[0]), speed=speed)).state)
+
+    assert all(s is not None and s.trip_id == NEXT_FROM_THE_STAND for s in states)
+    moved_on = [(s.status, s.shape_dist) for s in states if s is not None and s.status not in ("layover", "at_stop")]
+    assert not moved_on, "waiting for its trip, not under way on it"
+    assert {s.shape_dist for s in states if s is not None} == {round(float(following.stop_dist[0]), 2)}
+
+
+def _xy(network: Network, shape_id: str, dist: float) -> np.ndarray:
+    shape = network.shapes[shape_id]
+    return np.array([np.interp(dist, shape.dist, shape.xy[:, 0]), np.interp(dist, shape.dist, shape.xy[:, 1])])
