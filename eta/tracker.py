@@ -67,6 +67,7 @@ _HELD_SHORT_M = 1.0  # where progress waits for a bus GPS puts past a stop it ha
 _AHEAD_SLACK_S = 3.0  # ... when its run reaches the stop more than this after the fix
 _STAND_REACH_M = 1500.0  # a trip's end may lie on the next trip's line up to this far beyond its first stop
 _SET_OFF_FROM_END_M = 300.0  # a bus this far along its next trip's line past where it ended the last has set off
+_SILENT_CRAWL_MPS = 1.5  # over a silence, slower than this on average is hardly moving (a jam at worst)
 _GAP_NEAR_M = 200.0  # a stop this near the last fix before a silence is timed by that fix's run
 _LATE_SHARE_OF_HEADWAY = 0.9  # late for its trip by this share of the wait for the next: still that trip
 _PATH_FIXES = 8  # the fixes a rival trip must also explain before the bus is moved onto it
@@ -500,12 +501,21 @@ class VehicleTracker:
         along, offset = self._match(x, y, ping.timestamp, ping.speed, moving_heading(ping))
         s.last_offset = offset
         if s.to_stand_from is not None and self._going_to_stand(along):
+            # waiting for its trip, as if standing at the first stop: heard now, as late as the wait makes it
             s.off_route_count = 0
+            s.progress_ts, s.progress_speed = ping.timestamp, ping.speed
+            self._update_delay(ping.timestamp)
             return TrackerOutput(self._state(ping, "layover"), events)
         if offset > cfg.off_route_m:
             carried = self._ran_on_to_next_trip(ping, x, y)
             if carried is not None:
                 return carried
+        elif self._barely_moved_in_silence(along, ping.timestamp):
+            # as likely on the next trip, whose line runs here too: the one it fits as well decides
+            carried = self._ran_on_to_next_trip(ping, x, y, max_offset=offset + _NOISE_M)
+            if carried is not None:
+                return carried
+        if offset > cfg.off_route_m:
             s.off_route_count += 1
             if s.confirmed and not s.trusted and s.off_route_count == cfg.off_route_pings:
                 # two routes share the street out of a terminal, and the bus just took the other one
@@ -629,11 +639,24 @@ class VehicleTracker:
         events = self._advance(best.match.dist, ping.timestamp, ping.speed, fresh=fresh)
         return TrackerOutput(self._state(ping, self._status(ping.timestamp)), events)
 
-    def _ran_on_to_next_trip(self, ping: Ping, x: float, y: float) -> TrackerOutput | None:
+    def _barely_moved_in_silence(self, along: float, ts: float) -> bool:
+        """Whether a fix after a silence puts the bus hardly farther along its trip than before it, slower than a
+        crawl on average, where it could have reached the trip's end meanwhile: a bus on a last stretch that the
+        next trip's line runs along too has more likely ended its trip and set off on the next."""
+        s, cfg = self.s, self.ctx.config
+        elapsed = ts - s.progress_ts
+        if s.trip_id is None or elapsed <= cfg.gap_s or along - s.progress >= _SILENT_CRAWL_MPS * elapsed:
+            return False
+        return self._trip().stop_dist[-1] - s.progress <= s.cruise_mps * elapsed
+
+    def _ran_on_to_next_trip(
+        self, ping: Ping, x: float, y: float, max_offset: float | None = None
+    ) -> TrackerOutput | None:
         """After a gap, or from the end of its trip, a fix off the trip but on its block's next trip: the bus
         finished the trip and set off on the next (or went to its stand, a street away) while we heard nothing of
         it. Finish the trip there and then, and go on along the next one, reporting the stops of both passed
-        meanwhile (interpolated); None when the fix says no such thing."""
+        meanwhile (interpolated); None when the fix says no such thing. `max_offset`: how near the next trip's line
+        the fix must be (for a fix on our own line too, see `_barely_moved_in_silence`); else off-route's reach."""
         s, cfg = self.s, self.ctx.config
         heard_last = s.progress_ts
         elapsed = ping.timestamp - heard_last
@@ -650,7 +673,7 @@ class VehicleTracker:
         if following is None:
             return None
         fit = fit_trip(self.ctx, following, day, x, y, ping.timestamp, self.vehicle_id, heading=moving_heading(ping))
-        if fit is None or fit.match.offset > cfg.off_route_m:
+        if fit is None or fit.match.offset > (cfg.off_route_m if max_offset is None else max_offset):
             return None
         nxt = self.ctx.network.trips[following]
         # At cruising speed to the end; and it must have left the next trip's first stop in time to be here now.

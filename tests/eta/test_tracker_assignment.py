@@ -445,3 +445,33 @@ def test_a_bus_going_back_to_the_stand_of_its_next_trip_waits_for_it_there_not_p
 def _xy(network: Network, shape_id: str, dist: float) -> np.ndarray:
     shape = network.shapes[shape_id]
     return np.array([np.interp(dist, shape.dist, shape.xy[:, 0]), np.interp(dist, shape.dist, shape.xy[:, 1])])
+
+
+# Route 141's trip 4179908 comes in along the street its next trip from the terminal, 4179934, leaves by: the
+# next trip's second stop lies on 4179908's line some 430 m before its end.
+COMES_IN_THE_WAY_THE_NEXT_LEAVES = "CNS2014-CNS_MUL-Weekday-00-4179908"
+LEAVES_THE_WAY_IT_CAME = "CNS2014-CNS_MUL-Weekday-00-4179934"
+
+
+def test_a_bus_heard_again_after_a_silence_on_the_street_its_next_trip_leaves_by_is_on_that_trip(
+    cairns: Network,
+) -> None:
+    ending, following = cairns.trips[COMES_IN_THE_WAY_THE_NEXT_LEAVES], cairns.trips[LEAVES_THE_WAY_IT_CAME]
+    pings, dists = trip_pings(cairns, COMES_IN_THE_WAY_THE_NEXT_LEAVES, DAY, interval_s=30.0, noise_m=5.0, seed=3)
+    late = 300.0  # five minutes late: it ends its trip ten minutes before the next one leaves
+    heard = [dataclasses.replace(p, timestamp=p.timestamp + late) for p, d in zip(pings, dists, strict=True)
+             if d <= float(ending.stop_dist[-2]) + 80.0]
+    # silent from just past the stop before the last until it has left on the next trip and passed its second stop
+    again_at = cairns.service_day_origin(DAY) + float(following.departure[1]) + 30.0
+    x, y = _xy(cairns, following.shape_id, float(following.stop_dist[1]) + 150.0)
+    lat, lon = cairns.projection.to_latlon(np.array([x]), np.array([y]))
+    engine = Engine(cairns)
+    events = [e for p in heard for e in engine.process(p).events]
+    out = engine.process(Ping("bus-1", again_at, float(lat[0]), float(lon[0]), speed=9.0))
+    events += out.events
+
+    # on the next trip, past its second stop (whose events wait, as for any guess, until the trip is confirmed)
+    assert out.state is not None and out.state.trip_id == LEAVES_THE_WAY_IT_CAME
+    assert out.state.shape_dist is not None and out.state.shape_dist > float(following.stop_dist[1])
+    reported = {(e.trip_id, e.stop_sequence) for e in events}
+    assert (COMES_IN_THE_WAY_THE_NEXT_LEAVES, int(ending.stop_sequences[-1])) in reported  # its trip ended
