@@ -270,13 +270,17 @@ class LearningPredictor:
         path, shift = found
         return self._set(state, path, shift)
 
-    def publish(self, state: VehicleState) -> PredictionSet | None:
+    def publish(self, state: VehicleState, now: float | None = None) -> PredictionSet | None:
         """Like `predict`, but None when what riders were last shown for this vehicle still holds: nothing
-        moved by `REWRITE_S` and the last set is younger than `REFRESH_S` (a live board's traffic)."""
-        shown = self.publish_shown(state)
+        moved by `REWRITE_S` and the last set is younger than `REFRESH_S` (a live board's traffic).
+
+        `now`: the clock (the latest fix heard from any bus), when `state` may be older. A fix its device held back
+        for minutes (yet newer than the last one heard from the bus) is like a bus silent since it: the stops it
+        predicts sooner than a share of that delay from now are taken as passed, as for a silent bus."""
+        shown = self.publish_shown(state, now)
         return shown.to_set() if shown is not None else None
 
-    def publish_shown(self, state: VehicleState) -> Shown | None:
+    def publish_shown(self, state: VehicleState, now: float | None = None) -> Shown | None:
         """`publish` without building the messages: for a replay writing hundreds of thousands of lines."""
         found = self._current(state)
         if found is None:
@@ -285,6 +289,10 @@ class LearningPredictor:
         if abs(shift - path.published_shift) < REWRITE_S and state.timestamp - path.published_at < REFRESH_S:
             return None
         path.published_shift, path.published_at = shift, state.timestamp
+        held_back = now - state.timestamp if now is not None else 0.0
+        if held_back >= REFRESH_S:
+            assert now is not None
+            return self._shown(state, path, shift, now + SILENT_PASSED_SHARE * held_back)
         return self._shown(state, path, shift)
 
     def republish_silent(self, now: float) -> list[PredictionSet]:

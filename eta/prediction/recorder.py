@@ -57,7 +57,7 @@ class PredictionRecorder:
         advanced = state.timestamp > self.clock
         if advanced:
             self.clock = state.timestamp
-        shown = self.predictor.publish_shown(state)
+        shown = self.predictor.publish_shown(state, self.clock)
         if shown is not None and shown.entries:
             self.board.covered_trips(_trips_of(shown), self.clock)
         # what this bus stands for is known before the timetable is consulted at this clock, also when nothing

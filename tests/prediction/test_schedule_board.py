@@ -161,3 +161,22 @@ def test_a_bus_silent_on_its_way_to_its_next_trip_stands_for_that_trip_too(cairn
     assert shown is not None and any(e.plan.trip_id == following for e in shown.entries)
 
     assert (DATE, following) in predictor.silent_trips(ts + 8 * 60.0)
+
+
+def test_a_fix_its_device_held_back_for_minutes_does_not_show_stops_the_bus_has_passed_since(cairns: Network) -> None:
+    """A device sends a fix eight minutes late (buffered through a coverage gap), yet newer than the last one heard
+    from the bus. Predicted from, it would put the next few stops "now" on the boards, though the bus has most
+    likely passed them in those minutes: like a bus silent that long, those stops are taken as passed."""
+    trip_id = _trips(cairns)[len(_trips(cairns)) // 2]
+    trip = cairns.trips[trip_id]
+    taken = cairns.service_day_origin(DAY) + float(trip.departure[1]) + 20.0
+    state = _at(cairns, "bus-1", trip_id, 2, taken, "in_transit").state
+    assert state is not None
+    now = taken + 8 * 60.0
+
+    shown = LearningPredictor(cairns).publish_shown(state, now)
+    as_if_fresh = LearningPredictor(cairns).publish_shown(state)
+
+    assert shown is not None and as_if_fresh is not None
+    assert min(as_if_fresh.arrivals) < now  # from the fix alone, stops due before the clock
+    assert shown.entries and min(shown.arrivals) >= now + SILENT_PASSED_SHARE * (now - taken)
