@@ -45,9 +45,8 @@ class SchedulePredictor:
     def __call__(self, state: VehicleState) -> PredictionSet | None:
         return self.predict(state)
 
-    def publish(self, state: VehicleState, now: float | None = None) -> PredictionSet | None:
-        """What riders should be shown after this state: for the schedule, always its prediction (from the
-        timetable, which a state held back changes nothing of)."""
+    def publish(self, state: VehicleState) -> PredictionSet | None:
+        """What riders should be shown after this state: for the schedule, always its prediction."""
         return self.predict(state)
 
     def predict(self, state: VehicleState) -> PredictionSet | None:

@@ -36,10 +36,9 @@ class Predictor(Protocol):
 
     def observe(self, events: list[StopEvent]) -> None: ...
 
-    def publish(self, state: VehicleState, now: float | None = None) -> PredictionSet | None:
+    def publish(self, state: VehicleState) -> PredictionSet | None:
         """The predictions riders should now be shown for this vehicle; None when what they were shown last
-        still holds (nothing moved enough, and it is recent enough) or there is nothing to predict. `now` is the
-        latest fix heard from any vehicle, for a state its device held back."""
+        still holds (nothing moved enough, and it is recent enough) or there is nothing to predict."""
 
 Outgoing = tuple[str, bytes, str | None]  # topic, value, key
 
@@ -170,9 +169,7 @@ class EtaStage:
                 output = self.engine.process(ping)
                 if output.events:
                     self._predict.observe(output.events)  # learn from the arrivals before predicting
-                prediction = (
-                    self._predict.publish(output.state, self.engine.ctx.clock) if output.state is not None else None
-                )
+                prediction = self._predict.publish(output.state) if output.state is not None else None
             except Exception as exc:  # a bug must cost one ping, never the worker
                 log.exception("engine failed on a ping of %s", ping.vehicle_id)
                 out.append(self._reject(record, "internal_error", f"{type(exc).__name__}: {exc}"))
