@@ -910,7 +910,7 @@ class VehicleTracker:
                     events.append(self._event(n - 1, arrival, None, False))
                     break
                 if stop + cfg.depart_radius_m < d2:
-                    if interpolated and i + 1 < n and stop_dist[i + 1] - cfg.arrive_radius_m <= d2:
+                    if interpolated and self._reached_stop_after(stop_dist, i, d2):
                         # the silence took the bus past more stops: the fix after it cannot time this departure
                         # as if the bus had driven straight there; share the silence out as for those stops
                         if gap is None:
@@ -960,7 +960,7 @@ class VehicleTracker:
                     gap = self._gap_clock(stop_dist, d1, t1, d2, ts)
                 arrival = gap.arrival(i, cursor_t, arrival)
             if stop + cfg.depart_radius_m < d2:
-                if gap is None and interpolated and i + 1 < n and stop_dist[i + 1] - cfg.arrive_radius_m <= d2:
+                if gap is None and interpolated and self._reached_stop_after(stop_dist, i, d2):
                     gap = self._gap_clock(stop_dist, d1, t1, d2, ts)  # as for a pending stop, above
                 if gap is not None:
                     departure = gap.departure(i, arrival, cfg.typical_dwell_s) if served else arrival
@@ -980,6 +980,10 @@ class VehicleTracker:
         self._finish_if_at_end(ts, events)
         self._update_delay(ts)
         return events
+
+    def _reached_stop_after(self, stop_dist: list[float], i: int, d2: float) -> bool:
+        """Whether progress `d2` reaches the stop after stop `i` too."""
+        return i + 1 < len(stop_dist) and stop_dist[i + 1] - self.ctx.config.arrive_radius_m <= d2
 
     def _gap_clock(self, stop_dist: list[float], d1: float, t1: float, d2: float, t2: float) -> _GapClock:
         s, cfg = self.s, self.ctx.config

@@ -209,12 +209,9 @@ def test_a_bus_standing_at_the_stand_for_the_trip_its_device_names_keeps_it_what
     pings, _ = trip_pings(cairns, ROUTE_120_TRIP, DAY, interval_s=30.0, with_trip_id=True, lead_s=600.0)
     trip = cairns.trips[ROUTE_120_TRIP]
     departs = cairns.service_day_origin(DAY) + float(trip.departure[0])
-    shape = cairns.shapes[trip.shape_id]
-    along = float(trip.stop_dist[0]) + 45.0
-    x, y = np.interp(along, shape.dist, shape.xy[:, 0]), np.interp(along, shape.dist, shape.xy[:, 1])
-    lat, lon = cairns.projection.to_latlon(np.array([x]), np.array([y]))
+    lat, lon = _lat_lon(cairns, _xy(cairns, trip.shape_id, float(trip.stop_dist[0]) + 45.0))
     waiting = [dataclasses.replace(p, trip_id=named, speed=0.0) for p in pings if p.timestamp < departs - 60.0]
-    waiting[10] = dataclasses.replace(waiting[10], latitude=float(lat[0]), longitude=float(lon[0]))
+    waiting[10] = dataclasses.replace(waiting[10], latitude=lat, longitude=lon)
     engine = Engine(cairns)
     states = [engine.process(p).state for p in waiting]
 
@@ -279,12 +276,9 @@ def _moving(network: Network, pings: list[Ping]) -> list[Ping]:
 def _standing(network: Network, trip_id: str, start: float, end: float, named: str) -> list[Ping]:
     """A bus standing at `trip_id`'s first stop from `start` to `end`, every 30 s, its device naming `named`."""
     trip = network.trips[trip_id]
-    shape = network.shapes[trip.shape_id]
-    along = float(trip.stop_dist[0])
-    x, y = np.interp(along, shape.dist, shape.xy[:, 0]), np.interp(along, shape.dist, shape.xy[:, 1])
-    lat, lon = network.projection.to_latlon(np.array([x]), np.array([y]))
+    lat, lon = _lat_lon(network, _xy(network, trip.shape_id, float(trip.stop_dist[0])))
     return [
-        Ping("bus-1", float(t), float(lat[0]), float(lon[0]), speed=0.0, trip_id=named)
+        Ping("bus-1", float(t), lat, lon, speed=0.0, trip_id=named)
         for t in np.arange(start, end, 30.0)
     ]
 
@@ -432,9 +426,8 @@ def test_a_bus_going_back_to_the_stand_of_its_next_trip_waits_for_it_there_not_p
     fixes += [(t0 + 60.0 + 30.0 * k, end_xy + (stand_xy - end_xy) * k / 4, 5.0) for k in range(1, 4)]
     fixes += [(ts, stand_xy, 0.0) for ts in np.arange(t0 + 180.0, departs - 10.0, 30.0)]
     states = []
-    for ts, (x, y), speed in fixes:
-        lat, lon = cairns.projection.to_latlon(np.array([x]), np.array([y]))
-        states.append(engine.process(Ping("bus-1", float(ts), float(lat[0]), float(lon[0]), speed=speed)).state)
+    for ts, xy, speed in fixes:
+        states.append(engine.process(Ping("bus-1", float(ts), *_lat_lon(cairns, xy), speed=speed)).state)
 
     assert all(s is not None and s.trip_id == NEXT_FROM_THE_STAND for s in states)
     moved_on = [(s.status, s.shape_dist) for s in states if s is not None and s.status not in ("layover", "at_stop")]
@@ -443,8 +436,14 @@ def test_a_bus_going_back_to_the_stand_of_its_next_trip_waits_for_it_there_not_p
 
 
 def _xy(network: Network, shape_id: str, dist: float) -> np.ndarray:
+    """The point `dist` metres along a shape, in the network's projection."""
     shape = network.shapes[shape_id]
     return np.array([np.interp(dist, shape.dist, shape.xy[:, 0]), np.interp(dist, shape.dist, shape.xy[:, 1])])
+
+
+def _lat_lon(network: Network, xy: np.ndarray) -> tuple[float, float]:
+    lat, lon = network.projection.to_latlon(np.array([xy[0]]), np.array([xy[1]]))
+    return float(lat[0]), float(lon[0])
 
 
 # Route 141's trip 4179908 comes in along the street its next trip from the terminal, 4179934, leaves by: the
@@ -463,11 +462,10 @@ def test_a_bus_heard_again_after_a_silence_on_the_street_its_next_trip_leaves_by
              if d <= float(ending.stop_dist[-2]) + 80.0]
     # silent from just past the stop before the last until it has left on the next trip and passed its second stop
     again_at = cairns.service_day_origin(DAY) + float(following.departure[1]) + 30.0
-    x, y = _xy(cairns, following.shape_id, float(following.stop_dist[1]) + 150.0)
-    lat, lon = cairns.projection.to_latlon(np.array([x]), np.array([y]))
+    lat, lon = _lat_lon(cairns, _xy(cairns, following.shape_id, float(following.stop_dist[1]) + 150.0))
     engine = Engine(cairns)
     events = [e for p in heard for e in engine.process(p).events]
-    out = engine.process(Ping("bus-1", again_at, float(lat[0]), float(lon[0]), speed=9.0))
+    out = engine.process(Ping("bus-1", again_at, lat, lon, speed=9.0))
     events += out.events
 
     # on the next trip, past its second stop (whose events wait, as for any guess, until the trip is confirmed)
