@@ -486,6 +486,11 @@ class VehicleTracker:
                 # still at the end of the trip it just finished: it is not running that again; wait for the
                 # next trip to fit better
                 return TrackerOutput(self._state(ping, "at_stop" if s.parked else "unassigned"))
+            if fit is not None and s.parked and self._standing_at_a_terminal(fit):
+                # done with its last known trip, the bus stands where some later trip leaves from or another
+                # ends: it may as well be going out of service. Claimed now, that trip would be kept from the bus
+                # the day's plan gives it; inference takes this bus once it sets off.
+                return TrackerOutput(self._state(ping, "at_stop"))
             s.parked = False
             if fit is None:
                 return TrackerOutput(self._state(ping, "unassigned"))
@@ -1271,13 +1276,15 @@ class VehicleTracker:
         return Fit(s.trip_id, day, Match(s.progress, offset), delay, timetable_score(offset, delay))
 
     def _waiting_to_depart(self, ts: float) -> bool:
-        """Standing at the trip's first stop, on the shape, before its departure with time to spare, or
-        after it by less than most of the wait for the route's next departure from there: a bus that ended
-        its last trip late leaves late on this one, it does not skip it for the next."""
+        """Standing at the trip's first stop (on the shape, or at another stand of the terminal a street
+        away), before its departure with time to spare, or after it by less than most of the wait for the
+        route's next departure from there: a bus that ended its last trip late leaves late on this one, it does
+        not skip it for the next. At a terminal the bus stands where its last trip set it down, perhaps nearer
+        another route's stand than its own: that is no evidence of which trip it runs next."""
         s, cfg = self.s, self.ctx.config
         if s.trip_id is None or s.next_stop != 0 or s.pending_arrival is None:
             return False
-        if (s.last_offset or 0.0) > 0.5 * cfg.off_route_m:
+        if (s.last_offset or 0.0) > 0.5 * cfg.off_route_m and not self._at_first_stop():
             return False
         day = self._day()
         if day is None:
@@ -1289,6 +1296,20 @@ class VehicleTracker:
         following = next_departure_here(self.ctx, s.trip_id, day)
         grace = cfg.late_tolerance_s if following is None else _LATE_SHARE_OF_HEADWAY * (following - departure)
         return t_rel < departure + min(grace, cfg.late_tolerance_s)
+
+    def _standing_at_a_terminal(self, fit: Fit) -> bool:
+        """Whether `fit` has the bus at its trip's first stop, not yet away from it, or at its last."""
+        stop_dist, cfg = self.ctx.network.trips[fit.trip_id].stop_dist, self.ctx.config
+        return fit.match.dist <= float(stop_dist[0]) + cfg.depart_radius_m or (
+            fit.match.dist >= float(stop_dist[-1]) - cfg.end_radius_m
+        )
+
+    def _at_first_stop(self) -> bool:
+        """Within `standing_at_stop_m` of the current trip's first stop (the stands of a terminal)."""
+        s = self.s
+        stop = self.ctx.network.stops[self._trip().stop_ids[0]]
+        x, y = self._projection.point_xy(stop.lat, stop.lon)
+        return math.hypot(s.last_x - x, s.last_y - y) <= self.ctx.config.standing_at_stop_m
 
     def _switch(self, fit: Fit) -> None:
         """Re-run the fixes seen since the wrong guess on the better trip."""

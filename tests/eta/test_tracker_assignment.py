@@ -473,3 +473,76 @@ def test_a_bus_heard_again_after_a_silence_on_the_street_its_next_trip_leaves_by
     assert out.state.shape_dist is not None and out.state.shape_dist > float(following.stop_dist[1])
     reported = {(e.trip_id, e.stop_sequence) for e in events}
     assert (COMES_IN_THE_WAY_THE_NEXT_LEAVES, int(ending.stop_sequences[-1])) in reported  # its trip ended
+
+
+# At The Pier, Cairns, buses set down at Stop E; route 111 leaves from Stop A, 90 m away, route 143 from Stop D,
+# 21 m from Stop E. Route 111's trip 4166131 ends at Stop E; the day's plan gives its bus 4166160 from Stop A next.
+SETS_DOWN_BY_ANOTHER_ROUTES_STAND = "CNS2014-CNS_MUL-Weekday-00-4166131"
+NEXT_FROM_ITS_OWN_STAND = "CNS2014-CNS_MUL-Weekday-00-4166160"
+
+
+def test_a_bus_set_down_nearer_another_route_s_stand_than_its_own_waits_for_its_own_trip(cairns: Network) -> None:
+    ending, following = cairns.trips[SETS_DOWN_BY_ANOTHER_ROUTES_STAND], cairns.trips[NEXT_FROM_ITS_OWN_STAND]
+    engine = Engine(cairns)
+    assert _planned_after(engine, SETS_DOWN_BY_ANOTHER_ROUTES_STAND) == NEXT_FROM_ITS_OWN_STAND
+    # ten minutes late: it ends its trip a few minutes before the next one is due out
+    pings, _ = trip_pings(cairns, SETS_DOWN_BY_ANOTHER_ROUTES_STAND, DAY, noise_m=5.0, seed=5, pace=1.17)
+    for ping in pings:
+        engine.process(ping)
+    set_down = _xy(cairns, ending.shape_id, float(ending.stop_dist[-1]))
+    stand = _xy(cairns, following.shape_id, float(following.stop_dist[0]))
+    assert 60.0 < float(np.hypot(*(stand - set_down))) < 150.0
+    departs = cairns.service_day_origin(DAY) + float(following.departure[0])
+    t0 = pings[-1].timestamp
+    # a minute where it set its riders down, a minute's crawl to its stand, then the wait there
+    fixes = [(t0 + 30.0 * k, set_down, 0.0) for k in (1, 2)]
+    fixes += [(t0 + 60.0 + 30.0 * k, set_down + (stand - set_down) * k / 2, 1.5) for k in (1, 2)]
+    fixes += [(ts, stand, 0.0) for ts in np.arange(t0 + 150.0, departs - 10.0, 30.0)]
+    assert len(fixes) > 8
+    states = [engine.process(Ping("bus-1", float(ts), *_lat_lon(cairns, xy), speed=v)).state for ts, xy, v in fixes]
+    trips = [s.trip_id if s is not None else None for s in states]
+    # the first fix may still report the trip it ended (its riders getting off); then only its own next trip
+    assert set(trips[:1]) <= {SETS_DOWN_BY_ANOTHER_ROUTES_STAND, NEXT_FROM_ITS_OWN_STAND}
+    assert set(trips[1:]) == {NEXT_FROM_ITS_OWN_STAND}
+
+
+# Route 121's trip 4166549 is its bus's last of the day's plan (the plan gives the route's next trip from there,
+# 4166565, to a bus that got there first); it ends at The Pier, by the stand route 143's 4180617 leaves from 28
+# minutes later.
+LAST_OF_ITS_DUTY = "CNS2014-CNS_MUL-Weekday-00-4166549"
+ROUTE_S_NEXT_FROM_THERE = "CNS2014-CNS_MUL-Weekday-00-4166565"
+LEAVES_LATER_FROM_BESIDE_IT = "CNS2014-CNS_MUL-Weekday-00-4180617"
+
+
+def test_a_bus_done_with_its_day_s_trips_claims_no_later_trip_while_it_stands_but_is_tracked_once_it_sets_off(
+    cairns: Network,
+) -> None:
+    engine = Engine(cairns)
+    day = engine.ctx.day(DAY)
+    assert engine.ctx.chains.next_trip(day.service_date, LAST_OF_ITS_DUTY) is None
+    ending, later = cairns.trips[LAST_OF_ITS_DUTY], cairns.trips[LEAVES_LATER_FROM_BESIDE_IT]
+    pings, _ = trip_pings(cairns, LAST_OF_ITS_DUTY, DAY, noise_m=5.0, seed=6, with_trip_id=True)
+    engine.process(Ping("other", pings[0].timestamp, pings[0].latitude, pings[0].longitude))
+    engine.ctx.claims[(day.service_date, ROUTE_S_NEXT_FROM_THERE)] = "other"  # the bus that runs it, heard lately
+    for ping in pings:
+        engine.ctx.heard["other"] = ping.timestamp
+        engine.process(ping)
+    assert engine.tracker("bus-1").s.finished == (day.service_date, LAST_OF_ITS_DUTY)
+    assert engine.tracker("bus-1").trip_id is None
+    set_down = _xy(cairns, ending.shape_id, float(ending.stop_dist[-1]))
+    stand = _xy(cairns, later.shape_id, float(later.stop_dist[0]))
+    assert float(np.hypot(*(stand - set_down))) < 50.0
+    t0 = pings[-1].timestamp
+    standing = []
+    for k in range(1, 11):
+        engine.ctx.heard["other"] = t0 + 30.0 * k
+        standing.append(engine.process(Ping("bus-1", t0 + 30.0 * k, *_lat_lon(cairns, set_down), speed=0.0)).state)
+    # reported where it ended its trip; riders of the later trip are not shown this bus, and the bus the plan
+    # gives that trip is free to take it
+    assert {(s.trip_id, s.status) for s in standing if s is not None} == {(LAST_OF_ITS_DUTY, "at_stop")}
+    assert engine.ctx.holder(day.service_date, LEAVES_LATER_FROM_BESIDE_IT) is None
+
+    # the bus does run that trip after all (the plan is a guess where the feed gives no blocks): tracked on it
+    off, _ = trip_pings(cairns, LEAVES_LATER_FROM_BESIDE_IT, DAY, noise_m=5.0, seed=7)
+    outs = [engine.process(p) for p in off[1:12]]
+    assert outs[-1].state is not None and outs[-1].state.trip_id == LEAVES_LATER_FROM_BESIDE_IT
