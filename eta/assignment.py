@@ -248,11 +248,26 @@ def next_from_terminal(ctx: TrackingContext, trip_id: str, day: DayTrips, ignore
 def starts_where_ends(ctx: TrackingContext, later_id: str, trip_id: str) -> bool:
     """Whether trip `later_id` leaves from the terminal where `trip_id` ends (its last stop, or within ~300 m)."""
     network = ctx.network
-    trip, later = network.trips[trip_id], network.trips[later_id]
-    if later.stop_ids[0] == trip.stop_ids[-1]:
+    return _one_terminal(ctx, network.trips[later_id].stop_ids[0], network.trips[trip_id].stop_ids[-1])
+
+
+def starts_where_starts(ctx: TrackingContext, other_id: str, trip_id: str) -> bool:
+    """Whether trip `other_id` leaves from the terminal `trip_id` leaves from (its first stop, or within ~300 m)."""
+    network = ctx.network
+    return _one_terminal(ctx, network.trips[other_id].stop_ids[0], network.trips[trip_id].stop_ids[0])
+
+
+def ends_where_ends(ctx: TrackingContext, other_id: str, trip_id: str) -> bool:
+    """Whether trip `other_id` ends at the terminal `trip_id` ends at (its last stop, or within ~300 m)."""
+    network = ctx.network
+    return _one_terminal(ctx, network.trips[other_id].stop_ids[-1], network.trips[trip_id].stop_ids[-1])
+
+
+def _one_terminal(ctx: TrackingContext, stop_id: str, other_stop_id: str) -> bool:
+    if stop_id == other_stop_id:
         return True
-    end_stop, first = network.stops[trip.stop_ids[-1]], network.stops[later.stop_ids[0]]
-    return abs(first.lat - end_stop.lat) <= _TERMINAL_DEG and abs(first.lon - end_stop.lon) <= _TERMINAL_DEG
+    stop, other = ctx.network.stops[stop_id], ctx.network.stops[other_stop_id]
+    return abs(stop.lat - other.lat) <= _TERMINAL_DEG and abs(stop.lon - other.lon) <= _TERMINAL_DEG
 
 
 def next_departure_here(ctx: TrackingContext, trip_id: str, day: DayTrips) -> float | None:

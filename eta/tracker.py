@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields
 
 from eta.assignment import (
     Fit,
+    ends_where_ends,
     fit_trip,
     forced_fit,
     moving_heading,
@@ -20,6 +21,7 @@ from eta.assignment import (
     next_in_block,
     rank_trips,
     starts_where_ends,
+    starts_where_starts,
     timetable_score,
     trusted_fit,
 )
@@ -69,6 +71,7 @@ _STAND_REACH_M = 1500.0  # a trip's end may lie on the next trip's line up to th
 _SET_OFF_FROM_END_M = 300.0  # a bus this far along its next trip's line past where it ended the last has set off
 _SILENT_CRAWL_MPS = 1.5  # over a silence, slower than this on average is hardly moving (a jam at worst)
 _GAP_NEAR_M = 200.0  # a stop this near the last fix before a silence is timed by that fix's run
+_LEAVES_EARLY_S = 300.0  # no bus leaves its terminal this much before its trip is due out
 _LATE_SHARE_OF_HEADWAY = 0.9  # late for its trip by this share of the wait for the next: still that trip
 _PATH_FIXES = 8  # the fixes a rival trip must also explain before the bus is moved onto it
 _NOISE_M = 15.0  # GPS noise: per fix, a rival's shape may pass this much farther than ours
@@ -142,6 +145,7 @@ class TrackState:
     # where on its next trip's line a bus ended its last trip, when that is beyond the next trip's first stop: it
     # goes back to the stand from there (None otherwise; a class default, like refused_ts, for older snapshots)
     to_stand_from: float | None = None
+    left_first_at: float | None = None  # when the bus left its trip's first stop (UTC epoch seconds; as above)
 
 
 def _estimated_after(events: list[StopEvent], heard_last: float) -> list[StopEvent]:
@@ -394,6 +398,7 @@ class VehicleTracker:
         day = self._day()
         if ours is None and day is not None:
             ours = self._tracked_fit(day)  # later than inference reaches, still on our line
+        ranked = [f for f in ranked if f is ours or not self._implausible_rival(f)]
         best = ranked[0] if ranked else None
         if best is None or best is ours or (ours is not None and best.score + cfg.confirm_margin >= ours.score):
             return False
@@ -1190,6 +1195,8 @@ class VehicleTracker:
         assert s.trip_id is not None and s.service_date is not None
         trip = self._trip()
         day = self._day()
+        if i == 0 and departure is not None:
+            s.left_first_at = departure
         return StopEvent(
             vehicle_id=self.vehicle_id,
             trip_id=s.trip_id,
@@ -1244,6 +1251,7 @@ class VehicleTracker:
                 ours = self._tracked_fit(day)
             if ours is not None:
                 ranked = sorted([*ranked, ours], key=lambda f: (f.score, f.trip_id))
+        ranked = [f for f in ranked if f is ours or not self._implausible_rival(f)]
         best = ranked[0] if ranked else None
         if self._just_ran(best):
             return passing  # nothing to learn from this fix: wait for one away from the way the bus came
@@ -1260,6 +1268,47 @@ class VehicleTracker:
         if not at_terminal and decided:
             return passing + self._confirm()
         return passing
+
+    def _implausible_rival(self, rival: Fit) -> bool:
+        """Whether `rival`, fitting the bus's fixes better than its own trip, cannot be the one it runs: the bus
+        left its terminal minutes before the rival was due out, or the rival comes into the terminal the bus has
+        just left (where a line loops round its terminal, a bus setting off is where one coming in will be), or,
+        the bus being on the trip the day's plan gives it, the bus the plan gives the rival is still on its way
+        to it (on the trip before)."""
+        return (
+            self._left_before(rival)
+            or self._comes_in_where_it_left(rival)
+            or self._on_planned_trip() and self._bus_on_its_way(rival)
+        )
+
+    def _comes_in_where_it_left(self, rival: Fit) -> bool:
+        s = self.s
+        if s.left_first_at is None or s.finished is None or s.trip_id is None:
+            return False
+        finished = s.finished[1]
+        return starts_where_ends(self.ctx, s.trip_id, finished) and ends_where_ends(self.ctx, rival.trip_id, finished)
+
+    def _on_planned_trip(self) -> bool:
+        s = self.s
+        if s.finished is None or s.trip_id is None or s.finished[0] != s.service_date:
+            return False
+        return self.ctx.chains.next_trip(s.finished[0], s.finished[1]) == s.trip_id
+
+    def _bus_on_its_way(self, rival: Fit) -> bool:
+        before = self.ctx.chains.previous_trip(rival.day.service_date, rival.trip_id)
+        if before is None:
+            return False
+        return self.ctx.holder(rival.day.service_date, before) not in (None, self.vehicle_id)
+
+    def _left_before(self, rival: Fit) -> bool:
+        """Whether the bus set off from our trip's first stop minutes before `rival`, which leaves from there
+        too, was due out. Buses do not leave a terminal minutes early; they do leave late: a bus running late
+        on our trip is not on time for a later one."""
+        s = self.s
+        left = s.left_first_at
+        if left is None or s.trip_id is None or not starts_where_starts(self.ctx, rival.trip_id, s.trip_id):
+            return False
+        return rival.day.origin + float(self.ctx.network.trips[rival.trip_id].departure[0]) > left + _LEAVES_EARLY_S
 
     def _tracked_fit(self, day: DayTrips) -> Fit | None:
         """Our trip's fit where the tracker has the bus, however late, scored as inference scores its trips;
@@ -1347,7 +1396,7 @@ class VehicleTracker:
         s.confirmed, s.confirm_wins, s.held, s.history, s.prev_served = True, 0, [], [], True
         s.trusted, s.timing_fixes, s.recent = False, [], []
         s.progress, s.next_stop, s.pending_arrival, s.delay_s, s.off_route_count = 0.0, 0, None, None, 0
-        s.to_stand_from = None
+        s.to_stand_from = s.left_first_at = None
 
     def _update_delay(self, ts: float) -> None:
         s = self.s

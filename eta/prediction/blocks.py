@@ -25,13 +25,23 @@ class BlockChains:
     def __init__(self, network: Network) -> None:
         self._network = network
         self._next: dict[str, dict[str, str | None]] = {}  # service_date -> trip -> next trip
+        self._previous: dict[str, dict[str, str]] = {}  # service_date -> trip -> the trip before it
 
     def next_trip(self, service_date: str, trip_id: str) -> str | None:
+        return self._chain_of(service_date).get(trip_id)
+
+    def previous_trip(self, service_date: str, trip_id: str) -> str | None:
+        """The trip the same vehicle runs before this one; None for a first trip."""
+        self._chain_of(service_date)
+        return self._previous[service_date].get(trip_id)
+
+    def _chain_of(self, service_date: str) -> dict[str, str | None]:
         chain = self._next.get(service_date)
         if chain is None:
             chain = self._chain(service_date)
             self._next[service_date] = chain
-        return chain.get(trip_id)
+            self._previous[service_date] = {after: before for before, after in chain.items() if after is not None}
+        return chain
 
     def _chain(self, service_date: str) -> dict[str, str | None]:
         network = self._network

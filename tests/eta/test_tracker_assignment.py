@@ -546,3 +546,72 @@ def test_a_bus_done_with_its_day_s_trips_claims_no_later_trip_while_it_stands_bu
     off, _ = trip_pings(cairns, LEAVES_LATER_FROM_BESIDE_IT, DAY, noise_m=5.0, seed=7)
     outs = [engine.process(p) for p in off[1:12]]
     assert outs[-1].state is not None and outs[-1].state.trip_id == LEAVES_LATER_FROM_BESIDE_IT
+
+
+def _late_run(network: Network, trip_id: str, late_s: float, seed: int, named: bool = False) -> list[Ping]:
+    """`trip_id` run `late_s` late throughout, from its first stop on; `named`: its device names it."""
+    pings, _ = trip_pings(network, trip_id, DAY, noise_m=5.0, seed=seed, with_trip_id=named)
+    return _moving(network, [dataclasses.replace(p, timestamp=p.timestamp + late_s) for p in pings])
+
+
+def _on_to_next_trip_late(engine: Engine, before: str, late_s: float, other: str | None = None) -> list[str | None]:
+    """A bus runs `before` `late_s` late (its device naming it), stands a minute at the first stop of the trip the
+    day's plan gives it next, then runs that trip as late as it got there (its device naming none); its trip at
+    every fix from its departure. `other` is heard on every fix (a bus on its way somewhere)."""
+    cairns = engine.ctx.network
+    following = _planned_after(engine, before)
+    came = _late_run(cairns, before, late_s, seed=8, named=True)
+    ended = came[-1].timestamp
+    due = cairns.service_day_origin(DAY) + float(cairns.trips[following].departure[0])
+    off = _late_run(cairns, following, ended + 60.0 - due, seed=9)
+    standing = [dataclasses.replace(off[0], timestamp=ended + wait) for wait in (30.0, 60.0)]
+    trips = []
+    for k, ping in enumerate([*came, *standing, *off[1:]]):
+        if other is not None:
+            engine.ctx.heard[other] = ping.timestamp
+        out = engine.process(ping)
+        if k >= len(came) + len(standing):
+            trips.append(out.state.trip_id if out.state is not None else None)
+    return trips
+
+
+def test_a_bus_leaving_its_terminal_late_is_not_taken_for_on_time_on_the_route_s_next_trip(cairns: Network) -> None:
+    """Route 142 leaves every 30 minutes from one stand. A bus that ends its trip there 26 minutes late and leaves
+    a minute later on its next runs that one 22 minutes late: it is not on the route's trip after, due out 8 minutes
+    after the bus left (no bus leaves its terminal that early), nor coming in on the trip before that, whose line
+    loops round the terminal by the street the bus leaves along."""
+    engine = Engine(cairns)
+    before = "CNS2014-CNS_MUL-Weekday-00-4180054"
+    following = _planned_after(engine, before)
+    trips = _on_to_next_trip_late(engine, before, late_s=26 * 60.0)
+    assert len(trips) > 60
+    assert set(trips) == {following}
+
+
+def test_a_late_bus_on_its_planned_trip_keeps_it_on_a_street_where_another_route_s_trip_fits_better(
+    cairns: Network,
+) -> None:
+    """Routes 142 and 140 leave from one stop and share their first 9 km. A route 142 bus leaving 20 minutes late
+    fits route 140's trip due out then, on time, better than its own; but the bus the day's plan gives that trip
+    is still on its way in on the trip before, and riders of both would be shown the wrong bus."""
+    engine = Engine(cairns)
+    day = engine.ctx.day(DAY)
+    before, route_140 = "CNS2014-CNS_MUL-Weekday-00-4180087", "CNS2014-CNS_MUL-Weekday-00-4173204"
+    coming = engine.ctx.chains.previous_trip(day.service_date, route_140)
+    assert coming is not None
+    first = cairns.trips[route_140]
+    engine.process(Ping("other", cairns.service_day_origin(DAY) + float(first.departure[0]) - 3600.0,
+                        *_lat_lon(cairns, _xy(cairns, first.shape_id, 0.0))))
+    # the bus for route 140's trip is on its way in; other routes' trips leaving about then have their buses
+    # (one vehicle stands for all of them here: what counts is that each is run by a bus heard lately)
+    engine.ctx.claims[(day.service_date, coming)] = "other"
+    for trip_id in cairns.trips_on(DAY):
+        trip = cairns.trips[trip_id]
+        if trip.route_id not in (first.route_id, cairns.trips[before].route_id) and (
+            abs(trip.start_time - first.start_time) < 1800.0
+        ):
+            engine.ctx.claims[(day.service_date, trip_id)] = "other"
+    following = _planned_after(engine, before)
+    trips = _on_to_next_trip_late(engine, before, late_s=20 * 60.0, other="other")
+    assert len(trips) > 60
+    assert set(trips) == {following}
