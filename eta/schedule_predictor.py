@@ -45,8 +45,9 @@ class SchedulePredictor:
     def __call__(self, state: VehicleState) -> PredictionSet | None:
         return self.predict(state)
 
-    def publish(self, state: VehicleState) -> PredictionSet | None:
-        """What riders should be shown after this state: for the schedule, always its prediction."""
+    def publish(self, state: VehicleState, now: float | None = None) -> PredictionSet | None:
+        """What riders should be shown after this state: for the schedule, always its prediction (`now` plays
+        no part: the baseline shows what the timetable and the fix say)."""
         return self.predict(state)
 
     def predict(self, state: VehicleState) -> PredictionSet | None:

@@ -36,9 +36,10 @@ class Predictor(Protocol):
 
     def observe(self, events: list[StopEvent]) -> None: ...
 
-    def publish(self, state: VehicleState) -> PredictionSet | None:
+    def publish(self, state: VehicleState, now: float | None = None) -> PredictionSet | None:
         """The predictions riders should now be shown for this vehicle; None when what they were shown last
-        still holds (nothing moved enough, and it is recent enough) or there is nothing to predict."""
+        still holds (nothing moved enough, and it is recent enough) or there is nothing to predict. `now`: when
+        the fix reached us, should its device have held it back."""
 
 Outgoing = tuple[str, bytes, str | None]  # topic, value, key
 
@@ -169,7 +170,12 @@ class EtaStage:
                 output = self.engine.process(ping)
                 if output.events:
                     self._predict.observe(output.events)  # learn from the arrivals before predicting
-                prediction = self._predict.publish(output.state) if output.state is not None else None
+                # the clock is when ingest received the fix (the server's, not the device's clock, nor this
+                # stage's, which runs behind after an outage): a fix the device held back for minutes does not
+                # put the stops passed meanwhile on the boards
+                prediction = (
+                    self._predict.publish(output.state, ping.received_at) if output.state is not None else None
+                )
             except Exception as exc:  # a bug must cost one ping, never the worker
                 log.exception("engine failed on a ping of %s", ping.vehicle_id)
                 out.append(self._reject(record, "internal_error", f"{type(exc).__name__}: {exc}"))
