@@ -83,6 +83,7 @@ _GUESS_SPREAD = 0.15  # the guess of where a bus is now may be off by this share
 _MIN_GUESS_SPREAD_M = 50.0  # ... but never less than this
 _BEHIND_SPREAD = 2.0  # ... and twice that short of the guess (stops and lights the speeds know nothing of)
 _AGAINST_PENALTY = 9.0  # a pass going against the bus's heading weighs like 3 GPS errors off the line
+_HEADING_SIGMA_DEG = 45.0  # a pass turned further than this from the bus's heading, even round a corner, is doubtful
 _STANDING_AWAY_PENALTY = 4.0  # ... and one where a bus standing still would be away from any stop, like 2
 _ALONG_TO_OFFSET = 0.1  # choosing between legs, 100 m from the expected progress weigh like 10 m off the line
 
@@ -163,6 +164,15 @@ def _going_against(matcher: ShapeMatcher, along: float, heading: float) -> bool:
     corner GPS error puts the fix a few metres round it, where the line already points elsewhere."""
     return all(
         _opposed(matcher.heading_at(at), heading) for at in (along, along - _CORNER_M, along + _CORNER_M)
+    )
+
+
+def _misalignment(matcher: ShapeMatcher, along: float, heading: float) -> float:
+    """Degrees between a bus's heading and the line's at `along`, the least of it and a corner's length either
+    side (GPS error puts a fix a few metres round a corner, where the line already points elsewhere)."""
+    return min(
+        abs((matcher.heading_at(at) - heading + 180.0) % 360.0 - 180.0)
+        for at in (along, along - _CORNER_M, along + _CORNER_M)
     )
 
 
@@ -770,11 +780,14 @@ class VehicleTracker:
             along, offset = matcher.locate(x, y, lo, hi, guess)
             if offset <= cfg.off_route_m * 0.5:
                 against = heading is not None and _going_against(matcher, along, heading)
-                if against or (abs(along - guess) > _FAR_FROM_GUESS_M or offset > _NOISE_M) and matcher.has_twin(along):
-                    # the walk ended going against the bus, far from where the speeds put it, or farther
-                    # from the line than GPS error goes: where the line comes back to the same place (a
-                    # street driven out and back, a loop round a block) the walk may be on the wrong pass
-                    options = matcher.candidates(x, y, lo, hi, cfg.off_route_m if against else offset + _NOISE_M)
+                turned = heading is not None and _misalignment(matcher, along, heading) > _HEADING_SIGMA_DEG
+                doubtful = turned or abs(along - guess) > _FAR_FROM_GUESS_M or offset > _NOISE_M
+                if against or doubtful and matcher.has_twin(along):
+                    # the walk ended going against the bus, turned across it, far from where the speeds put
+                    # it, or farther from the line than GPS error goes: where the line comes back to the same
+                    # place (a street driven out and back, a loop round a block) it may be on the wrong pass
+                    reach = cfg.off_route_m if against or turned else offset + _NOISE_M
+                    options = matcher.candidates(x, y, lo, hi, reach)
                     if len(options) > 1 or against and options:
                         best = self._likeliest_pass(options, guess, farthest, speed, heading)
                         return best.dist, best.offset
@@ -819,8 +832,12 @@ class VehicleTracker:
         def score(m: Match) -> float:
             along_error = (m.dist - guess) / (ahead if m.dist >= guess else behind)
             total = (m.offset / _GPS_SIGMA_M) ** 2 + along_error * along_error
-            if heading is not None and _going_against(matcher, m.dist, heading):
-                total += _AGAINST_PENALTY
+            if heading is not None:
+                if _going_against(matcher, m.dist, heading):
+                    total += _AGAINST_PENALTY
+                turned = _misalignment(matcher, m.dist, heading)
+                if turned > _HEADING_SIGMA_DEG:
+                    total += (turned / _HEADING_SIGMA_DEG) ** 2
             if standing and not _near_stop(stop_dist, m.dist, cfg.depart_radius_m):
                 total += _STANDING_AWAY_PENALTY  # a bus standing still is most often at a stop
             return total

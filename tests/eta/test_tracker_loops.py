@@ -22,9 +22,9 @@ CORNER_STOP_M = 4952.0  # the stop at the corner; the line is back within metres
 
 
 class Bus:
-    def __init__(self, network: Network) -> None:
+    def __init__(self, network: Network, trip_id: str = TRIP) -> None:
         self.network = network
-        self.trip = network.trips[TRIP]
+        self.trip = network.trips[trip_id]
         self.shape = network.shapes[self.trip.shape_id]
         self.matcher = ShapeMatcher(self.shape)
         self.timeline = TripTimeline(self.trip)
@@ -38,8 +38,8 @@ class Bus:
         y = float(np.interp(dist, self.shape.dist, self.shape.xy[:, 1]))
         lat, lon = self.network.projection.to_latlon(np.array([x]), np.array([y]))
         bearing = self.matcher.heading_at(dist if heading_from is None else heading_from)
-        ping = Ping("bus-1", ts, float(lat[0]), float(lon[0]), bearing=bearing, speed=speed, trip_id=TRIP,
-                    start_date=DAY.strftime("%Y%m%d"))
+        ping = Ping("bus-1", ts, float(lat[0]), float(lon[0]), bearing=bearing, speed=speed,
+                    trip_id=self.trip.trip_id, start_date=DAY.strftime("%Y%m%d"))
         state = self.engine.process(ping).state
         return None if state is None else state.shape_dist
 
@@ -61,6 +61,23 @@ def test_a_bus_braking_into_the_corner_stop_is_on_the_first_pass(cairns: Network
     # fast on the last fix, and the next one 35 s later just round the corner, still heading the way it came
     got = bus.ping(last + 35.0, CORNER_STOP_M - 10.0, 4.0, heading_from=CORNER_STOP_M - 60.0)
     assert got is not None and abs(got - (CORNER_STOP_M - 10.0)) <= 40.0, f"put at {got} m"
+
+
+# Cairns trip 4180600 (route 143) reaches a corner at about 14,010 m heading north-west, goes round a loop and
+# comes back by the same corner at about 14,790 m heading south-east.
+ROUND_A_LOOP = "CNS2014-CNS_MUL-Weekday-00-4180600"
+
+
+def test_a_fix_after_a_gap_at_a_corner_a_loop_comes_back_to_is_on_the_pass_the_bus_heads_along(
+    cairns: Network,
+) -> None:
+    """The bus is heard again after 70 s, reporting a high speed: from speeds alone it could be round the loop
+    already. Its heading says which pass it is on."""
+    bus = Bus(cairns, ROUND_A_LOOP)
+    assert bus.matcher.has_twin(14015.0)
+    last = bus.drive_to(13720.0, 5.0)
+    got = bus.ping(last + 70.0, 14015.0, 21.9)
+    assert got is not None and abs(got - 14015.0) <= 40.0, f"put at {got} m"
 
 
 
