@@ -270,6 +270,28 @@ def _one_terminal(ctx: TrackingContext, stop_id: str, other_stop_id: str) -> boo
     return abs(stop.lat - other.lat) <= _TERMINAL_DEG and abs(stop.lon - other.lon) <= _TERMINAL_DEG
 
 
+def stand_point(ctx: TrackingContext, trip_id: str) -> tuple[float, float]:
+    """Where on its line a trip's first stop is (x, y in the network's projection): where its bus waits."""
+    trip = ctx.network.trips[trip_id]
+    shape = ctx.network.shapes[trip.shape_id]
+    at = float(trip.stop_dist[0])
+    return float(np.interp(at, shape.dist, shape.xy[:, 0])), float(np.interp(at, shape.dist, shape.xy[:, 1]))
+
+
+def leaving_beside(ctx: TrackingContext, trip_id: str, day: DayTrips, within_s: float) -> list[str]:
+    """The day's trips leaving within `within_s` of `trip_id` from another stop of its terminal."""
+    network = ctx.network
+    trip = network.trips[trip_id]
+    near = np.nonzero(np.abs(day.starts - trip.start_time) <= within_s)[0].tolist()
+    return [
+        other
+        for other in (day.trip_ids[k] for k in near)
+        if other != trip_id
+        and network.trips[other].stop_ids[0] != trip.stop_ids[0]
+        and starts_where_starts(ctx, other, trip_id)
+    ]
+
+
 def next_departure_here(ctx: TrackingContext, trip_id: str, day: DayTrips) -> float | None:
     """When the next trip of the same route (or block) leaves from this trip's first stop, after it
     (seconds of the service day); None when none does that day."""

@@ -16,10 +16,12 @@ from eta.assignment import (
     ends_where_ends,
     fit_trip,
     forced_fit,
+    leaving_beside,
     moving_heading,
     next_departure_here,
     next_in_block,
     rank_trips,
+    stand_point,
     starts_where_ends,
     starts_where_starts,
     timetable_score,
@@ -71,6 +73,12 @@ _STAND_REACH_M = 1500.0  # a trip's end may lie on the next trip's line up to th
 _SET_OFF_FROM_END_M = 300.0  # a bus this far along its next trip's line past where it ended the last has set off
 _SILENT_CRAWL_MPS = 1.5  # over a silence, slower than this on average is hardly moving (a jam at worst)
 _GAP_NEAR_M = 200.0  # a stop this near the last fix before a silence is timed by that fix's run
+_STAND_FIXES = 4  # fixes standing at a stand before their mean says which stand it is
+_STAND_SPREAD_M = 30.0  # ... none of them farther than this from their mean (GPS error, not a bus on the move)
+_AT_STAND_M = 12.0  # a bus whose mean position is this near a trip's first stop waits at its stand
+_STANDS_APART_M = 8.0  # ... when it is also this much nearer that stand than its trip's
+_SAME_WAVE_S = 600.0  # trips leaving a terminal within this of each other: its buses wait there together
+_STILL_WAITING_S = 60.0  # a bus seen waiting at a stand this recently is still there
 _LEAVES_EARLY_S = 300.0  # no bus leaves its terminal this much before its trip is due out
 _LATE_SHARE_OF_HEADWAY = 0.9  # late for its trip by this share of the wait for the next: still that trip
 _PATH_FIXES = 8  # the fixes a rival trip must also explain before the bus is moved onto it
@@ -1251,7 +1259,10 @@ class VehicleTracker:
         passing = [e for e in events if not (e.trip_id == s.trip_id and e.service_date == s.service_date)]
         s.held.extend(ours_now)
         if self._waiting_to_depart(ping.timestamp):
-            return passing  # no rival can fit clearly better than a trip whose departure is still to come
+            # no rival can fit clearly better than a trip whose departure is still to come, but for one leaving
+            # about then from the stand of the terminal the bus is seen waiting at
+            self._take_the_stand_it_waits_at(ping.timestamp)
+            return passing
         ranked = rank_trips(self.ctx, self._as_evidence(ping), x, y, self.vehicle_id, s.route_id)
         ours = next((f for f in ranked if f.trip_id == s.trip_id and f.day.service_date == s.service_date), None)
         day = self._day()
@@ -1285,6 +1296,41 @@ class VehicleTracker:
         if not at_terminal and decided:
             return passing + self._confirm()
         return passing
+
+    def _take_the_stand_it_waits_at(self, ts: float) -> None:
+        """Where a terminal's stands lie a few metres apart and trips leave from them at about the same time,
+        GPS error makes one fix no evidence of the stand (inference went by one); the mean of the fixes while
+        the bus waits is. Take the trip leaving from the stand the bus clearly waits at, from another bus if
+        that bus waits at our trip's stand (the two then swap)."""
+        s, ctx = self.s, self.ctx
+        day = self._day()
+        if day is None or s.trip_id is None or self._on_planned_trip():
+            return  # a bus on the trip its last one leads to by the plan may stand anywhere in the terminal
+        standing = [(x, y) for _, x, y, v in s.history[-_STAND_FIXES:] if v is None or v < ctx.config.stopped_mps]
+        if len(standing) < _STAND_FIXES:
+            return
+        mx, my = sum(p[0] for p in standing) / len(standing), sum(p[1] for p in standing) / len(standing)
+        if max(math.hypot(x - mx, y - my) for x, y in standing) > _STAND_SPREAD_M:
+            return  # still moving about the terminal
+        ctx.stands[self.vehicle_id] = (mx, my, ts)
+        ours = stand_point(ctx, s.trip_id)
+        from_ours = math.hypot(mx - ours[0], my - ours[1])
+        for other in leaving_beside(ctx, s.trip_id, day, _SAME_WAVE_S):
+            theirs = stand_point(ctx, other)
+            from_theirs = math.hypot(mx - theirs[0], my - theirs[1])
+            if from_theirs > _AT_STAND_M or from_theirs + _STANDS_APART_M > from_ours:
+                continue
+            holder = ctx.holder(day.service_date, other)
+            if holder is not None and holder != self.vehicle_id:
+                where = ctx.stands.get(holder)
+                if where is None or ts - where[2] > _STILL_WAITING_S or (
+                    math.hypot(where[0] - ours[0], where[1] - ours[1]) > _AT_STAND_M
+                ):
+                    continue  # the bus on it is not waiting at our trip's stand (or no longer waiting): it stays
+            fit = fit_trip(ctx, other, day, s.last_x, s.last_y, ts, self.vehicle_id, waiting=True)
+            if fit is not None:
+                self._switch(fit)
+                return
 
     def _implausible_rival(self, rival: Fit) -> bool:
         """Whether `rival`, fitting the bus's fixes better than its own trip, cannot be the one it runs: the bus
@@ -1414,6 +1460,7 @@ class VehicleTracker:
         s.trusted, s.timing_fixes, s.recent = False, [], []
         s.progress, s.next_stop, s.pending_arrival, s.delay_s, s.off_route_count = 0.0, 0, None, None, 0
         s.to_stand_from = s.left_first_at = None
+        self.ctx.stands.pop(self.vehicle_id, None)
 
     def _update_delay(self, ts: float) -> None:
         s = self.s

@@ -100,6 +100,9 @@ class TrackingContext:
     # service_date -> trip_id -> the vehicle that ran it to its end, its device naming it: a trip runs once a day
     completed: dict[str, dict[str, str]] = field(default_factory=dict)
     heard: dict[str, float] = field(default_factory=dict)  # vehicle -> timestamp of its latest fix
+    # vehicle -> (x, y, when): where it stands (the mean of its fixes there) while it waits at the first stop of a
+    # trip inference gave it, and when it was last seen there: which of a terminal's stands it is at
+    stands: dict[str, tuple[float, float, float]] = field(default_factory=dict)
     clock: float = 0.0  # the latest fix's timestamp of any vehicle: "now" for the trackers
     # vehicle -> (trip_id, service_date) an operator assigned it: taken whatever inference thinks
     overrides: dict[str, tuple[str, str]] = field(default_factory=dict)

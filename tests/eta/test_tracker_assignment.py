@@ -615,3 +615,35 @@ def test_a_late_bus_on_its_planned_trip_keeps_it_on_a_street_where_another_route
     trips = _on_to_next_trip_late(engine, before, late_s=20 * 60.0, other="other")
     assert len(trips) > 60
     assert set(trips) == {following}
+
+
+# At The Pier, route 150's trip 4179079 leaves from Stop C and route 143's 4180713 from Stop D, 19 m away, both at
+# 19:15: GPS error makes one fix no evidence of which stand a bus waits at.
+FROM_STOP_C, FROM_STOP_D = "CNS2014-CNS_MUL-Weekday-00-4179079", "CNS2014-CNS_MUL-Weekday-00-4180713"
+
+
+def test_two_buses_waiting_at_stands_a_few_metres_apart_run_the_trips_leaving_from_where_they_wait(
+    cairns: Network,
+) -> None:
+    from eta.assignment import stand_point
+
+    engine = Engine(cairns)
+    departs = cairns.service_day_origin(DAY) + float(cairns.trips[FROM_STOP_C].departure[0])
+    assert departs == cairns.service_day_origin(DAY) + float(cairns.trips[FROM_STOP_D].departure[0])
+    at_c, at_d = (np.array(stand_point(engine.ctx, t)) for t in (FROM_STOP_C, FROM_STOP_D))
+    assert 10.0 < float(np.hypot(*(at_c - at_d))) < 30.0
+    rng = np.random.default_rng(11)
+
+    def fix(vehicle: str, ts: float, xy: np.ndarray) -> None:
+        engine.process(Ping(vehicle, ts, *_lat_lon(cairns, xy + rng.normal(0.0, 3.0, 2)), speed=0.0))
+
+    # bus-d's first fix, blown towards Stop C, makes it route 150's bus; bus-c, heard a minute later at Stop C,
+    # is left route 143's trip. Then both wait ten minutes where they are.
+    fix("bus-d", departs - 700.0, at_c)
+    fix("bus-c", departs - 640.0, at_c)
+    assert (engine.tracker("bus-d").trip_id, engine.tracker("bus-c").trip_id) == (FROM_STOP_C, FROM_STOP_D)
+    for ts in np.arange(departs - 670.0, departs - 60.0, 30.0):
+        fix("bus-d", float(ts), at_d)
+        fix("bus-c", float(ts) + 5.0, at_c)
+
+    assert (engine.tracker("bus-d").trip_id, engine.tracker("bus-c").trip_id) == (FROM_STOP_D, FROM_STOP_C)
