@@ -91,6 +91,8 @@ _GUESS_SPREAD = 0.15  # the guess of where a bus is now may be off by this share
 _MIN_GUESS_SPREAD_M = 50.0  # ... but never less than this
 _BEHIND_SPREAD = 2.0  # ... and twice that short of the guess (stops and lights the speeds know nothing of)
 _AGAINST_PENALTY = 9.0  # a pass going against the bus's heading weighs like 3 GPS errors off the line
+_STOP_TO_STOP_S = 40.0  # standing at two fixes this far apart, a bus may have driven to the next stop between
+_CREEPING_MPS = 2.0  # ... standing, or pulling in or out
 _HEADING_SIGMA_DEG = 45.0  # a pass turned further than this from the bus's heading, even round a corner, is doubtful
 _STANDING_AWAY_PENALTY = 4.0  # ... and one where a bus standing still would be away from any stop, like 2
 _ALONG_TO_OFFSET = 0.1  # choosing between legs, 100 m from the expected progress weigh like 10 m off the line
@@ -785,11 +787,17 @@ class VehicleTracker:
             change = (v0 - v1) * (v0 - v1) / (2.0 * cfg.brake_mps2)
             gradual = 0.5 * (v0 + v1) * elapsed
             guess = s.progress + 0.5 * (gradual + (farthest - change if change < farthest else gradual))
+            # standing (or creeping) at both fixes, a while apart: it may have driven from one stop to the next
+            # between, and its two speeds say nothing of how far
+            stop_to_stop = v0 < _CREEPING_MPS and v1 < _CREEPING_MPS and elapsed > _STOP_TO_STOP_S
+            if stop_to_stop:
+                farthest = s.cruise_mps * elapsed
+                guess = s.progress + 0.5 * farthest
             along, offset = matcher.locate(x, y, lo, hi, guess)
             if offset <= cfg.off_route_m * 0.5:
                 against = heading is not None and _going_against(matcher, along, heading)
                 turned = heading is not None and _misalignment(matcher, along, heading) > _HEADING_SIGMA_DEG
-                doubtful = turned or abs(along - guess) > _FAR_FROM_GUESS_M or offset > _NOISE_M
+                doubtful = turned or stop_to_stop or abs(along - guess) > _FAR_FROM_GUESS_M or offset > _NOISE_M
                 if against or doubtful and matcher.has_twin(along):
                     # the walk ended going against the bus, turned across it, far from where the speeds put
                     # it, or farther from the line than GPS error goes: where the line comes back to the same
@@ -797,7 +805,7 @@ class VehicleTracker:
                     reach = cfg.off_route_m if against or turned else offset + _NOISE_M
                     options = matcher.candidates(x, y, lo, hi, reach)
                     if len(options) > 1 or against and options:
-                        best = self._likeliest_pass(options, guess, farthest, speed, heading)
+                        best = self._likeliest_pass(options, guess, farthest, speed, heading, stop_to_stop)
                         return best.dist, best.offset
                 return along, offset
             # a noisy fix where the route passes near itself (a spur driven out and back): of the legs in
@@ -822,18 +830,24 @@ class VehicleTracker:
         return best.dist, best.offset
 
     def _likeliest_pass(
-        self, options: list[Match], guess: float, farthest: float, speed: float | None, heading: float | None
+        self,
+        options: list[Match],
+        guess: float,
+        farthest: float,
+        speed: float | None,
+        heading: float | None,
+        vague: bool = False,
     ) -> Match:
         """Of the passes of the line near a fix, the likeliest: the fix, the guess of where the bus is (it
         could have gone `farthest` metres) and its heading as three measurements, each pass scored by how far
-        off each would be."""
+        off each would be. `vague`: the guess is no better than anywhere within `farthest` either side."""
         cfg = self.ctx.config
         matcher = self._matcher
         assert matcher is not None
         # how far off the guess may be: the speeds say little about stops and lights between the fixes; and
         # a bus stops at stops and lights its two speeds know nothing of, so short of it is likelier
-        ahead = max(_GUESS_SPREAD * farthest, _MIN_GUESS_SPREAD_M)
-        behind = _BEHIND_SPREAD * ahead
+        ahead = max(farthest if vague else _GUESS_SPREAD * farthest, _MIN_GUESS_SPREAD_M)
+        behind = ahead if vague else _BEHIND_SPREAD * ahead
         standing = speed is not None and speed < cfg.stopped_mps
         stop_dist = self._trip().stop_dist
 

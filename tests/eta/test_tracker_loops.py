@@ -81,6 +81,23 @@ def test_a_fix_after_a_gap_at_a_corner_a_loop_comes_back_to_is_on_the_pass_the_b
 
 
 
+# Cairns trip 4172935 (route 133) has stops at 15,490 m and 16,300 m; between them, at about 15,940 m, the line
+# passes 20 m from the second stop going the other way.
+STOP_TO_STOP_NEAR_ITSELF = "CNS2014-CNS_MUL-Weekday-00-4172935"
+
+
+def test_a_bus_standing_at_one_stop_and_a_minute_later_at_the_next_is_at_that_stop(cairns: Network) -> None:
+    """Both fixes report it standing: its speeds say nothing of the 800 m it drove between, and the fix lies on
+    the line at the next stop, not 20 m off the nearer pass."""
+    bus = Bus(cairns, STOP_TO_STOP_NEAR_ITSELF)
+    assert bus.matcher.has_twin(16300.0)
+    last = bus.drive_to(15400.0, 8.0)
+    assert bus.ping(last + 30.0, 15490.0, 0.7) is not None
+    got = bus.ping(last + 93.0, 16300.0, 0.0)
+    assert got is not None and abs(got - 16300.0) <= 40.0, f"put at {got} m"
+
+
+
 def test_the_matcher_knows_where_a_line_comes_back_near_itself(cairns: Network) -> None:
     bus = Bus(cairns)
     matcher, shape = bus.matcher, bus.shape
