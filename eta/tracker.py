@@ -914,12 +914,14 @@ class VehicleTracker:
         moved = d2 - d1
         standing = speed is not None and speed < cfg.stopped_mps
         # standing a little short of the trip's last stop: at the terminus (its stand is often off the stop,
-        # sometimes by the stop before the last, where the bus then stands far longer than a dwell)
+        # sometimes by the stop before the last, where the bus then stands far longer than a dwell); also when
+        # it is first heard there after a silence in which it passed the stops before
         at_end = (
             standing
             and stop_dist[n - 1] - cfg.end_radius_m <= d2
             and (
                 s.next_stop == n - 1
+                or n >= 2 and stop_dist[n - 2] + cfg.depart_radius_m < d2
                 or s.next_stop == n - 2
                 and s.pending_arrival is not None
                 and ts - s.pending_arrival >= cfg.terminal_stand_s

@@ -105,3 +105,27 @@ def test_a_bus_heard_again_on_its_next_trip_ends_the_last_even_where_its_last_tw
     assert later and all(state.trip_id == following for state in later)
     ended = {e.stop_sequence for o in outs for e in o.events if e.trip_id == ending}
     assert ended >= {int(seq) for seq in trip.stop_sequences[-3:]}  # its last stops, passed during the silence
+
+
+def test_a_bus_first_heard_after_a_silence_standing_just_short_of_its_last_stop_has_ended_its_trip(
+    cairns: Network,
+) -> None:
+    """Silent over its last few stops, the bus is heard again standing 25 m short of the last one (a terminus
+    with its stand before the stop): it is at the terminus, its trip ended, not about to arrive; riders must not
+    be shown the last stop still to come."""
+    from smartbus.messages import Ping
+    from tests.eta.test_tracker_assignment import _lat_lon, _xy
+
+    trip = cairns.trips[ENDING]
+    n = len(trip.stop_dist)
+    assert float(trip.stop_dist[-1] - trip.stop_dist[-2]) > 60.0
+    pings, dists = trip_pings(cairns, ENDING, DAY, noise_m=5.0, seed=3)
+    heard = [p for p, d in zip(pings, dists, strict=True) if d < float(trip.stop_dist[n - 4])]
+    engine = Engine(cairns)
+    for ping in heard:
+        engine.process(ping)
+    at_stand = _lat_lon(cairns, _xy(cairns, trip.shape_id, float(trip.stop_dist[-1]) - 25.0))
+    out = engine.process(Ping("bus-1", pings[-1].timestamp + 60.0, *at_stand, speed=0.0))
+
+    assert int(trip.stop_sequences[-1]) in {e.stop_sequence for e in out.events if e.trip_id == ENDING}
+    assert engine.tracker("bus-1").s.finished == (DAY.strftime("%Y%m%d"), ENDING)
