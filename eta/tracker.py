@@ -787,12 +787,13 @@ class VehicleTracker:
             change = (v0 - v1) * (v0 - v1) / (2.0 * cfg.brake_mps2)
             gradual = 0.5 * (v0 + v1) * elapsed
             guess = s.progress + 0.5 * (gradual + (farthest - change if change < farthest else gradual))
-            # standing (or creeping) at both fixes, a while apart: it may have driven from one stop to the next
-            # between, and its two speeds say nothing of how far
-            stop_to_stop = v0 < _CREEPING_MPS and v1 < _CREEPING_MPS and elapsed > _STOP_TO_STOP_S
+            # standing (or creeping) at this fix, a while after the last: it stopped somewhere between, and its
+            # speeds do not say where (standing at both, it may have driven from one stop to the next between)
+            stop_to_stop = v1 < _CREEPING_MPS and elapsed > _STOP_TO_STOP_S
             if stop_to_stop:
-                farthest = s.cruise_mps * elapsed
-                guess = s.progress + 0.5 * farthest
+                farthest = max(v0, s.cruise_mps) * elapsed
+                if v0 < _CREEPING_MPS:
+                    guess = s.progress + 0.5 * farthest
             along, offset = matcher.locate(x, y, lo, hi, guess)
             if offset <= cfg.off_route_m * 0.5:
                 against = heading is not None and _going_against(matcher, along, heading)

@@ -19,6 +19,8 @@ from smartbus.messages import Ping
 DAY = dt.date(2014, 6, 3)  # a Tuesday inside the Cairns calendar
 TRIP = "CNS2014-CNS_MUL-Weekday-00-4172293"
 CORNER_STOP_M = 4952.0  # the stop at the corner; the line is back within metres of it at ~5390 m
+OUT_AND_BACK_STREET = "CNS2014-CNS_MUL-Weekday-00-4166173"
+BACK_STOP_M = 26607.0  # a stop on its way back along a street, 12 m from the way out at ~25910 m
 
 
 class Bus:
@@ -31,11 +33,14 @@ class Bus:
         self.origin = network.service_day_origin(DAY)
         self.engine = Engine(network)
 
-    def ping(self, ts: float, dist: float, speed: float, heading_from: float | None = None) -> float | None:
-        """Sends a fix at `dist` along the shape (reporting the line's heading at `heading_from`, default
-        `dist`); returns where the tracker puts the bus."""
-        x = float(np.interp(dist, self.shape.dist, self.shape.xy[:, 0]))
-        y = float(np.interp(dist, self.shape.dist, self.shape.xy[:, 1]))
+    def ping(
+        self, ts: float, dist: float, speed: float, heading_from: float | None = None,
+        aside: tuple[float, float] = (0.0, 0.0),
+    ) -> float | None:
+        """Sends a fix at `dist` along the shape, moved by `aside` (east, north metres: GPS error), reporting the
+        line's heading at `heading_from` (default `dist`); returns where the tracker puts the bus."""
+        x = float(np.interp(dist, self.shape.dist, self.shape.xy[:, 0])) + aside[0]
+        y = float(np.interp(dist, self.shape.dist, self.shape.xy[:, 1])) + aside[1]
         lat, lon = self.network.projection.to_latlon(np.array([x]), np.array([y]))
         bearing = self.matcher.heading_at(dist if heading_from is None else heading_from)
         ping = Ping("bus-1", ts, float(lat[0]), float(lon[0]), bearing=bearing, speed=speed,
@@ -96,6 +101,20 @@ def test_a_bus_standing_at_one_stop_and_a_minute_later_at_the_next_is_at_that_st
     got = bus.ping(last + 93.0, 16300.0, 0.0)
     assert got is not None and abs(got - 16300.0) <= 40.0, f"put at {got} m"
 
+
+def test_a_bus_heard_after_a_minute_standing_at_a_stop_on_a_street_it_drives_back_along_is_at_that_stop(
+    cairns: Network,
+) -> None:
+    """Trip 4166173 drives a street out and back, the two passes 12 m apart. Last heard at speed, a minute later
+    the bus stands at the stop 800 m on, on the way back; GPS error puts the fix nearer the way out. Standing,
+    it stopped somewhere between, and its speed a minute ago does not say where: the way out, 70 m on from the
+    last fix and away from any stop, is no likelier than the stop on the way back."""
+    bus = Bus(cairns, OUT_AND_BACK_STREET)
+    assert bus.matcher.has_twin(BACK_STOP_M)
+    last = bus.drive_to(BACK_STOP_M - 800.0, 10.8)
+    # the fix as GPS gave it: 21 m off the way back, 12 m off the way out
+    got = bus.ping(last + 64.0, BACK_STOP_M, 0.0, aside=(-21.1, 8.4))
+    assert got is not None and abs(got - BACK_STOP_M) <= 40.0, f"put at {got} m"
 
 
 def test_the_matcher_knows_where_a_line_comes_back_near_itself(cairns: Network) -> None:
