@@ -143,8 +143,14 @@ def resolve_trip_id(ctx: TrackingContext, ping: Ping) -> str | None:
     return None
 
 
-def trusted_fit(ctx: TrackingContext, ping: Ping, x: float, y: float, own: str | None = None) -> Fit | None:
-    """The device's own trip, if the fix fits it on the ping's (or a plausible) service day."""
+def trusted_fit(
+    ctx: TrackingContext, ping: Ping, x: float, y: float, own: str | None = None, moving_only: bool = False
+) -> Fit | None:
+    """The device's own trip, if the fix fits it on the ping's (or a plausible) service day: where and when the
+    trip is, and, once the bus has left its first stop, which way it goes. A bus moving against the line of the
+    trip its device names runs another trip, along the same street the other way, whatever the device says.
+    `moving_only`: away from the trip's first stop, a fix too slow to tell which way the bus goes fits nothing
+    (for a bus on a trip already, which it leaves only for one it is seen going along)."""
     trip_id = resolve_trip_id(ctx, ping)
     if trip_id is None:
         return None
@@ -152,13 +158,29 @@ def trusted_fit(ctx: TrackingContext, ping: Ping, x: float, y: float, own: str |
     if ping.start_date:
         given = ctx.day_of(ping.start_date)
         days = [given] if given is not None else days
+    heading = moving_heading(ping)
     best: Fit | None = None
     for day in days:
         # the device says so: a bus may wait at the first stop however long before departure
-        fit = fit_trip(ctx, trip_id, day, x, y, ping.timestamp, own, waiting=True)
-        if fit is not None and (best is None or fit.score < best.score):
+        fit = fit_trip(ctx, trip_id, day, x, y, ping.timestamp, own, waiting=True, heading=heading)
+        if fit is None or _against_its_line(ctx, fit, heading, moving_only):
+            continue
+        if best is None or fit.score < best.score:
             best = fit
     return best
+
+
+def _against_its_line(ctx: TrackingContext, fit: Fit, heading: float | None, unknown_is_against: bool) -> bool:
+    """Whether a bus moving along `heading` goes against the line of the trip `fit` puts it on, away from the
+    trip's first stop (at its stand a bus turns every way); a bus too slow for a heading (None) does so when
+    `unknown_is_against`."""
+    trip = ctx.network.trips[fit.trip_id]
+    if fit.match.dist <= float(trip.stop_dist[0]) + ctx.config.depart_radius_m:
+        return False
+    if heading is None:
+        return unknown_is_against
+    line = ctx.matchers.get(trip.shape_id).heading_at(fit.match.dist)
+    return abs((line - heading + 180.0) % 360.0 - 180.0) > _WRONG_WAY_DEG
 
 
 def infer_trip(

@@ -486,7 +486,7 @@ class VehicleTracker:
             s.other_trip_fixes = s.other_trip_fixes + 1 if s.other_trip_id == ping.trip_id else 1
             s.other_trip_id = ping.trip_id
             if s.trip_id is None or not s.trusted or s.other_trip_fixes >= 2:
-                fit = trusted_fit(self.ctx, ping, x, y, self.vehicle_id)
+                fit = trusted_fit(self.ctx, ping, x, y, self.vehicle_id, moving_only=s.trip_id is not None)
                 if fit is not None and (fit.day.service_date, fit.trip_id) == s.finished:
                     fit = None  # the device still names the trip the bus has just run to its end
                 if fit is not None and self._runs_sooner_trip_first(fit, ping.timestamp):

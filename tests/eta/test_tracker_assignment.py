@@ -261,6 +261,25 @@ def test_a_device_naming_a_trip_of_the_other_direction_does_not_keep_inference_f
     assert {e.trip_id for e in events} == {ROUTE_120_TRIP}
 
 
+def test_a_device_naming_the_trip_the_other_way_along_the_street_does_not_turn_the_bus_round(cairns: Network) -> None:
+    """Route 110 runs out (4165893 at 13:20) and back (4165921 at 13:40) along the same streets. A bus running
+    the way out a few minutes early, its device set up with the trip back, is where and when that trip would be
+    on its way back along the last few kilometres. The bus goes the other way: it is not shown to riders waiting
+    for the trip back, and its position does not run backwards along that trip."""
+    out, back = "CNS2014-CNS_MUL-Weekday-00-4165893", "CNS2014-CNS_MUL-Weekday-00-4165921"
+    assert cairns.trips[out].direction_id != cairns.trips[back].direction_id
+    named = cairns.trips[back]
+    pings = [
+        dataclasses.replace(p, trip_id=back, route_id=named.route_id, direction_id=named.direction_id,
+                            start_date=DAY.strftime("%Y%m%d"))
+        for p in _late_run(cairns, out, -150.0, seed=1)
+    ]
+    engine = Engine(cairns)
+    trips = [o.state.trip_id for o in map(engine.process, pings) if o.state is not None]
+    assert back not in trips
+    assert set(trips) == {out}
+
+
 def _moving(network: Network, pings: list[Ping]) -> list[Ping]:
     """The pings with the speed and bearing a device reports, from each fix to the next."""
     out = []
