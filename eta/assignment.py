@@ -161,7 +161,9 @@ def trusted_fit(
     heading = moving_heading(ping)
     best: Fit | None = None
     for day in days:
-        # the device says so: a bus may wait at the first stop however long before departure
+        if ping.timestamp - day.origin < ctx.network.trips[trip_id].start_time - ctx.config.device_trip_wait_s:
+            continue  # a device set up with a run hours ahead is likelier wrong than the bus out of service for hours
+        # the device says so: a bus may wait long at the first stop before departure
         fit = fit_trip(ctx, trip_id, day, x, y, ping.timestamp, own, waiting=True, heading=heading)
         if fit is None or _against_its_line(ctx, fit, heading, moving_only):
             continue

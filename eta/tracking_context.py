@@ -37,6 +37,7 @@ class TrackerConfig:
     late_tolerance_s: float = 1800.0  # how late (or early, below) a vehicle may run for a trip to fit it
     early_tolerance_s: float = 600.0
     terminal_wait_s: float = 5400.0  # how long before its departure a bus may stand at a trip's first stop
+    device_trip_wait_s: float = 7200.0  # ... at the first stop of the trip its device names
     # a bus standing at its trip's first stop this long after the trip's departure is waiting for another one
     stand_overdue_s: float = 600.0
     reject_streak_reset: int = 3  # this many speed rejections in a row: the anchor was the bad fix

@@ -204,8 +204,8 @@ def test_a_bus_standing_at_the_stand_for_the_trip_its_device_names_keeps_it_what
     cairns: Network,
 ) -> None:
     """While the bus stands at the stand, a fix that GPS error puts 45 m along the line is not a departure:
-    the bus is not moved off the trip its device names, hours ahead, onto the one due now."""
-    named = "CNS2014-CNS_MUL-Weekday-00-4166387"
+    the bus is not moved off the trip its device names, an hour ahead, onto the one due now."""
+    named = "CNS2014-CNS_MUL-Weekday-00-4166385"  # route 120's next trip from the same stand, an hour later
     pings, _ = trip_pings(cairns, ROUTE_120_TRIP, DAY, interval_s=30.0, with_trip_id=True, lead_s=600.0)
     trip = cairns.trips[ROUTE_120_TRIP]
     departs = cairns.service_day_origin(DAY) + float(trip.departure[0])
@@ -216,6 +216,21 @@ def test_a_bus_standing_at_the_stand_for_the_trip_its_device_names_keeps_it_what
     states = [engine.process(p).state for p in waiting]
 
     assert {state.trip_id for state in states if state is not None} == {named}
+
+
+def test_a_bus_standing_at_the_stand_of_the_trip_due_now_runs_it_though_its_device_names_one_hours_ahead(
+    cairns: Network,
+) -> None:
+    """A device set up with a run three hours ahead, at a stand a trip leaves in ten minutes: more likely a wrong
+    log-in than a bus out of service there for hours. Riders waiting for the trip due now see this bus."""
+    named = "CNS2014-CNS_MUL-Weekday-00-4166387"  # route 120 from the same stand, three hours later
+    pings, _ = trip_pings(cairns, ROUTE_120_TRIP, DAY, interval_s=30.0, with_trip_id=True, lead_s=600.0)
+    departs = cairns.service_day_origin(DAY) + float(cairns.trips[ROUTE_120_TRIP].departure[0])
+    waiting = [dataclasses.replace(p, trip_id=named, speed=0.0) for p in pings if p.timestamp < departs - 60.0]
+    engine = Engine(cairns)
+    states = [engine.process(p).state for p in waiting]
+
+    assert {state.trip_id for state in states if state is not None} == {ROUTE_120_TRIP}
 
 
 def test_a_bus_held_up_later_than_inference_reaches_keeps_its_trip(cairns: Network) -> None:
