@@ -22,6 +22,9 @@ _WAIT_TO_METRES = 0.002  # waiting at a terminal, the sooner departure is likeli
 _WRONG_WAY_PENALTY = 100.0
 _WRONG_WAY_DEG = 120.0
 _HEADING_MIN_SPEED_MPS = 2.0  # slower than this, a device's bearing says little
+# A standing bus faces the way it was last seen going: a line turned further than this from it does not go its way
+# (a bus leaving its trip for the one its device names, while it stands, on a street both trips' lines cross)
+_STILL_FACING_DEG = 60.0
 
 
 def moving_heading(ping: Ping) -> float | None:
@@ -144,13 +147,16 @@ def resolve_trip_id(ctx: TrackingContext, ping: Ping) -> str | None:
 
 
 def trusted_fit(
-    ctx: TrackingContext, ping: Ping, x: float, y: float, own: str | None = None, moving_only: bool = False
+    ctx: TrackingContext,
+    ping: Ping,
+    x: float,
+    y: float,
+    own: str | None = None,
+    on_a_trip: bool = False,
+    last_heading: float | None = None,
 ) -> Fit | None:
     """The device's own trip, if the fix fits it on the ping's (or a plausible) service day: where and when the
-    trip is, and, once the bus has left its first stop, which way it goes. A bus moving against the line of the
-    trip its device names runs another trip, along the same street the other way, whatever the device says.
-    `moving_only`: away from the trip's first stop, a fix too slow to tell which way the bus goes fits nothing
-    (for a bus on a trip already, which it leaves only for one it is seen going along)."""
+    trip is, and, once the bus has left its first stop, which way it goes (see `_goes_its_way`)."""
     trip_id = resolve_trip_id(ctx, ping)
     if trip_id is None:
         return None
@@ -164,25 +170,37 @@ def trusted_fit(
         if ping.timestamp - day.origin < ctx.network.trips[trip_id].start_time - ctx.config.device_trip_wait_s:
             continue  # a device set up with a run hours ahead is likelier wrong than the bus out of service for hours
         # the device says so: a bus may wait long at the first stop before departure
-        fit = fit_trip(ctx, trip_id, day, x, y, ping.timestamp, own, waiting=True, heading=heading)
-        if fit is None or _against_its_line(ctx, fit, heading, moving_only):
+        fit = fit_trip(ctx, trip_id, day, x, y, ping.timestamp, own, waiting=True,
+                       heading=heading if heading is not None else last_heading)
+        if fit is None or not _goes_its_way(ctx, fit, heading, last_heading, on_a_trip):
             continue
         if best is None or fit.score < best.score:
             best = fit
     return best
 
 
-def _against_its_line(ctx: TrackingContext, fit: Fit, heading: float | None, unknown_is_against: bool) -> bool:
-    """Whether a bus moving along `heading` goes against the line of the trip `fit` puts it on, away from the
-    trip's first stop (at its stand a bus turns every way); a bus too slow for a heading (None) does so when
-    `unknown_is_against`."""
+def _goes_its_way(
+    ctx: TrackingContext, fit: Fit, heading: float | None, last_heading: float | None, on_a_trip: bool
+) -> bool:
+    """Whether the bus goes the way of the trip `fit` puts it on. A bus moving against the line of the trip its
+    device names runs another trip, along the same street the other way, whatever the device says. Standing (no
+    `heading`), it faces the way it was last seen going (`last_heading`, if lately), and the trip's line must go
+    that way too; a bus on a trip already and not seen moving lately leaves it only once it is. At the trip's
+    first stop anything goes: at its stand a bus turns every way."""
     trip = ctx.network.trips[fit.trip_id]
     if fit.match.dist <= float(trip.stop_dist[0]) + ctx.config.depart_radius_m:
-        return False
-    if heading is None:
-        return unknown_is_against
+        return True
     line = ctx.matchers.get(trip.shape_id).heading_at(fit.match.dist)
-    return abs((line - heading + 180.0) % 360.0 - 180.0) > _WRONG_WAY_DEG
+    if heading is not None:
+        return _turn(line, heading) <= _WRONG_WAY_DEG
+    if last_heading is not None:
+        return _turn(line, last_heading) <= _STILL_FACING_DEG
+    return not on_a_trip
+
+
+def _turn(a: float, b: float) -> float:
+    """Degrees between two compass bearings (0 to 180)."""
+    return abs((a - b + 180.0) % 360.0 - 180.0)
 
 
 def infer_trip(

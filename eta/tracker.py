@@ -79,6 +79,7 @@ _AT_STAND_M = 12.0  # a bus whose mean position is this near a trip's first stop
 _STANDS_APART_M = 8.0  # ... when it is also this much nearer that stand than its trip's
 _SAME_WAVE_S = 600.0  # trips leaving a terminal within this of each other: its buses wait there together
 _STILL_WAITING_S = 60.0  # a bus seen waiting at a stand this recently is still there
+_STILL_FACING_S = 120.0  # a bus standing still faces the way it was going this recently (it pulled in to stand)
 _LEAVES_EARLY_S = 300.0  # no bus leaves its terminal this much before its trip is due out
 _LATE_SHARE_OF_HEADWAY = 0.9  # late for its trip by this share of the wait for the next: still that trip
 _PATH_FIXES = 8  # the fixes a rival trip must also explain before the bus is moved onto it
@@ -157,6 +158,7 @@ class TrackState:
     # goes back to the stand from there (None otherwise; a class default, like refused_ts, for older snapshots)
     to_stand_from: float | None = None
     left_first_at: float | None = None  # when the bus left its trip's first stop (UTC epoch seconds; as above)
+    last_heading: tuple[float, float] | None = None  # (when, bearing) of its last fix moving fast enough to say
 
 
 def _estimated_after(events: list[StopEvent], heard_last: float) -> list[StopEvent]:
@@ -301,6 +303,9 @@ class VehicleTracker:
         if ts > self.ctx.clock:
             self.ctx.clock = ts
         out = self._track(ping, x, y)
+        heading = moving_heading(ping)
+        if heading is not None:
+            s.last_heading = (ts, heading)
         if s.trip_id is not None:
             recent = s.recent
             if not recent or ts - recent[-1][0] >= _RECENT_SPACING_S:
@@ -486,7 +491,10 @@ class VehicleTracker:
             s.other_trip_fixes = s.other_trip_fixes + 1 if s.other_trip_id == ping.trip_id else 1
             s.other_trip_id = ping.trip_id
             if s.trip_id is None or not s.trusted or s.other_trip_fixes >= 2:
-                fit = trusted_fit(self.ctx, ping, x, y, self.vehicle_id, moving_only=s.trip_id is not None)
+                fit = trusted_fit(
+                    self.ctx, ping, x, y, self.vehicle_id, on_a_trip=s.trip_id is not None,
+                    last_heading=self._last_heading(ping.timestamp),
+                )
                 if fit is not None and (fit.day.service_date, fit.trip_id) == s.finished:
                     fit = None  # the device still names the trip the bus has just run to its end
                 if fit is not None and self._runs_sooner_trip_first(fit, ping.timestamp):
@@ -601,6 +609,11 @@ class VehicleTracker:
         s.confirmed = True
         s.route_id = self._trip().route_id
         return released
+
+    def _last_heading(self, ts: float) -> float | None:
+        """The way the bus was going at its last fix moving fast enough to say, if within `_STILL_FACING_S` of `ts`."""
+        last = self.s.last_heading
+        return last[1] if last is not None and ts - last[0] <= _STILL_FACING_S else None
 
     def _runs_sooner_trip_first(self, named: Fit, ts: float) -> bool:
         """Whether the bus stands at the first stop of the trip its block runs next, which leaves that stand

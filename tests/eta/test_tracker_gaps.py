@@ -129,3 +129,38 @@ def test_a_bus_first_heard_after_a_silence_standing_just_short_of_its_last_stop_
 
     assert int(trip.stop_sequences[-1]) in {e.stop_sequence for e in out.events if e.trip_id == ENDING}
     assert engine.tracker("bus-1").s.finished == (DAY.strftime("%Y%m%d"), ENDING)
+
+
+def test_a_bus_whose_device_names_its_next_trip_takes_it_though_standing_at_the_second_fix_that_does(
+    cairns: Network,
+) -> None:
+    """Route 111 ends its trip along a street that its next trip's line runs back along. Silent over its last
+    stretch, the bus is heard again driving 740 m into its next trip, then standing at a stop there, its device
+    naming that trip at both fixes. Standing, it faces the way it was just going, the way of the trip its device
+    names: it is on that trip, and riders are not shown the last stretch of the trip it ended minutes ago."""
+    from smartbus.messages import Ping
+    from tests.eta.test_tracker_assignment import _lat_lon, _xy
+
+    ending, following = "CNS2014-CNS_MUL-Weekday-00-4166151", "CNS2014-CNS_MUL-Weekday-00-4166127"
+    late_s = 700.0
+    pings, dists = trip_pings(cairns, ending, DAY, noise_m=5.0, seed=4, with_trip_id=True)
+    engine = Engine(cairns)
+    for ping, dist in zip(pings, dists, strict=True):
+        if dist > 31700.0:
+            break
+        engine.process(dataclasses.replace(ping, timestamp=ping.timestamp + late_s))
+    assert engine.tracker("bus-1").trip_id == ending
+    nxt = cairns.trips[following]
+    heading = engine.ctx.matchers.get(nxt.shape_id).heading_at(740.0)
+    day = engine.ctx.day_of(DAY.strftime("%Y%m%d"))
+    assert day is not None
+    when = day.origin + engine.ctx.timelines.get(following).time_at(740.0)
+    start_date = DAY.strftime("%Y%m%d")
+    driving = Ping("bus-1", when + late_s, *_lat_lon(cairns, _xy(cairns, nxt.shape_id, 740.0)),
+                   bearing=heading, speed=10.3, trip_id=following, start_date=start_date)
+    standing = Ping("bus-1", when + late_s + 33.0, *_lat_lon(cairns, _xy(cairns, nxt.shape_id, 808.0)),
+                    bearing=heading, speed=0.0, trip_id=following, start_date=start_date)
+    engine.process(driving)
+    out = engine.process(standing)
+
+    assert out.state is not None and out.state.trip_id == following
