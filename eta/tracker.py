@@ -548,7 +548,7 @@ class VehicleTracker:
             carried = self._ran_on_to_next_trip(ping, x, y)
             if carried is not None:
                 return carried
-        elif self._barely_moved_in_silence(along, ping.timestamp):
+        elif self._barely_moved_in_silence(along, ping.timestamp) or self._turned_in_silence(along, ping):
             # as likely on the next trip, whose line runs here too: the one it fits as well decides
             carried = self._ran_on_to_next_trip(ping, x, y, max_offset=offset + _NOISE_M)
             if carried is not None:
@@ -691,6 +691,18 @@ class VehicleTracker:
         if s.trip_id is None or elapsed <= cfg.gap_s or along - s.progress >= _SILENT_CRAWL_MPS * elapsed:
             return False
         return self._trip().stop_dist[-1] - s.progress <= s.cruise_mps * elapsed
+
+    def _turned_in_silence(self, along: float, ping: Ping) -> bool:
+        """Whether a fix after a silence shows the bus driving across or against its trip's line where it matched
+        (even a corner's length either side): where the next trip's line runs back along the end of the last (a
+        loop the route ends with), the bus may have ended its trip and set off on the next meanwhile."""
+        s = self.s
+        heading = moving_heading(ping)
+        if heading is None or s.trip_id is None or ping.timestamp - s.progress_ts <= self.ctx.config.gap_s:
+            return False
+        matcher = self._matcher
+        assert matcher is not None
+        return _misalignment(matcher, along, heading) > 2.0 * _HEADING_SIGMA_DEG
 
     def _ran_on_to_next_trip(
         self, ping: Ping, x: float, y: float, max_offset: float | None = None

@@ -164,3 +164,34 @@ def test_a_bus_whose_device_names_its_next_trip_takes_it_though_standing_at_the_
     out = engine.process(standing)
 
     assert out.state is not None and out.state.trip_id == following
+
+
+def test_a_bus_heard_after_a_silence_driving_back_along_the_end_of_its_trip_is_on_its_next_trip(
+    cairns: Network,
+) -> None:
+    """Route 111 ends its trip along a street that its next trip's line runs back along. Silent over its last
+    stretch and its layover, the bus is heard again driving 740 m into its next trip: it matches the end of the
+    trip it ran, but drives the other way. It has ended that trip and set off on the next, and riders are not
+    shown the last stop of the trip it ended minutes ago."""
+    from smartbus.messages import Ping
+    from tests.eta.test_tracker_assignment import _lat_lon, _xy
+
+    ending, following = "CNS2014-CNS_MUL-Weekday-00-4166151", "CNS2014-CNS_MUL-Weekday-00-4166127"
+    engine = Engine(cairns)
+    day = engine.ctx.day_of(DAY.strftime("%Y%m%d"))
+    assert day is not None and engine.ctx.chains.next_trip(day.service_date, ending) == following
+    pings, dists = trip_pings(cairns, ending, DAY, noise_m=5.0, seed=5)
+    for ping, dist in zip(pings, dists, strict=True):
+        if dist > 31700.0:
+            break
+        engine.process(ping)
+    assert engine.tracker("bus-1").trip_id == ending
+    nxt = cairns.trips[following]
+    heading = engine.ctx.matchers.get(nxt.shape_id).heading_at(740.0)
+    when = day.origin + engine.ctx.timelines.get(following).time_at(740.0)
+    out = engine.process(Ping("bus-1", when, *_lat_lon(cairns, _xy(cairns, nxt.shape_id, 740.0)),
+                              bearing=heading, speed=10.3))
+
+    assert out.state is not None and out.state.trip_id == following
+    ended = {e.stop_sequence for e in out.events if e.trip_id == ending}
+    assert int(cairns.trips[ending].stop_sequences[-1]) in ended
