@@ -1,10 +1,10 @@
 """The whole pipeline on the real services: simulated pings through Kafka into PostgreSQL and Redis.
 
-    .venv/bin/python bench/pipeline.py [--rate 2000] [--seconds 60] [--workers 1] [--drain 60]
+    .venv/bin/python bench/pipeline.py [--rate 2000] [--seconds 60] [--workers 1] [--drain 60] [--split-writers]
 
-Starts `smartbus writer` and --workers `smartbus eta` processes under a fresh topic prefix and Redis
-namespace, sends a 1 Hz fleet (--rate vehicles on their own trips, so --rate pings/s) for
---seconds at the pace the simulator delivers them, then prints:
+Starts `smartbus writer` (with --split-writers, its storage and live writers as two processes) and --workers
+`smartbus eta` processes under a fresh topic prefix and Redis namespace, sends a 1 Hz fleet (--rate vehicles
+on their own trips, so --rate pings/s) for --seconds at the pace the simulator delivers them, then prints:
   - pings sent per second, positions committed in PostgreSQL and states made visible in Redis, both as
     rows per second over the run and as a share of the pings sent;
   - latency from a ping produced to its vehicle state visible in Redis (the live writer's pub/sub
@@ -207,6 +207,8 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="how long to send")
     parser.add_argument("--workers", type=int, default=1, help="ETA worker processes")
     parser.add_argument("--drain", type=float, default=60.0, help="at most this long to wait for the tail")
+    parser.add_argument("--split-writers", action="store_true",
+                        help="run the storage and live writers as two processes (`smartbus writer --only ...`)")
     args = parser.parse_args()
 
     settings = Settings()
@@ -230,7 +232,12 @@ async def main() -> None:
     await ensure_topics(settings.kafka_bootstrap, messages.ALL_TOPICS, PARTITIONS, topic_prefix=prefix)
     env = dict(os.environ, SMARTBUS_KAFKA_TOPIC_PREFIX=prefix, SMARTBUS_KAFKA_PARTITIONS=str(PARTITIONS),
                SMARTBUS_CACHE_DIR=str(REPO / "var" / "cache"))
-    procs = [_start("writer", ["writer", "--redis-namespace", tag, "--metrics-port", str(_free_port())], env, logs)]
+    writers = [("storage", ["--only", "storage"]), ("live", ["--only", "live"])] if args.split_writers else [("", [])]
+    procs = [
+        _start(f"writer-{name}" if name else "writer",
+               ["writer", *only, "--redis-namespace", tag, "--metrics-port", str(_free_port())], env, logs)
+        for name, only in writers
+    ]
     procs += [
         _start(f"eta-{i}", ["eta", "--redis-namespace", tag, "--metrics-port", str(_free_port())], env, logs)
         for i in range(args.workers)
