@@ -218,7 +218,7 @@ def test_a_bus_standing_at_the_stand_for_the_trip_its_device_names_keeps_it_what
     assert {state.trip_id for state in states if state is not None} == {named}
 
 
-def test_a_bus_standing_at_the_stand_of_the_trip_due_now_runs_it_though_its_device_names_one_hours_ahead(
+def test_a_bus_standing_at_the_stand_of_the_trip_due_now_runs_it_though_its_device_names_a_run_hours_ahead(
     cairns: Network,
 ) -> None:
     """A device set up with a run three hours ahead, at a stand a trip leaves in ten minutes: more likely a wrong
@@ -291,7 +291,6 @@ def test_a_device_naming_the_trip_the_other_way_along_the_street_does_not_turn_t
     ]
     engine = Engine(cairns)
     trips = [o.state.trip_id for o in map(engine.process, pings) if o.state is not None]
-    assert back not in trips
     assert set(trips) == {out}
 
 
