@@ -8,6 +8,7 @@ import datetime as dt
 from eta.engine import Engine
 from eta.network import Network
 from eta.tracking_context import TrackerConfig
+from smartbus.messages import Ping
 from tests.eta.pings import trip_pings
 
 DAY = dt.date(2014, 6, 3)  # a Tuesday inside the Cairns calendar
@@ -113,7 +114,6 @@ def test_a_bus_first_heard_after_a_silence_standing_just_short_of_its_last_stop_
     """Silent over its last few stops, the bus is heard again standing 25 m short of the last one (a terminus
     with its stand before the stop): it is at the terminus, its trip ended, not about to arrive; riders must not
     be shown the last stop still to come."""
-    from smartbus.messages import Ping
     from tests.eta.test_tracker_assignment import _lat_lon, _xy
 
     trip = cairns.trips[ENDING]
@@ -131,67 +131,87 @@ def test_a_bus_first_heard_after_a_silence_standing_just_short_of_its_last_stop_
     assert engine.tracker("bus-1").s.finished == (DAY.strftime("%Y%m%d"), ENDING)
 
 
-def test_a_bus_whose_device_names_its_next_trip_takes_it_though_standing_at_the_second_fix_that_does(
-    cairns: Network,
-) -> None:
-    """Route 111 ends its trip along a street that its next trip's line runs back along. Silent over its last
-    stretch, the bus is heard again driving 740 m into its next trip, then standing at a stop there, its device
-    naming that trip at both fixes. Standing, it faces the way it was just going, the way of the trip its device
-    names: it is on that trip, and riders are not shown the last stretch of the trip it ended minutes ago."""
-    from smartbus.messages import Ping
-    from tests.eta.test_tracker_assignment import _lat_lon, _xy
+# Route 111 ends its trips along a street that the next trip's line runs back along (the other way).
+LOOP_ENDING = "CNS2014-CNS_MUL-Weekday-00-4166151"
+LOOP_NEXT = "CNS2014-CNS_MUL-Weekday-00-4166127"
 
-    ending, following = "CNS2014-CNS_MUL-Weekday-00-4166151", "CNS2014-CNS_MUL-Weekday-00-4166127"
-    late_s = 700.0
-    pings, dists = trip_pings(cairns, ending, DAY, noise_m=5.0, seed=4, with_trip_id=True)
+
+def _loop_ending_until_silent(cairns: Network, late_s: float, named: bool, seed: int) -> Engine:
+    """An engine that heard a bus run LOOP_ENDING `late_s` late up to 31.7 km, then nothing."""
+    pings, dists = trip_pings(cairns, LOOP_ENDING, DAY, noise_m=5.0, seed=seed, with_trip_id=named)
     engine = Engine(cairns)
     for ping, dist in zip(pings, dists, strict=True):
         if dist > 31700.0:
             break
         engine.process(dataclasses.replace(ping, timestamp=ping.timestamp + late_s))
-    assert engine.tracker("bus-1").trip_id == ending
-    nxt = cairns.trips[following]
-    heading = engine.ctx.matchers.get(nxt.shape_id).heading_at(740.0)
+    assert engine.tracker("bus-1").trip_id == LOOP_ENDING
+    return engine
+
+
+def _due_on_loop_next(engine: Engine, dist: float) -> float:
+    """When the timetable has LOOP_NEXT `dist` metres along (UTC epoch seconds)."""
     day = engine.ctx.day_of(DAY.strftime("%Y%m%d"))
     assert day is not None
-    when = day.origin + engine.ctx.timelines.get(following).time_at(740.0)
-    start_date = DAY.strftime("%Y%m%d")
-    driving = Ping("bus-1", when + late_s, *_lat_lon(cairns, _xy(cairns, nxt.shape_id, 740.0)),
-                   bearing=heading, speed=10.3, trip_id=following, start_date=start_date)
-    standing = Ping("bus-1", when + late_s + 33.0, *_lat_lon(cairns, _xy(cairns, nxt.shape_id, 808.0)),
-                    bearing=heading, speed=0.0, trip_id=following, start_date=start_date)
-    engine.process(driving)
-    out = engine.process(standing)
+    return day.origin + engine.ctx.timelines.get(LOOP_NEXT).time_at(dist)
 
-    assert out.state is not None and out.state.trip_id == following
+
+def _on_loop_next(engine: Engine, dist: float, ts: float, speed: float, named: bool) -> Ping:
+    """A fix `dist` along LOOP_NEXT at `ts`, heading its way; `named`: its device names the trip."""
+    from tests.eta.test_tracker_assignment import _lat_lon, _xy
+
+    shape_id = engine.network.trips[LOOP_NEXT].shape_id
+    return Ping(
+        "bus-1", ts, *_lat_lon(engine.network, _xy(engine.network, shape_id, dist)),
+        bearing=engine.ctx.matchers.get(shape_id).heading_at(dist), speed=speed,
+        trip_id=LOOP_NEXT if named else None, start_date=DAY.strftime("%Y%m%d") if named else None,
+    )
+
+
+def test_a_bus_whose_device_names_its_next_trip_takes_it_though_standing_at_the_second_fix_that_does(
+    cairns: Network,
+) -> None:
+    """Silent over the last stretch of its trip, the bus is heard again driving 740 m into its next trip, then
+    standing at a stop there, its device naming that trip at both fixes. Standing, it faces the way it was just
+    going, the way of the trip its device names: it is on that trip, and riders are not shown the last stretch
+    of the trip it ended minutes ago."""
+    engine = _loop_ending_until_silent(cairns, late_s=700.0, named=True, seed=4)
+    heard = _due_on_loop_next(engine, 740.0) + 700.0
+    engine.process(_on_loop_next(engine, 740.0, heard, speed=10.3, named=True))
+    out = engine.process(_on_loop_next(engine, 808.0, heard + 33.0, speed=0.0, named=True))
+
+    assert out.state is not None and out.state.trip_id == LOOP_NEXT
 
 
 def test_a_bus_heard_after_a_silence_driving_back_along_the_end_of_its_trip_is_on_its_next_trip(
     cairns: Network,
 ) -> None:
-    """Route 111 ends its trip along a street that its next trip's line runs back along. Silent over its last
-    stretch and its layover, the bus is heard again driving 740 m into its next trip: it matches the end of the
-    trip it ran, but drives the other way. It has ended that trip and set off on the next, and riders are not
-    shown the last stop of the trip it ended minutes ago."""
-    from smartbus.messages import Ping
-    from tests.eta.test_tracker_assignment import _lat_lon, _xy
-
-    ending, following = "CNS2014-CNS_MUL-Weekday-00-4166151", "CNS2014-CNS_MUL-Weekday-00-4166127"
-    engine = Engine(cairns)
+    """Silent over the last stretch of its trip and its layover, the bus is heard again driving 740 m into its
+    next trip: it matches the end of the trip it ran, but drives the other way. It has ended that trip and set off
+    on the next, and riders are not shown the last stop of the trip it ended minutes ago."""
+    engine = _loop_ending_until_silent(cairns, late_s=0.0, named=False, seed=5)
     day = engine.ctx.day_of(DAY.strftime("%Y%m%d"))
-    assert day is not None and engine.ctx.chains.next_trip(day.service_date, ending) == following
-    pings, dists = trip_pings(cairns, ending, DAY, noise_m=5.0, seed=5)
-    for ping, dist in zip(pings, dists, strict=True):
-        if dist > 31700.0:
-            break
-        engine.process(ping)
-    assert engine.tracker("bus-1").trip_id == ending
-    nxt = cairns.trips[following]
-    heading = engine.ctx.matchers.get(nxt.shape_id).heading_at(740.0)
-    when = day.origin + engine.ctx.timelines.get(following).time_at(740.0)
-    out = engine.process(Ping("bus-1", when, *_lat_lon(cairns, _xy(cairns, nxt.shape_id, 740.0)),
-                              bearing=heading, speed=10.3))
+    assert day is not None and engine.ctx.chains.next_trip(day.service_date, LOOP_ENDING) == LOOP_NEXT
+    out = engine.process(_on_loop_next(engine, 740.0, _due_on_loop_next(engine, 740.0), speed=10.3, named=False))
 
-    assert out.state is not None and out.state.trip_id == following
-    ended = {e.stop_sequence for e in out.events if e.trip_id == ending}
-    assert int(cairns.trips[ending].stop_sequences[-1]) in ended
+    assert out.state is not None and out.state.trip_id == LOOP_NEXT
+    ended = {e.stop_sequence for e in out.events if e.trip_id == LOOP_ENDING}
+    assert int(cairns.trips[LOOP_ENDING].stop_sequences[-1]) in ended
+
+
+def test_a_standing_bus_fits_the_trip_its_device_names_if_last_seen_going_that_trip_s_way(cairns: Network) -> None:
+    """Standing 808 m along LOOP_NEXT, its device naming it: a bus last seen going that trip's way (within 60°)
+    fits it; one last seen going across or against it does not, nor one on a trip already and not seen moving
+    lately. A bus on no trip yet has only its device's word, and it stands."""
+    from eta.assignment import trusted_fit
+
+    engine = Engine(cairns)
+    ping = _on_loop_next(engine, 808.0, _due_on_loop_next(engine, 808.0), speed=0.0, named=True)
+    x, y = cairns.projection.point_xy(ping.latitude, ping.longitude)
+    way = engine.ctx.matchers.get(cairns.trips[LOOP_NEXT].shape_id).heading_at(808.0)
+
+    def fits(last_heading: float | None) -> bool:
+        return trusted_fit(engine.ctx, ping, x, y, "bus-1", on_a_trip=True, last_heading=last_heading) is not None
+
+    assert fits(way) and fits((way + 40.0) % 360.0)
+    assert not fits((way + 90.0) % 360.0) and not fits((way + 180.0) % 360.0) and not fits(None)
+    assert trusted_fit(engine.ctx, ping, x, y, "bus-1") is not None
