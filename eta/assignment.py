@@ -20,11 +20,16 @@ _WAIT_TO_METRES = 0.002  # waiting at a terminal, the sooner departure is likeli
 # A moving bus heading against a trip's direction there is on another trip (the same street the other way,
 # an opposite direction leaving the same terminal): it weighs like a fix far off the shape.
 _WRONG_WAY_PENALTY = 100.0
-_WRONG_WAY_DEG = 120.0
+WRONG_WAY_DEG = 120.0  # a bus heading this far off a line's direction is going the other way
 _HEADING_MIN_SPEED_MPS = 2.0  # slower than this, a device's bearing says little
 # A standing bus faces the way it was last seen going: a line turned further than this from it does not go its way
 # (a bus leaving its trip for the one its device names, while it stands, on a street both trips' lines cross)
 _STILL_FACING_DEG = 60.0
+
+
+def turn_between(a: float, b: float) -> float:
+    """Degrees between two compass bearings (0 to 180)."""
+    return abs((a - b + 180.0) % 360.0 - 180.0)
 
 
 def moving_heading(ping: Ping) -> float | None:
@@ -88,8 +93,7 @@ def fit_trip(
         score = timetable_score(match.offset, delay) + (_CLAIMED_PENALTY if claimed else 0.0)
         score += wait * _WAIT_TO_METRES + (_OTHER_ROUTE_PENALTY if route and trip.route_id != route else 0.0)
         if heading is not None:
-            turn = abs((ctx.matchers.get(trip.shape_id).heading_at(match.dist) - heading + 180.0) % 360.0 - 180.0)
-            if turn > _WRONG_WAY_DEG:
+            if turn_between(ctx.matchers.get(trip.shape_id).heading_at(match.dist), heading) > WRONG_WAY_DEG:
                 score += _WRONG_WAY_PENALTY
         if best is None or score < best.score:
             best = Fit(trip_id, day, match, delay, score)
@@ -192,15 +196,10 @@ def _goes_its_way(
         return True
     line = ctx.matchers.get(trip.shape_id).heading_at(fit.match.dist)
     if heading is not None:
-        return _turn(line, heading) <= _WRONG_WAY_DEG
+        return turn_between(line, heading) <= WRONG_WAY_DEG
     if last_heading is not None:
-        return _turn(line, last_heading) <= _STILL_FACING_DEG
+        return turn_between(line, last_heading) <= _STILL_FACING_DEG
     return not on_a_trip
-
-
-def _turn(a: float, b: float) -> float:
-    """Degrees between two compass bearings (0 to 180)."""
-    return abs((a - b + 180.0) % 360.0 - 180.0)
 
 
 def infer_trip(

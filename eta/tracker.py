@@ -12,6 +12,7 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field, fields
 
 from eta.assignment import (
+    WRONG_WAY_DEG,
     Fit,
     ends_where_ends,
     fit_trip,
@@ -26,6 +27,7 @@ from eta.assignment import (
     starts_where_starts,
     timetable_score,
     trusted_fit,
+    turn_between,
 )
 from eta.matching import Match, ShapeMatcher
 from eta.stop_timing import ease_kind, segment_clock, timed_run_end
@@ -84,7 +86,6 @@ _LEAVES_EARLY_S = 300.0  # no bus leaves its terminal this much before its trip 
 _LATE_SHARE_OF_HEADWAY = 0.9  # late for its trip by this share of the wait for the next: still that trip
 _PATH_FIXES = 8  # the fixes a rival trip must also explain before the bus is moved onto it
 _NOISE_M = 15.0  # GPS noise: per fix, a rival's shape may pass this much farther than ours
-_WRONG_WAY_DEG = 120.0  # a bus heading this far off the line's direction is going the other way
 _FAR_FROM_GUESS_M = 100.0  # a match this far along from where the speeds put the bus: check the other passes
 _CORNER_M = 25.0  # how far round a corner GPS error can put a fix
 _GPS_SIGMA_M = 10.0  # typical GPS error, off the line
@@ -166,26 +167,11 @@ def _estimated_after(events: list[StopEvent], heard_last: float) -> list[StopEve
     return [dataclasses.replace(e, interpolated=True) if e.arrival_time > heard_last else e for e in events]
 
 
-def _opposed(shape_heading: float, heading: float) -> bool:
-    """Whether a bus going `heading` drives against a line going `shape_heading` (degrees)."""
-    return abs((shape_heading - heading + 180.0) % 360.0 - 180.0) > _WRONG_WAY_DEG
-
-
-def _going_against(matcher: ShapeMatcher, along: float, heading: float) -> bool:
-    """Whether a bus heading `heading` goes against the line at `along`, on either side of it: at a sharp
-    corner GPS error puts the fix a few metres round it, where the line already points elsewhere."""
-    return all(
-        _opposed(matcher.heading_at(at), heading) for at in (along, along - _CORNER_M, along + _CORNER_M)
-    )
-
-
 def _misalignment(matcher: ShapeMatcher, along: float, heading: float) -> float:
     """Degrees between a bus's heading and the line's at `along`, the least of it and a corner's length either
-    side (GPS error puts a fix a few metres round a corner, where the line already points elsewhere)."""
-    return min(
-        abs((matcher.heading_at(at) - heading + 180.0) % 360.0 - 180.0)
-        for at in (along, along - _CORNER_M, along + _CORNER_M)
-    )
+    side (GPS error puts a fix a few metres round a corner, where the line already points elsewhere). Beyond
+    `WRONG_WAY_DEG` the bus goes against the line there."""
+    return min(turn_between(matcher.heading_at(at), heading) for at in (along, along - _CORNER_M, along + _CORNER_M))
 
 
 def _near_stop(stop_dist: list[float], along: float, radius: float) -> bool:
@@ -821,8 +807,8 @@ class VehicleTracker:
                     guess = s.progress + 0.5 * farthest
             along, offset = matcher.locate(x, y, lo, hi, guess)
             if offset <= cfg.off_route_m * 0.5:
-                against = heading is not None and _going_against(matcher, along, heading)
-                turned = heading is not None and _misalignment(matcher, along, heading) > _HEADING_SIGMA_DEG
+                misaligned = _misalignment(matcher, along, heading) if heading is not None else 0.0
+                against, turned = misaligned > WRONG_WAY_DEG, misaligned > _HEADING_SIGMA_DEG
                 doubtful = turned or stop_to_stop or abs(along - guess) > _FAR_FROM_GUESS_M or offset > _NOISE_M
                 if against or doubtful and matcher.has_twin(along):
                     # the walk ended going against the bus, turned across it, far from where the speeds put
@@ -881,9 +867,9 @@ class VehicleTracker:
             along_error = (m.dist - guess) / (ahead if m.dist >= guess else behind)
             total = (m.offset / _GPS_SIGMA_M) ** 2 + along_error * along_error
             if heading is not None:
-                if _going_against(matcher, m.dist, heading):
-                    total += _AGAINST_PENALTY
                 turned = _misalignment(matcher, m.dist, heading)
+                if turned > WRONG_WAY_DEG:
+                    total += _AGAINST_PENALTY
                 if turned > _HEADING_SIGMA_DEG:
                     total += (turned / _HEADING_SIGMA_DEG) ** 2
             if standing and not _near_stop(stop_dist, m.dist, cfg.depart_radius_m):
