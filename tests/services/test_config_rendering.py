@@ -64,6 +64,11 @@ def test_kafka_cluster_ids_are_22_url_safe_characters_and_unique() -> None:
     assert all(len(cluster_id) == 22 and "=" not in cluster_id and "/" not in cluster_id for cluster_id in ids)
 
 
+def test_kafka_cluster_ids_never_look_like_an_option_to_the_storage_tool() -> None:
+    # one random id in 64 starts with "-"; 2,000 draws miss that with a chance of about 1e-14
+    assert not any(new_cluster_id().startswith("-") for _ in range(2000))
+
+
 def test_kafka_version_comes_from_the_broker_jar(tmp_path: Path) -> None:
     assert kafka_version(tmp_path) is None
     (tmp_path / "kafka-clients-4.1.1.jar").touch()
