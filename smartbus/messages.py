@@ -20,6 +20,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, TypeVar
 
+import orjson
+
 from smartbus.errors import ValidationError
 
 SCHEMA_VERSION: Final = 2
@@ -155,6 +157,7 @@ M = TypeVar("M", Ping, RejectedPing, VehicleState, StopEvent, PredictionSet)
 _FIELDS_OF: Final[dict[type[Any], tuple[str, ...]]] = {
     cls: tuple(f.name for f in dataclasses.fields(cls)) for cls in _KINDS.values()
 }
+_FIELD_SET_OF: Final[dict[type[Any], frozenset[str]]] = {cls: frozenset(names) for cls, names in _FIELDS_OF.items()}
 
 
 def to_dict(message: Message) -> dict[str, Any]:
@@ -206,7 +209,9 @@ def _stops_from(body: dict[str, Any]) -> tuple[StopPrediction, ...]:
 
 
 def encode(message: Message) -> bytes:
-    return json.dumps(to_dict(message), separators=(",", ":"), ensure_ascii=False).encode()
+    # orjson writes the same compact UTF-8 JSON as json.dumps(separators=(",", ":"), ensure_ascii=False), three
+    # times faster; a float that is not finite (never in a valid message) becomes null, as JSON has no NaN
+    return orjson.dumps(to_dict(message))
 
 
 def from_dict(body: dict[str, Any]) -> Message:
@@ -217,7 +222,7 @@ def from_dict(body: dict[str, Any]) -> Message:
     cls = _KINDS.get(kind) if isinstance(kind, str) else None
     if cls is None:
         raise ValidationError("unknown message type", "type", kind)
-    names = _FIELDS_OF[cls]
+    names = _FIELD_SET_OF[cls]
     kwargs = {k: v for k, v in body.items() if k in names}
     try:
         if cls is PredictionSet:
@@ -229,9 +234,14 @@ def from_dict(body: dict[str, Any]) -> Message:
 
 def decode(raw: bytes | str) -> Message:
     try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValidationError(f"not JSON: {exc}") from exc
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        # what orjson refuses and Python's json reads (NaN and Infinity, which a worker encoding with json.dumps
+        # wrote for a float that was not finite) is read as before: no message an older worker wrote is dropped
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ValidationError(f"not JSON: {exc}") from exc
     if not isinstance(body, dict):
         raise ValidationError("message is not a JSON object")
     return from_dict(body)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 from hypothesis import given
@@ -83,3 +84,23 @@ _stops = st.builds(
 def test_any_prediction_set_survives_the_wire(stops: list[StopPrediction]) -> None:
     sent = PredictionSet("bus-7", 1.8e9, tuple(stops), "v1")
     assert messages.decode(messages.encode(sent)) == sent
+
+
+def test_a_message_written_by_an_older_worker_with_the_standard_library_is_read_the_same() -> None:
+    state = VehicleState("xe-07", 1.8e9, 21.18, 106.07, "at_stop", "T1", "Bắc Ninh 01", "20240516", 1e-7, 4.2)
+    old_bytes = json.dumps(messages.to_dict(state), separators=(",", ":"), ensure_ascii=False).encode()
+    assert messages.decode(old_bytes) == state
+
+
+def test_a_not_finite_float_written_by_an_older_worker_is_still_read() -> None:
+    # json.dumps writes NaN and Infinity, which strict JSON has not: such a message must not be dropped
+    ping = json.dumps({"v": 2, "type": "ping", "vehicle_id": "b", "timestamp": 1.8e9, "latitude": 21.0,
+                       "longitude": 106.0, "speed": float("nan"), "bearing": float("inf")})
+    decoded = messages.decode_as(ping, Ping)
+    assert decoded.vehicle_id == "b" and math.isnan(decoded.speed or 0.0) and decoded.bearing == math.inf
+
+
+@pytest.mark.parametrize("raw", [b"{", b"\xff\xfe", b"[1, 2]", b"NaNa", ""])
+def test_bytes_that_are_not_a_json_object_are_a_validation_error(raw: bytes) -> None:
+    with pytest.raises(ValidationError):
+        messages.decode(raw)
