@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal, TypeVar
+from typing import Any, Final, Literal, NamedTuple, TypeVar
 
 import orjson
 
@@ -112,9 +112,12 @@ class StopEvent:
     feed_version: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class StopPrediction:
-    """Predicted arrival of one trip at one stop."""
+class StopPrediction(NamedTuple):
+    """Predicted arrival of one trip at one stop.
+
+    A named tuple rather than a frozen dataclass like the other messages: every ping makes some 25 of them, in
+    the ETA worker and again in each writer that decodes its prediction set, and a frozen dataclass takes six
+    times as long to build (its __init__ sets each field through object.__setattr__)."""
 
     trip_id: str
     service_date: str  # YYYYMMDD
@@ -146,7 +149,7 @@ _KINDS: Final[dict[str, type[Any]]] = {
     "prediction_set": PredictionSet,
 }
 _KIND_OF: Final[dict[type[Any], str]] = {cls: kind for kind, cls in _KINDS.items()}
-_STOP_FIELDS: Final = tuple(f.name for f in dataclasses.fields(StopPrediction))
+_STOP_FIELDS: Final = StopPrediction._fields
 _TRIP_FIELDS: Final = ("trip_id", "service_date", "route_id")  # shared by a trip's stops
 _STOP_ROW: Final = ("stop_id", "stop_sequence", "predicted_arrival", "scheduled_arrival", "method", "uncertainty_s")
 if set(_STOP_FIELDS) != set(_TRIP_FIELDS) | set(_STOP_ROW):

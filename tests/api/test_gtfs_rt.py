@@ -188,7 +188,7 @@ def test_stops_predicted_for_the_same_second_still_have_increasing_times(
 ) -> None:
     same = predict_rest_of_trip(network, TRIP)
     flat = dataclasses.replace(
-        same, stops=tuple(dataclasses.replace(p, predicted_arrival=NOW + 300) for p in same.stops)
+        same, stops=tuple(p._replace(predicted_arrival=NOW + 300) for p in same.stops)
     )
     client.portal.call(live.put_states, [running(TRIP)])  # type: ignore[union-attr]
     client.portal.call(live.put_predictions, [flat])  # type: ignore[union-attr]

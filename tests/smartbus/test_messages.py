@@ -42,7 +42,7 @@ def test_a_version_1_prediction_set_is_still_read() -> None:
     stop = _stop("T1", 4)
     v1 = {
         "v": 1, "type": "prediction_set", "vehicle_id": "bus-1", "made_at": 1.8e9, "feed_version": None,
-        "stops": [{name: getattr(stop, name) for name in StopPrediction.__dataclass_fields__}],
+        "stops": [{name: getattr(stop, name) for name in StopPrediction._fields}],
     }
     assert messages.decode(json.dumps(v1)) == PredictionSet("bus-1", 1.8e9, (stop,))
 
