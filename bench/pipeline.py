@@ -3,13 +3,16 @@
     .venv/bin/python bench/pipeline.py [--rate 2000] [--seconds 60] [--workers 1] [--drain 60] [--split-writers]
 
 Starts `smartbus writer` (with --split-writers, its storage and live writers as two processes) and --workers
-`smartbus eta` processes under a fresh topic prefix and Redis namespace, sends a 1 Hz fleet (--rate vehicles
-on their own trips, so --rate pings/s) for --seconds at the pace the simulator delivers them, then prints:
+`smartbus eta` processes under a fresh topic prefix, Redis namespace and database (no earlier run's rows,
+keys or learned state slow or warm this one; all three are dropped at the end), sends a 1 Hz fleet (--rate
+vehicles on their own trips, so --rate pings/s) for --seconds at the pace the simulator delivers them, then
+prints:
   - pings sent per second, positions committed in PostgreSQL and states made visible in Redis, both as
     rows per second over the run and as a share of the pings sent;
   - latency from a ping produced to its vehicle state visible in Redis (the live writer's pub/sub
     notification, published once the state is written; the live writer writes a batch's predictions
-    before its states, so the predictions made from that ping are visible by then): p50, p95, p99, max;
+    before its states, so the predictions made from that ping are visible by then): p50, p95, p99, max,
+    over the run, over its second half, and p50 / p99 per 10 s of sending;
   - resident memory of every process after 1 minute, after 10 minutes (when the run is that long) and at
     the end;
   - in the same run, before the pipeline starts, the raw Kafka ceiling: the same encoded pings produced
@@ -42,14 +45,18 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 import psycopg  # noqa: E402
 import redis.asyncio as aioredis  # noqa: E402
+from aiokafka.admin import AIOKafkaAdminClient  # noqa: E402
+from psycopg.conninfo import make_conninfo  # noqa: E402
 
 from eta.network import load_network  # noqa: E402
 from smartbus import messages  # noqa: E402
 from smartbus.bus.kafka import KafkaConsumer, KafkaProducer, ensure_topics  # noqa: E402
 from smartbus.messages import Ping  # noqa: E402
 from smartbus.settings import BUNDLED_FEED, Settings  # noqa: E402
+from smartbus.storage.migrate import migrate  # noqa: E402
 
 SMARTBUS = str(Path(sys.executable).parent / "smartbus")
+WINDOW_S = 10.0  # latency is also printed per this many seconds of sending
 PARTITIONS = 6
 
 
@@ -201,6 +208,51 @@ async def _count_positions(url: str, tag: str) -> int:
         return int(row[0]) if row else 0
 
 
+async def _fresh_database(admin_url: str, name: str) -> str:
+    """A new database for this run, migrated: rows and learned state of earlier runs neither slow nor warm it."""
+    async with await psycopg.AsyncConnection.connect(admin_url, autocommit=True) as admin:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    url = make_conninfo(admin_url, dbname=name)
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        await migrate(conn)
+    return url
+
+
+async def _clean_up(settings: Settings, tag: str, prefix: str, database: str) -> None:
+    """Drop what the run made (database, Redis keys, topics): left behind, they would make the next run slower
+    (Redis forks to persist every key it holds) and fill the disk. Each is tried even if another fails."""
+    try:
+        await _drop_database(settings.database_url, database)
+        redis = aioredis.Redis.from_url(settings.redis_url)
+        keys = [key async for key in redis.scan_iter(match=f"{tag}:*", count=10_000)]
+        for start in range(0, len(keys), 10_000):
+            await redis.unlink(*keys[start : start + 10_000])
+        await redis.aclose()
+    finally:
+        admin_client = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=10_000)
+        await admin_client.start()
+        try:
+            ours = [topic for topic in await admin_client.list_topics() if topic.startswith(prefix)]
+            if ours:
+                await admin_client.delete_topics(ours)
+        finally:
+            await admin_client.close()
+
+
+async def _drop_database(admin_url: str, name: str) -> None:
+    # not WITH (FORCE): that must be allowed to end the server's own autovacuum workers, which a plain role
+    # is not; they leave a fresh database within seconds, as do the writers' connections once they stop
+    async with await psycopg.AsyncConnection.connect(admin_url, autocommit=True) as admin:
+        for attempt in range(30):
+            try:
+                await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+                return
+            except psycopg.errors.ObjectInUse:
+                if attempt == 29:
+                    raise
+                await asyncio.sleep(1.0)
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rate", type=int, default=2000, help="vehicles pinging once a second (= pings/s)")
@@ -229,9 +281,20 @@ async def main() -> None:
     print(f"raw Kafka, same {len(pings)} messages: produce {produce_rate:,.0f}/s, "
           f"produce+consume {raw_rate:,.0f}/s")
 
+    database = tag.replace("-", "_")
+    try:
+        await _run(args, settings, tag, prefix, logs, pings, await _fresh_database(settings.database_url, database))
+    finally:
+        await _clean_up(settings, tag, prefix, database)
+
+
+async def _run(
+    args: argparse.Namespace, settings: Settings, tag: str, prefix: str, logs: Path,
+    pings: list[tuple[float, str, bytes]], database_url: str,
+) -> None:
     await ensure_topics(settings.kafka_bootstrap, messages.ALL_TOPICS, PARTITIONS, topic_prefix=prefix)
     env = dict(os.environ, SMARTBUS_KAFKA_TOPIC_PREFIX=prefix, SMARTBUS_KAFKA_PARTITIONS=str(PARTITIONS),
-               SMARTBUS_CACHE_DIR=str(REPO / "var" / "cache"))
+               SMARTBUS_CACHE_DIR=str(REPO / "var" / "cache"), SMARTBUS_DATABASE_URL=database_url)
     writers = [("storage", ["--only", "storage"]), ("live", ["--only", "live"])] if args.split_writers else [("", [])]
     procs = [
         _start(f"writer-{name}" if name else "writer",
@@ -298,12 +361,12 @@ async def main() -> None:
     send_seconds = time.perf_counter() - started_wall
     await producer.stop()
 
-    stored = await _count_positions(settings.database_url, tag)
+    stored = await _count_positions(database_url, tag)
     deadline = time.perf_counter() + args.drain
     quiet_since = time.perf_counter()
     while time.perf_counter() < deadline and time.perf_counter() - quiet_since < 10.0:
         await asyncio.sleep(1.0)
-        now_stored = await _count_positions(settings.database_url, tag)
+        now_stored = await _count_positions(database_url, tag)
         if now_stored != stored:
             stored, quiet_since = now_stored, time.perf_counter()
     finished = quiet_since - started_wall  # when the last row landed
@@ -339,6 +402,13 @@ async def main() -> None:
     half = wall_started + 0.5 * send_seconds
     steady = [lat for lat, at in zip(latencies, sent_at, strict=True) if at >= half]
     print(f"  pings sent in the second half of the run ({len(steady)} samples): {spread(steady)}")
+    # where in the run the tail is: a start-up backlog, a steady queue, or pauses at intervals
+    windows: dict[int, list[float]] = {}
+    for lat, at in zip(latencies, sent_at, strict=True):
+        windows.setdefault(int((at - wall_started) // WINDOW_S), []).append(lat)
+    print(f"  by {WINDOW_S:.0f} s of sending, p50 / p99 ms: " + ", ".join(
+        f"{k * WINDOW_S:.0f}s {_percentile(v, 0.5) * 1000:,.0f}/{_percentile(v, 0.99) * 1000:,.0f}"
+        for k, v in sorted(windows.items())))
     used = {g: cpu_after.get(g, 0.0) - cpu_before.get(g, 0.0) for g in cpu_after}
     print(f"CPU over the run ({finished:.0f} s, {os.cpu_count()} cpus: {finished * (os.cpu_count() or 1):.0f} "
           "CPU-s available), in ms per ping sent: " + ", ".join(
