@@ -7,12 +7,11 @@ a hostile payload can cost a rejection, never a crashed worker.
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any, Final
 
 from smartbus.errors import ValidationError
-from smartbus.messages import READABLE_VERSIONS, SCHEMA_VERSION, Ping
+from smartbus.messages import READABLE_VERSIONS, SCHEMA_VERSION, Ping, parse_json
 
 MAX_ID_LENGTH: Final = 128
 # Fastest plausible bus, m/s (about 200 km/h): anything above is a broken speed reading.
@@ -123,7 +122,7 @@ def ping_from_fields(
 def ping_from_message(raw: bytes, *, now: float | None = None) -> Ping:
     """Decode and validate one `pings` bus message (the JSON of `smartbus.messages.encode(Ping)`)."""
     try:
-        body = json.loads(raw)
+        body = parse_json(raw)
     except (ValueError, UnicodeDecodeError):
         raise PingRejected("malformed_json", "payload is not valid JSON") from None
     if not isinstance(body, dict):

@@ -235,16 +235,21 @@ def from_dict(body: dict[str, Any]) -> Message:
         raise ValidationError(f"malformed {kind} message: {exc!r}") from exc
 
 
-def decode(raw: bytes | str) -> Message:
+def parse_json(raw: bytes | str) -> Any:
+    """The JSON value of `raw`, as `json.loads` reads it (ValueError if it is not JSON), at orjson's speed."""
     try:
-        body = orjson.loads(raw)
+        return orjson.loads(raw)
     except orjson.JSONDecodeError:
         # what orjson refuses and Python's json reads (NaN and Infinity, which a worker encoding with json.dumps
         # wrote for a float that was not finite) is read as before: no message an older worker wrote is dropped
-        try:
-            body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ValidationError(f"not JSON: {exc}") from exc
+        return json.loads(raw)
+
+
+def decode(raw: bytes | str) -> Message:
+    try:
+        body = parse_json(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValidationError(f"not JSON: {exc}") from exc
     if not isinstance(body, dict):
         raise ValidationError("message is not a JSON object")
     return from_dict(body)
