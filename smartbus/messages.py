@@ -236,7 +236,8 @@ def from_dict(body: dict[str, Any]) -> Message:
 
 
 def parse_json(raw: bytes | str) -> Any:
-    """The JSON value of `raw`, as `json.loads` reads it (ValueError if it is not JSON), at orjson's speed."""
+    """The JSON value of `raw` at orjson's speed, as `json.loads` reads it (ValueError if it is not JSON), but for an
+    integer beyond 64 bits, which comes back as a float (no field of ours holds one)."""
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
