@@ -223,20 +223,32 @@ async def _clean_up(settings: Settings, tag: str, prefix: str, database: str) ->
     (Redis forks to persist every key it holds) and fill the disk. Each is tried even if another fails."""
     try:
         await _drop_database(settings.database_url, database)
-        redis = aioredis.Redis.from_url(settings.redis_url)
+    finally:
+        try:
+            await _unlink_namespace(settings.redis_url, tag)
+        finally:
+            await _delete_topics(settings.kafka_bootstrap, prefix)
+
+
+async def _unlink_namespace(url: str, tag: str) -> None:
+    redis = aioredis.Redis.from_url(url)
+    try:
         keys = [key async for key in redis.scan_iter(match=f"{tag}:*", count=10_000)]
         for start in range(0, len(keys), 10_000):
             await redis.unlink(*keys[start : start + 10_000])
-        await redis.aclose()
     finally:
-        admin_client = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=10_000)
-        await admin_client.start()
-        try:
-            ours = [topic for topic in await admin_client.list_topics() if topic.startswith(prefix)]
-            if ours:
-                await admin_client.delete_topics(ours)
-        finally:
-            await admin_client.close()
+        await redis.aclose()
+
+
+async def _delete_topics(bootstrap: str, prefix: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    await admin.start()
+    try:
+        ours = [topic for topic in await admin.list_topics() if topic.startswith(prefix)]
+        if ours:
+            await admin.delete_topics(ours)
+    finally:
+        await admin.close()
 
 
 async def _drop_database(admin_url: str, name: str) -> None:
