@@ -77,19 +77,14 @@ async def run_sinks(outputs: list[Record], pings: int) -> None:
     import psycopg
     import redis.asyncio as aioredis
 
+    from bench.scratch_database import scratch_database
     from smartbus.live.redis_store import RedisLiveStore
     from smartbus.settings import Settings
-    from smartbus.storage.migrate import migrate
     from smartbus.stream.sinks import LiveSink, StorageSink
 
     settings = Settings()
     name = f"bench_stage_{uuid.uuid4().hex[:8]}"
-    async with await psycopg.AsyncConnection.connect(settings.database_url, autocommit=True) as admin:
-        await admin.execute(f"CREATE DATABASE {name}")
-    url = settings.database_url.rsplit("/", 1)[0] + "/" + name
-    try:
-        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-            await migrate(conn)
+    async with scratch_database(settings.database_url, name) as url:
 
         async def connect() -> psycopg.AsyncConnection:
             return await psycopg.AsyncConnection.connect(url)
@@ -112,9 +107,6 @@ async def run_sinks(outputs: list[Record], pings: int) -> None:
         await redis.aclose()
         await storage.close()
         await live.close()
-    finally:
-        async with await psycopg.AsyncConnection.connect(settings.database_url, autocommit=True) as admin:
-            await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def main() -> int:

@@ -46,14 +46,13 @@ import numpy as np  # noqa: E402
 import psycopg  # noqa: E402
 import redis.asyncio as aioredis  # noqa: E402
 from aiokafka.admin import AIOKafkaAdminClient  # noqa: E402
-from psycopg.conninfo import make_conninfo  # noqa: E402
 
+from bench.scratch_database import scratch_database  # noqa: E402
 from eta.network import load_network  # noqa: E402
 from smartbus import messages  # noqa: E402
 from smartbus.bus.kafka import KafkaConsumer, KafkaProducer, ensure_topics  # noqa: E402
 from smartbus.messages import Ping  # noqa: E402
 from smartbus.settings import BUNDLED_FEED, Settings  # noqa: E402
-from smartbus.storage.migrate import migrate  # noqa: E402
 
 SMARTBUS = str(Path(sys.executable).parent / "smartbus")
 WINDOW_S = 10.0  # latency is also printed per this many seconds of sending
@@ -208,26 +207,13 @@ async def _count_positions(url: str, tag: str) -> int:
         return int(row[0]) if row else 0
 
 
-async def _fresh_database(admin_url: str, name: str) -> str:
-    """A new database for this run, migrated: rows and learned state of earlier runs neither slow nor warm it."""
-    async with await psycopg.AsyncConnection.connect(admin_url, autocommit=True) as admin:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    url = make_conninfo(admin_url, dbname=name)
-    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-        await migrate(conn)
-    return url
-
-
-async def _clean_up(settings: Settings, tag: str, prefix: str, database: str) -> None:
-    """Drop what the run made (database, Redis keys, topics): left behind, they would make the next run slower
-    (Redis forks to persist every key it holds) and fill the disk. Each is tried even if another fails."""
+async def _clean_up(settings: Settings, tag: str, prefix: str) -> None:
+    """Drop the Redis keys and topics the run made: left behind, they would make the next run slower (Redis forks to
+    persist every key it holds) and fill the disk. Each is tried even if the other fails."""
     try:
-        await _drop_database(settings.database_url, database)
+        await _unlink_namespace(settings.redis_url, tag)
     finally:
-        try:
-            await _unlink_namespace(settings.redis_url, tag)
-        finally:
-            await _delete_topics(settings.kafka_bootstrap, prefix)
+        await _delete_topics(settings.kafka_bootstrap, prefix)
 
 
 async def _unlink_namespace(url: str, tag: str) -> None:
@@ -249,20 +235,6 @@ async def _delete_topics(bootstrap: str, prefix: str) -> None:
             await admin.delete_topics(ours)
     finally:
         await admin.close()
-
-
-async def _drop_database(admin_url: str, name: str) -> None:
-    # not WITH (FORCE): that must be allowed to end the server's own autovacuum workers, which a plain role
-    # is not; they leave a fresh database within seconds, as do the writers' connections once they stop
-    async with await psycopg.AsyncConnection.connect(admin_url, autocommit=True) as admin:
-        for attempt in range(30):
-            try:
-                await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-                return
-            except psycopg.errors.ObjectInUse:
-                if attempt == 29:
-                    raise
-                await asyncio.sleep(1.0)
 
 
 async def main() -> None:
@@ -293,11 +265,11 @@ async def main() -> None:
     print(f"raw Kafka, same {len(pings)} messages: produce {produce_rate:,.0f}/s, "
           f"produce+consume {raw_rate:,.0f}/s")
 
-    database = tag.replace("-", "_")
     try:
-        await _run(args, settings, tag, prefix, logs, pings, await _fresh_database(settings.database_url, database))
+        async with scratch_database(settings.database_url, tag.replace("-", "_")) as database_url:
+            await _run(args, settings, tag, prefix, logs, pings, database_url)
     finally:
-        await _clean_up(settings, tag, prefix, database)
+        await _clean_up(settings, tag, prefix)
 
 
 async def _run(
