@@ -66,7 +66,7 @@ async def _main(
 ) -> None:
     from eta.engine import Engine
     from eta.network import Network, load_network
-    from eta.worker import EtaStage
+    from eta.worker import CHECKPOINT_EVERY_S, EtaStage
     from smartbus import messages
     from smartbus.bus.kafka import KafkaConsumer, KafkaProducer
     from smartbus.gc_tuning import relax_gc
@@ -126,7 +126,9 @@ async def _main(
             )
         )
     try:
-        await run_stage("eta", consumer, stage.handle, stop)
+        await run_stage(
+            "eta", consumer, stage.handle, stop, checkpoint=stage.checkpoint, commit_every_s=CHECKPOINT_EVERY_S
+        )
     finally:
         if watcher is not None:
             watcher.cancel()

@@ -4,10 +4,14 @@ Keyed by vehicle_id end to end, so a vehicle's pings reach one worker in order a
 order. Bad pings are rejected with a reason onto `pings.rejected` and counted; they never stop the worker.
 
 One batch, in this order: restore the trackers of vehicles this worker has not seen (from their
-snapshots), run the engine, send every output, wait until they are durable (acks=all), save the touched
-vehicles' snapshots; the caller then commits. A batch retried after a failed send or save resends the
-outputs it computed the first time instead of running the engine again: the trackers have already
-moved past those pings and would drop them as duplicates.
+snapshots), run the engine, send every output, wait until they are durable (acks=all). A batch retried
+after a failed send resends the outputs it computed the first time instead of running the engine again:
+the trackers have already moved past those pings and would drop them as duplicates.
+
+Snapshots are saved by `checkpoint`, which the loop runs before it commits, for every vehicle moved since
+the last one; the worker commits every CHECKPOINT_EVERY_S seconds rather than after every batch. At 1 Hz a
+bus is then pickled and saved once in that time, not once a ping (that saving was a seventh of the worker's
+CPU), and a restart handles at most those seconds of pings again (see smartbus.stream.tracker_snapshots).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from smartbus.stream.tracker_snapshots import TrackerSnapshots
 
 log = logging.getLogger(__name__)
 
+CHECKPOINT_EVERY_S = 5.0
 
 
 class Predictor(Protocol):
@@ -74,6 +79,7 @@ class EtaStage:
         self.producer = producer
         self._snapshots = snapshots
         self._outbox: _Outbox | None = None
+        self._unsaved: set[str] = set()  # vehicles moved since their snapshots were last saved
         self._next: tuple[Engine, Predictor, TrackerSnapshots | None] | None = None
 
     @property
@@ -95,11 +101,13 @@ class EtaStage:
             return  # nowhere to restore from: keeping the state is the better guess
         self.engine.trackers.clear()
         self.engine.ctx.claims.clear()
+        self._unsaved.clear()  # the consumer goes back to the committed offsets, which the snapshots match
 
     async def handle(self, records: Sequence[Record]) -> None:
         if not records:
             return
         if self._next is not None and self._outbox is None:
+            await self.checkpoint()  # the old version's trackers, saved for a restart on the old feed
             old = self._snapshots
             self.engine, self._predict, self._snapshots = self._next
             self._next = None
@@ -119,19 +127,27 @@ class EtaStage:
         sent = clock()
         await self.producer.flush()
         flushed = clock()
-        if self._snapshots is not None and outbox.touched:
-            trackers = self.engine.trackers
-            await self._snapshots.save({vid: trackers[vid].s for vid in outbox.touched if vid in trackers})
-        saved = clock()
+        if self._snapshots is not None:
+            self._unsaved |= outbox.touched
         self._outbox = None
         for phase, seconds in (
             ("compute", computed - started), ("send", sent - computed), ("flush", flushed - sent),
-            ("snapshots", saved - flushed),
         ):
             metrics.PHASE_SECONDS.labels("eta", phase).observe(seconds)
         now = time.time()
         for received_at in outbox.received_at:
             metrics.PING_LATENCY_SECONDS.observe(max(0.0, now - received_at))
+
+    async def checkpoint(self) -> None:
+        """Save the snapshots of the vehicles moved since the last checkpoint (their outputs are durable: each
+        batch's were flushed before `handle` returned). The loop runs this before it commits."""
+        if self._snapshots is None or not self._unsaved:
+            return
+        started = time.perf_counter()
+        trackers = self.engine.trackers
+        await self._snapshots.save({vid: trackers[vid].s for vid in self._unsaved if vid in trackers})
+        self._unsaved.clear()
+        metrics.PHASE_SECONDS.labels("eta", "snapshots").observe(time.perf_counter() - started)
 
     async def _restore(self, pings: list[Ping]) -> None:
         if self._snapshots is None:

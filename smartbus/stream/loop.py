@@ -3,6 +3,11 @@
 A batch whose handling fails with a retriable error (a sink is down) is retried, with back-off, until it
 succeeds or the stage is asked to stop; offsets are committed only after success, so nothing is lost and
 a replay after a crash changes nothing (the sinks are idempotent).
+
+A stage that keeps state of its own beside its outputs (the ETA stage's tracker snapshots) passes a
+`checkpoint`: it runs, retried the same way, before every commit, so the committed offsets never run ahead
+of that state. Such a stage may commit only every `commit_every_s` seconds: each commit then costs one
+checkpoint for all the batches since the last, and a restart handles those batches again (idempotently).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from smartbus.stream.health import HEALTH
 log = logging.getLogger(__name__)
 
 BatchHandler = Callable[[Sequence[Record]], Awaitable[None]]
+Checkpoint = Callable[[], Awaitable[None]]
 
 MAX_BACKOFF_S = 5.0
 
@@ -31,19 +37,35 @@ async def run_stage(
     *,
     max_records: int = 2000,
     poll_timeout_s: float = 0.2,
+    checkpoint: Checkpoint | None = None,
+    commit_every_s: float = 0.0,
 ) -> None:
     HEALTH.beat(name)
     try:
-        await _loop(name, consumer, handle, stop, max_records, poll_timeout_s)
+        await _loop(name, consumer, handle, stop, max_records, poll_timeout_s, checkpoint, commit_every_s)
     finally:
         HEALTH.forget(name)  # a stage that has ended is no longer expected to beat
 
 
 async def _loop(
-    name: str, consumer: Consumer, handle: BatchHandler, stop: asyncio.Event, max_records: int, poll_timeout_s: float
+    name: str,
+    consumer: Consumer,
+    handle: BatchHandler,
+    stop: asyncio.Event,
+    max_records: int,
+    poll_timeout_s: float,
+    checkpoint: Checkpoint | None,
+    commit_every_s: float,
 ) -> None:
+    uncommitted = False  # batches handled since the last commit
+    last_commit = time.monotonic()
     while not stop.is_set():
         HEALTH.beat(name)
+        if uncommitted and time.monotonic() - last_commit >= commit_every_s:
+            if not await _commit(name, consumer, checkpoint, stop):
+                return  # asked to stop while the checkpoint failed: the batches are read again after restart
+            uncommitted = False
+            last_commit = time.monotonic()
         try:
             records = await consumer.getmany(poll_timeout_s, max_records)
         except Exception as exc:  # the bus is down: wait and poll again
@@ -54,30 +76,53 @@ async def _loop(
         if not records:
             continue
         started = time.perf_counter()
-        backoff = 0.2
-        while True:
-            try:
-                await handle(records)
-                break
-            except Exception as exc:
-                HEALTH.beat(name)
-                HEALTH.failing(name, f"batch failed: {exc}")
-                metrics.SINK_ERRORS.labels(name).inc()
-                log.warning("%s: batch of %d failed (%s); retrying in %.1f s", name, len(records), exc, backoff)
-                if await _sleep_or_stop(stop, backoff):
-                    return  # uncommitted: the batch is read again after restart
-                backoff = min(backoff * 2, MAX_BACKOFF_S)
-        HEALTH.recovered(name)
-        try:
-            await consumer.commit()
-        except Exception as exc:
-            # Not retried here: the next batch's commit covers this one (positions only move past handled
-            # records); after a rebalance the new owner replays it, and the writes are idempotent.
-            metrics.COMMIT_ERRORS.labels(name).inc()
-            log.warning("%s: commit failed (%s); the next commit covers this batch", name, exc)
+
+        async def handle_batch(batch: Sequence[Record] = records) -> None:
+            await handle(batch)
+
+        if not await _retry(name, f"batch of {len(records)}", handle_batch, stop):
+            return  # uncommitted: the batch is read again after restart
+        uncommitted = True
         metrics.BATCH_SIZE.labels(name).observe(len(records))
         metrics.PROCESSING_SECONDS.labels(name).observe(time.perf_counter() - started)
         metrics.LAST_BATCH_AT.labels(name).set_to_current_time()
+    if uncommitted:  # stopping: leave the next start no work to do again (one attempt; it is safe to skip)
+        stopped = asyncio.Event()
+        stopped.set()
+        await _commit(name, consumer, checkpoint, stopped)
+
+
+async def _commit(name: str, consumer: Consumer, checkpoint: Checkpoint | None, stop: asyncio.Event) -> bool:
+    """Checkpoint (retried until it succeeds or the stage stops), then commit; False when it never succeeded."""
+    if checkpoint is not None and not await _retry(name, "checkpoint", checkpoint, stop):
+        return False
+    try:
+        await consumer.commit()
+    except Exception as exc:
+        # Not retried here: the next commit covers these batches (positions only move past handled
+        # records); after a rebalance the new owner replays them, and the writes are idempotent.
+        metrics.COMMIT_ERRORS.labels(name).inc()
+        log.warning("%s: commit failed (%s); the next commit covers these batches", name, exc)
+    return True
+
+
+async def _retry(name: str, what: str, action: Callable[[], Awaitable[None]], stop: asyncio.Event) -> bool:
+    """Run `action` until it succeeds (True), backing off between failures, or until asked to stop (False).
+    A stop asked for while an attempt succeeds still returns True: that work is done."""
+    backoff = 0.2
+    while True:
+        try:
+            await action()
+            HEALTH.recovered(name)
+            return True
+        except Exception as exc:
+            HEALTH.beat(name)
+            HEALTH.failing(name, f"{what} failed: {exc}")
+            metrics.SINK_ERRORS.labels(name).inc()
+            log.warning("%s: %s failed (%s); retrying in %.1f s", name, what, exc, backoff)
+            if await _sleep_or_stop(stop, backoff):
+                return False
+            backoff = min(backoff * 2, MAX_BACKOFF_S)
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> bool:

@@ -21,7 +21,7 @@ from smartbus.bus.base import Consumer, Producer
 from smartbus.live import LiveStore
 from smartbus.live.notices import NoticeStore
 from smartbus.stream.learned_state import LearnedStateKeeper
-from smartbus.stream.loop import run_stage
+from smartbus.stream.loop import BatchHandler, Checkpoint, run_stage
 from smartbus.stream.overrides import OverrideFeed
 from smartbus.stream.sinks import LiveSink, StorageSink
 
@@ -47,23 +47,27 @@ class Pipeline:
         overrides = OverrideFeed(self.notices, clock=self.clock) if self.notices is not None else None
         predictor = await self.learned.start() if self.learned is not None else LearningPredictor(self.network)
         eta_stage = EtaStage(Engine(self.network), predictor, producer, overrides=overrides)
-        consumers = {
-            "eta": (self.make_consumer([messages.TOPIC_PINGS], GROUP_ETA), eta_stage.handle),
+        stages: dict[str, tuple[Consumer, BatchHandler, Checkpoint | None]] = {
+            "eta": (self.make_consumer([messages.TOPIC_PINGS], GROUP_ETA), eta_stage.handle, eta_stage.checkpoint),
             "storage": (
                 self.make_consumer([*OUTPUT_TOPICS, messages.TOPIC_PINGS_REJECTED], GROUP_STORAGE),
                 self.storage.handle,
+                None,
             ),
-            "live": (self.make_consumer(OUTPUT_TOPICS, GROUP_LIVE), LiveSink(self.live).handle),
+            "live": (self.make_consumer(OUTPUT_TOPICS, GROUP_LIVE), LiveSink(self.live).handle, None),
         }
         await producer.start()
-        for consumer, _ in consumers.values():
+        for consumer, _, _ in stages.values():
             await consumer.start()
         try:
             await asyncio.gather(
-                *(run_stage(name, consumer, handle, stop) for name, (consumer, handle) in consumers.items())
+                *(
+                    run_stage(name, consumer, handle, stop, checkpoint=checkpoint)
+                    for name, (consumer, handle, checkpoint) in stages.items()
+                )
             )
         finally:
-            for consumer, _ in consumers.values():
+            for consumer, _, _ in stages.values():
                 await consumer.stop()
             await producer.stop()
             if self.learned is not None:

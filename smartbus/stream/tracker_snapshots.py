@@ -5,11 +5,12 @@ next stop) depends on its whole history since the trip began, which can be an ho
 that on every takeover would need a second read path over Kafka and minutes of catch-up at 10,000
 vehicles. A snapshot is one small blob per vehicle, written in one pipelined round trip per batch.
 
-The ETA stage saves the snapshots of the vehicles a batch touched after the batch's outputs are durable
-and before it commits the batch's offsets. So after a crash the state is either the one matching the
-committed offset (the batch is replayed and gives the same outputs: the writes are idempotent) or one
-batch ahead (the replayed pings are older than the state and are dropped as duplicates; their outputs are
-already on the bus). A save never moves a vehicle's state backwards: the newest ping's timestamp wins.
+The ETA stage saves the snapshots of the vehicles moved since its last checkpoint, after their outputs are
+durable and before it commits its offsets (every few seconds: eta.worker.CHECKPOINT_EVERY_S). So after a
+crash a vehicle's state is either the one matching the committed offset (the pings since are handled again
+and give the same outputs: the writes are idempotent) or one checkpoint ahead (the replayed pings are older
+than the state and are dropped as duplicates; their outputs are already on the bus). A save never moves a
+vehicle's state backwards: the newest ping's timestamp wins.
 
 Blobs are pickles of `eta.tracker.TrackState`, keyed by the network's feed hash: a new feed version starts
 clean rather than misapply state. Redis is our own trusted store (never fed by devices).

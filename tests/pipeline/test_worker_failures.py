@@ -35,12 +35,15 @@ async def test_a_worker_killed_mid_stream_loses_no_ping_and_duplicates_no_row(
     await deployment.create_topics()
     writer = deployment.writer()
     first = deployment.worker()
-    await deployment.produce(fleet.pings)
+    head = len(fleet.pings) // 5
+    await deployment.produce(fleet.pings[:head])
 
-    async def under_way() -> bool:  # has committed a batch, so it has saved snapshots to carry on from
+    async def under_way() -> bool:  # has committed, so it has saved snapshots to carry on from
         return await deployment.committed_pings() > 0
 
     await wait_until("the first worker under way", under_way, 120, first)
+    # The rest arrives while it runs; it is killed mid-stream, before its next checkpoint and commit.
+    await deployment.produce(fleet.pings[head:])
     first.kill()
     committed = await deployment.committed_pings()
     assert len(fleet.pings) - committed >= IN_FLIGHT, "the kill came too late to leave messages in flight"

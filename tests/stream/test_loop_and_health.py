@@ -64,6 +64,52 @@ async def test_a_batch_is_committed_only_once_its_sink_took_it() -> None:
     HEALTH.forget("loop-test")
 
 
+async def test_a_stage_with_a_checkpoint_commits_only_once_it_succeeded() -> None:
+    consumer = ScriptedConsumer([[_record(0)], [_record(1)], [_record(2)]])
+    stop = asyncio.Event()
+    checkpoints: list[int] = []  # records delivered when each checkpoint was tried
+
+    async def sink(records: Sequence[Record]) -> None:
+        if records[0].offset == 2:
+            stop.set()
+
+    async def checkpoint() -> None:
+        checkpoints.append(len(consumer.delivered))
+        if len(checkpoints) == 1:
+            raise ConnectionError("redis down")  # the loop backs off, tries again, and only then commits
+
+    await asyncio.wait_for(
+        run_stage("loop-test-checkpoint", consumer, sink, stop, poll_timeout_s=0.01, checkpoint=checkpoint), 30
+    )
+    assert checkpoints == [1, 1, 2, 3]
+    assert [len(c) for c in consumer.committed] == [1, 2, 3]
+    HEALTH.forget("loop-test-checkpoint")
+
+
+async def test_a_stage_committing_every_few_seconds_checkpoints_once_for_all_its_batches() -> None:
+    consumer = ScriptedConsumer([[_record(0)], [_record(1)], [_record(2)]])
+    stop = asyncio.Event()
+    checkpoints: list[int] = []
+
+    async def sink(records: Sequence[Record]) -> None:
+        if records[0].offset == 2:
+            stop.set()
+
+    async def checkpoint() -> None:
+        checkpoints.append(len(consumer.delivered))
+
+    await asyncio.wait_for(
+        run_stage(
+            "loop-test-interval", consumer, sink, stop, poll_timeout_s=0.01, checkpoint=checkpoint,
+            commit_every_s=3600.0,
+        ),
+        30,
+    )
+    assert checkpoints == [3]  # not before: the interval had not passed; then once, on stopping
+    assert [len(c) for c in consumer.committed] == [3]
+    HEALTH.forget("loop-test-interval")
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
