@@ -27,7 +27,7 @@ HISTORY_TRUSTED_N = 3  # from this many runs on, the schedule's prior is left ou
 LEARN_RATE = 0.05  # exponential weight once enough runs are seen: about the last 20
 ERROR_LEARN_RATE = 0.01
 PACE_DEFAULT_CORRELATION = 0.5
-PRIOR_BIAS_MIN_N = 20
+PRIOR_BIAS_SHRINK = 20.0  # runs seen count for n / (n + this) of the network-wide bias: half at 20 runs
 PACE_MIN_PAIRS = 30
 # Starting error variances (log seconds squared) before any error is measured: the schedule is known
 # to be rough, history and a fresh recent run better.
@@ -86,11 +86,18 @@ class TravelModel:
         return _INITIAL_ERRORS[key]
 
     def prior_shift(self, bin_: int) -> float:
-        part = self.prior_bias.get(str(bin_))
-        if part is not None and part.n >= PRIOR_BIAS_MIN_N:
-            return part.mean
+        """How far this half hour's runs are from the schedule's, network-wide (log seconds): the half hour's
+        own mean, shrunk towards the all-day one, itself shrunk towards none. It grows as runs are seen rather
+        than switching on at some count: a switch moves every board in the network at once (at a cold start,
+        every bus would publish again in the same second)."""
         whole = self.prior_bias.get("")
-        return whole.mean if whole is not None and whole.n >= PRIOR_BIAS_MIN_N else 0.0
+        if whole is None:
+            return 0.0
+        day = whole.n * whole.mean / (whole.n + PRIOR_BIAS_SHRINK)
+        part = self.prior_bias.get(str(bin_))
+        if part is None:
+            return day
+        return (part.n * part.mean + PRIOR_BIAS_SHRINK * day) / (part.n + PRIOR_BIAS_SHRINK)
 
     def _sources(self, seg: str, bin_: int, prior_log: float, at: float) -> list[tuple[str, float]]:
         """(error key, log run) of every source that has something to say about `seg` at time `at`."""

@@ -6,6 +6,8 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import pytest
+
 from eta.prediction.travel_model import TravelModel
 
 
@@ -30,3 +32,22 @@ def test_a_learned_run_reaches_the_next_estimate_as_a_fresh_model_gives_it() -> 
     slowed = model.run_estimate(segments[0], 16, prior, 30_500.0)
     assert slowed.source == "blend"
     assert math.exp(slowed.log_run) > 80.0  # the schedule's 60 s gave way to what buses took
+
+
+def test_the_network_wide_lateness_is_learned_gradually_so_no_single_run_moves_every_board() -> None:
+    """Runs on the network take 30% longer than scheduled. A segment nobody has run yet is estimated from the
+    schedule shifted by that lateness: the shift grows with the runs seen (no one run moves all the network's
+    estimates at once, which at a cold start made every bus publish again in the same second) and reaches the
+    lateness itself."""
+    model = TravelModel()
+    prior = math.log(100.0)
+    unseen = "u1>u2"
+    estimates = [math.exp(model.run_estimate(unseen, 16, prior, 28_000.0).log_run)]
+    for k in range(200):
+        model.observe_run(f"s{k % 50}>s{k % 50 + 1}", 16, prior, 28_000.0 + 30.0 * k, 130.0)
+        estimates.append(math.exp(model.run_estimate(unseen, 16, prior, 28_000.0 + 30.0 * k).log_run))
+    assert estimates[0] == pytest.approx(100.0)  # nothing seen: the schedule
+    steps = [later - earlier for earlier, later in zip(estimates, estimates[1:], strict=False)]
+    assert all(0.0 <= step < 3.0 for step in steps), max(steps)  # up by less than 3 s of 100 each run
+    assert 115.0 < estimates[20] < 125.0  # well on its way after 20 runs
+    assert estimates[-1] > 127.0  # and nearly all of it after 200
