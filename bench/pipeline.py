@@ -393,6 +393,15 @@ async def _run(
     print(f"  by {WINDOW_S:.0f} s of sending, p50 / p99 ms: " + ", ".join(
         f"{k * WINDOW_S:.0f}s {_percentile(v, 0.5) * 1000:,.0f}/{_percentile(v, 0.99) * 1000:,.0f}"
         for k, v in sorted(windows.items())))
+    # the first window by second: how long the start-up backlog (every bus heard for the first time) lasts
+    seconds: dict[int, list[float]] = {}
+    for lat, at in zip(latencies, sent_at, strict=True):
+        if at - wall_started < WINDOW_S:
+            seconds.setdefault(int(at - wall_started), []).append(lat)
+    print("  its first window by second, p50 / max ms: " + ", ".join(
+        f"{k}s {_percentile(v, 0.5) * 1000:,.0f}/{max(v) * 1000:,.0f}" for k, v in sorted(seconds.items())))
+    after_start = [lat for lat, at in zip(latencies, sent_at, strict=True) if at - wall_started >= WINDOW_S]
+    print(f"  pings sent after the first window ({len(after_start)} samples): {spread(after_start)}")
     used = {g: cpu_after.get(g, 0.0) - cpu_before.get(g, 0.0) for g in cpu_after}
     print(f"CPU over the run ({finished:.0f} s, {os.cpu_count()} cpus: {finished * (os.cpu_count() or 1):.0f} "
           "CPU-s available), in ms per ping sent: " + ", ".join(
