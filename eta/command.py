@@ -11,7 +11,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from eta.engine import Engine
+    from eta.prediction import LearningPredictor
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +87,10 @@ async def _main(
 
     settings = load_settings()
     network = load_network(gtfs, settings.cache_dir)
-    relax_gc()  # the network is loaded: out of the collector's sight (smartbus.gc_tuning)
+    learned = learned_state_keeper(settings, network, group)
+    engine = Engine(network)
+    _warm(engine, learned.predictor)
+    relax_gc()  # the network is loaded and warmed: out of the collector's sight (smartbus.gc_tuning)
     producer = KafkaProducer(settings.kafka_bootstrap, topic_prefix=settings.kafka_topic_prefix)
 
     def snapshots_for(version: str) -> RedisTrackerSnapshots | None:
@@ -92,11 +101,12 @@ async def _main(
     snapshots = snapshots_for(network.feed_hash)
     # operators' trip assignments, written by the api into the same Redis namespace
     notices = RedisNoticeStore(settings.redis_url, namespace=notices_namespace)
-    learned = learned_state_keeper(settings, network, group)
-    stage = EtaStage(Engine(network), learned.predictor, producer, snapshots, OverrideFeed(notices))
+    stage = EtaStage(engine, learned.predictor, producer, snapshots, OverrideFeed(notices))
 
     def switch(new: Network) -> None:
-        stage.use_network(Engine(new), learned.switch(new), snapshots_for(new.feed_hash))
+        new_engine, new_predictor = Engine(new), learned.switch(new)
+        _warm(new_engine, new_predictor)
+        stage.use_network(new_engine, new_predictor, snapshots_for(new.feed_hash))
     consumer = KafkaConsumer(
         settings.kafka_bootstrap,
         [messages.TOPIC_PINGS],
@@ -138,3 +148,12 @@ async def _main(
         if snapshots is not None:
             await snapshots.close()
         await notices.close()
+
+
+def _warm(engine: Engine, predictor: LearningPredictor) -> None:
+    """Build the matchers and trip plans before the first ping: at a start every bus is new at once, and
+    building them on the way made the first seconds' pings wait (bench/pipeline.py's first window)."""
+    started = time.perf_counter()
+    engine.warm()
+    predictor.warm()
+    log.info("matchers and trip plans built in %.1f s", time.perf_counter() - started)

@@ -41,6 +41,11 @@ class Engine:
         self.ctx = TrackingContext(network, config or TrackerConfig())
         self.trackers: dict[str, VehicleTracker] = {}
 
+    def warm(self) -> None:
+        """Build what the first pings would otherwise build (each shape's matcher), so that a worker that has
+        just started, when every bus is new to it, is not slowest exactly then."""
+        self.ctx.matchers.warm()
+
     def tracker(self, vehicle_id: str) -> VehicleTracker:
         tracker = self.trackers.get(vehicle_id)
         if tracker is None:

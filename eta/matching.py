@@ -269,9 +269,17 @@ class MatcherCache:
         self._shapes = shapes
         self._matchers: dict[str, ShapeMatcher] = {}
 
+    def __len__(self) -> int:
+        return len(self._matchers)
+
     def get(self, shape_id: str) -> ShapeMatcher:
         matcher = self._matchers.get(shape_id)
         if matcher is None:
             matcher = ShapeMatcher(self._shapes[shape_id])
             self._matchers[shape_id] = matcher
         return matcher
+
+    def warm(self) -> None:
+        """Build every shape's matcher now (a few milliseconds each) rather than on the first ping on it."""
+        for shape_id in self._shapes:
+            self.get(shape_id)

@@ -191,6 +191,11 @@ class LearningPredictor:
             self._plans[trip_id] = plan
         return plan
 
+    def warm(self) -> None:
+        """Plan every trip now rather than when a bus first runs it (see Engine.warm)."""
+        for trip_id in self.network.trips:
+            self.plan(trip_id)
+
     def origin(self, service_date: str) -> float:
         origin = self._origins.get(service_date)
         if origin is None:

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from eta.engine import Engine
 from eta.matching import ShapeMatcher
 from eta.network import Network
+from eta.prediction import LearningPredictor
 from eta.replay import replay
 from smartbus.messages import Ping, StopEvent
 from tests.eta.pings import trip_pings
@@ -132,3 +133,22 @@ def test_windowed_matching_agrees_with_shapely_on_a_shape_without_loops(
     assert abs(along - true) <= SAME_LEG_M
     if abs(line.project(fix) - true) <= SAME_LEG_M:  # where the nearest stretch is the fix's own, both agree
         assert offset <= line.distance(fix) + 1.0
+
+
+def test_a_warmed_engine_and_predictor_answer_as_cold_ones_and_build_nothing_on_the_first_pings(
+    cairns: Network,
+) -> None:
+    trip_id = _long_trip(cairns)
+    pings, _ = trip_pings(cairns, trip_id, DAY, interval_s=30.0, noise_m=10.0, seed=5)
+    warmed, cold = Engine(cairns), Engine(cairns)
+    warmed_predictor, cold_predictor = LearningPredictor(cairns), LearningPredictor(cairns)
+    warmed.warm()
+    warmed_predictor.warm()
+    built = len(warmed.ctx.matchers)
+    assert built == len(cairns.shapes)
+    for ping in pings:
+        a, b = warmed.process(ping), cold.process(ping)
+        assert a == b
+        if a.state is not None:
+            assert warmed_predictor.publish(a.state) == cold_predictor.publish(a.state)
+    assert len(warmed.ctx.matchers) == built  # every matcher the bus needed was there already
