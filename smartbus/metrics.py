@@ -61,3 +61,9 @@ PHASE_SECONDS = Histogram(
     ["stage", "phase"],
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
+GC_PAUSE_SECONDS = Histogram(
+    "smartbus_gc_pause_seconds",
+    "How long each collection of the cyclic garbage collector stopped the process, by generation",
+    ["generation"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
