@@ -1,6 +1,7 @@
 """The whole pipeline on the real services: simulated pings through Kafka into PostgreSQL and Redis.
 
     .venv/bin/python bench/pipeline.py [--rate 2000] [--seconds 60] [--workers 1] [--drain 60] [--split-writers]
+                                       [--timeline CSV]
 
 Starts `smartbus writer` (with --split-writers, its storage and live writers as two processes) and --workers
 `smartbus eta` processes under a fresh topic prefix, Redis namespace and database (no earlier run's rows,
@@ -56,6 +57,7 @@ from smartbus.settings import BUNDLED_FEED, Settings  # noqa: E402
 
 SMARTBUS = str(Path(sys.executable).parent / "smartbus")
 WINDOW_S = 10.0  # latency is also printed per this many seconds of sending
+TIMELINE_STEP_S = 0.5
 PARTITIONS = 6
 
 
@@ -243,6 +245,8 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="how long to send")
     parser.add_argument("--workers", type=int, default=1, help="ETA worker processes")
     parser.add_argument("--drain", type=float, default=60.0, help="at most this long to wait for the tail")
+    parser.add_argument("--timeline", metavar="CSV",
+                        help="write latency and each process's CPU every half second of the run to this file")
     parser.add_argument("--split-writers", action="store_true",
                         help="run the storage and live writers as two processes (`smartbus writer --only ...`)")
     args = parser.parse_args()
@@ -331,6 +335,14 @@ async def _run(
     sampler = asyncio.create_task(sample_memory())
     ours = {proc.popen.pid: proc.name for proc in procs}
     cpu_before = _cpu_by_group(ours)
+    cpu_samples: list[tuple[float, dict[str, float]]] = [(time.time(), cpu_before)]
+
+    async def sample_cpu() -> None:  # for --timeline: which process was busy when the latency rose
+        while True:
+            await asyncio.sleep(TIMELINE_STEP_S)
+            cpu_samples.append((time.time(), _cpu_by_group(ours)))
+
+    cpu_sampler = asyncio.create_task(sample_cpu()) if args.timeline else None
     timestamps = [json.loads(value)["timestamp"] for _, _, value in pings]  # read before the clock starts
     sent = 0
     for offset, key, value in pings:
@@ -355,6 +367,8 @@ async def _run(
             stored, quiet_since = now_stored, time.perf_counter()
     finished = quiet_since - started_wall  # when the last row landed
     cpu_after = _cpu_by_group(ours)
+    if cpu_sampler is not None:
+        cpu_sampler.cancel()
     for proc in procs:
         proc.rss["end"] = _rss_mb(proc.popen.pid)
     sampler.cancel()
@@ -410,6 +424,27 @@ async def _run(
     print("resident memory (MB): " + "; ".join(
         f"{p.name} " + ", ".join(f"{label} {mb:.0f}" for label, mb in p.rss.items()) for p in procs
     ))
+    if args.timeline:
+        _write_timeline(Path(args.timeline), wall_started, cpu_samples, latencies, sent_at)
+        print(f"timeline (every {TIMELINE_STEP_S:g} s: latency of the pings sent then, CPU of each process) in "
+              f"{args.timeline}")
+
+
+def _write_timeline(
+    path: Path, wall_started: float, cpu_samples: list[tuple[float, dict[str, float]]], latencies: list[float],
+    sent_at: list[float],
+) -> None:
+    steps: dict[int, list[float]] = {}
+    for lat, at in zip(latencies, sent_at, strict=True):
+        steps.setdefault(int((at - wall_started) // TIMELINE_STEP_S), []).append(lat)
+    groups = sorted({g for _, sample in cpu_samples for g in sample})
+    with path.open("w") as out:
+        out.write("t_s,pings,p50_ms,max_ms," + ",".join(f"cpu_{g}" for g in groups) + "\n")
+        for (t0, before), (t1, after) in zip(cpu_samples, cpu_samples[1:], strict=False):
+            lats = steps.get(int((t0 - wall_started) // TIMELINE_STEP_S), [])
+            busy = [(after.get(g, 0.0) - before.get(g, 0.0)) / (t1 - t0) for g in groups]
+            out.write(f"{t0 - wall_started:.1f},{len(lats)},{_percentile(lats, 0.5) * 1000:.0f},"
+                      f"{max(lats, default=float('nan')) * 1000:.0f}," + ",".join(f"{b:.2f}" for b in busy) + "\n")
 
 
 if __name__ == "__main__":
