@@ -1,0 +1,102 @@
+"""The live writer's Redis cost: prediction sets written to the boards, Redis CPU against ours.
+
+    .venv/bin/python bench/live_store.py [--vehicles 2000] [--seconds 30] [--repeat 3]
+
+Needs the real Redis of `smartbus services up`. Drives a `--vehicles` fleet of the bench/pipeline.py kind (each
+bus on its own trip, one fix a second) through the ETA stage in process for `--seconds`, keeps the prediction sets
+it publishes (every bus's first full set, then those that moved), and writes them `--repeat` times into a fresh
+Redis namespace with `RedisLiveStore.put_predictions`, in batches as the live writer gets them. Prints, per
+prediction set: Redis's own CPU (its commandstats: the scripts and every command they ran) and this process's
+CPU (decoding nothing: the sets are already messages), medians over the repeats. Redis is one thread for the
+whole deployment, so its time per set bounds how many sets a second any number of writers can put.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import time
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import redis.asyncio as aioredis  # noqa: E402
+
+from bench.eta_stage import CountingProducer  # noqa: E402
+from bench.pipeline import _generate  # noqa: E402
+from eta.engine import Engine  # noqa: E402
+from eta.network import load_network  # noqa: E402
+from eta.prediction import LearningPredictor  # noqa: E402
+from eta.worker import EtaStage  # noqa: E402
+from smartbus import messages  # noqa: E402
+from smartbus.bus.base import Record  # noqa: E402
+from smartbus.live.redis_store import RedisLiveStore  # noqa: E402
+from smartbus.messages import PredictionSet  # noqa: E402
+from smartbus.settings import BUNDLED_FEED, load_settings  # noqa: E402
+
+BATCH = 500  # sets per put_predictions call, as the live writer's batches carry them at 2,000 pings/s
+
+
+async def _prediction_sets(vehicles: int, seconds: float) -> list[PredictionSet]:
+    network = load_network(BUNDLED_FEED, REPO / "var" / "cache")
+    rows = sorted(_generate(vehicles, seconds, "live-bench"), key=lambda row: row[0])
+    producer = CountingProducer()
+    stage = EtaStage(Engine(network), LearningPredictor(network), producer)
+    records = [Record(messages.TOPIC_PINGS, 0, i, key.encode(), value) for i, (_, key, value) in enumerate(rows)]
+    for start in range(0, len(records), 2000):
+        await stage.handle(records[start : start + 2000])
+    return [
+        messages.decode_as(r.value, PredictionSet) for r in producer.kept if r.topic == messages.TOPIC_PREDICTIONS
+    ]
+
+
+async def _redis_script_usec(client: aioredis.Redis) -> float:
+    stats = await client.info("commandstats")
+    return float(sum(v["usec"] for k, v in stats.items() if k in ("cmdstat_evalsha", "cmdstat_eval")))
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--vehicles", type=int, default=2000)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+
+    sets = await _prediction_sets(args.vehicles, args.seconds)
+    stops = sum(len(s.stops) for s in sets)
+    print(f"{len(sets)} prediction sets from {args.vehicles} buses over {args.seconds:g} s, "
+          f"{stops / max(len(sets), 1):.1f} stops each")
+    settings = load_settings()
+    client = aioredis.Redis.from_url(settings.redis_url)
+    redis_ms: list[float] = []
+    ours_ms: list[float] = []
+    for _ in range(args.repeat):
+        namespace = f"bench-live-{uuid.uuid4().hex[:8]}"
+        store = RedisLiveStore(settings.redis_url, namespace=namespace)
+        try:
+            before_redis = await _redis_script_usec(client)
+            before_ours = time.process_time()
+            for start in range(0, len(sets), BATCH):
+                await store.put_predictions(sets[start : start + BATCH])
+            ours_ms.append(1000 * (time.process_time() - before_ours) / len(sets))
+            redis_ms.append((await _redis_script_usec(client) - before_redis) / 1000 / len(sets))
+        finally:
+            await store.close()
+            keys = [key async for key in client.scan_iter(f"{namespace}:*", count=1000)]
+            for start in range(0, len(keys), 1000):
+                await client.delete(*keys[start : start + 1000])
+    await client.aclose()
+    print(f"Redis CPU per prediction set: {statistics.median(redis_ms):.3f} ms "
+          f"(runs: {', '.join(f'{v:.3f}' for v in redis_ms)}); that is at most "
+          f"{1000 / statistics.median(redis_ms):,.0f} sets/s on its one thread")
+    print(f"this process's CPU per set (put_predictions): {statistics.median(ours_ms):.3f} ms "
+          f"(runs: {', '.join(f'{v:.3f}' for v in ours_ms)})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(asyncio.run(main()))
