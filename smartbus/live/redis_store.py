@@ -5,7 +5,8 @@ Layout under a namespace (default "smartbus"), all keys expiring so a dead vehic
   {ns}:vehicles             sorted set vehicle_id->ts   index of vehicles (entries whose hash expired are
                                                         dropped when read)
   {ns}:board:{stop_id}      hash trip_key -> Arrival JSON
-  {ns}:vpred:{vehicle_id}   JSON {made_at, entries}     what the vehicle's latest set wrote, to replace it
+  {ns}:vidx:{vehicle_id}    made_at NUL stop_id NUL     what the vehicle's latest set wrote, to replace it
+                            trip_key NUL ...
   {ns}:arrived:{stop_id}    set of trip_keys            trips that reached the stop: a late prediction
                                                         must not put them back on the board
 Channels are published as "{ns}:fleet" and "{ns}:stop:{stop_id}" and handed to subscribers without the
@@ -15,10 +16,10 @@ compare-and-replace is atomic even with several writers.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Final
 
+import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
@@ -48,58 +49,63 @@ end
 return #accepted
 """
 
-# ARGV: ns, ttl_ms, vehicle_id, made_at, the prediction set as its bus message (smartbus.messages, version 2:
-# stops grouped by trip, a row of values each). The script writes each stop's Arrival JSON itself: encoding
-# ~25 of them per set in Python, and handing Redis three arguments per stop, were most of the live writer.
+# ARGV: ns, ttl_ms, vehicle_id, made_at, then every stop of the set in one string: stop_id NUL trip_key NUL
+# Arrival JSON, NUL between stops (see _board_rows). The writer encodes the board entries (orjson, a microsecond
+# each) and the script only splits and stores them: Redis runs every writer's scripts on its one thread, and
+# building JSON in Lua was most of its time (bench/live_store.py). The index of what the set wrote,
+# {ns}:vidx:{vid}, is made_at NUL stop_id NUL trip_key NUL ..., so that the next set can remove what it drops.
 # The board key of a trip is smartbus.live.board.trip_key: service date, colon, trip id.
 _PUT_PREDICTIONS: Final = """
 local ns, ttl, vid, made_at = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
-local index_key = ns .. ':vpred:' .. vid
-local message = cjson.decode(ARGV[5])
-local rows = {}
-for _, trip in ipairs(message.trips) do
-  local key = trip.service_date .. ':' .. trip.trip_id
-  for _, stop in ipairs(trip.stops) do
-    rows[#rows + 1] = {stop[1], key, trip, stop}
-  end
+local index_key = ns .. ':vidx:' .. vid
+local rows, n = ARGV[5], 0
+local stops, keys, arrivals, written = {}, {}, {}, {}
+local pos, last = 1, #ARGV[5]
+while pos <= last do
+  local a = string.find(rows, '\\0', pos, true)
+  local b = string.find(rows, '\\0', a + 1, true)
+  local c = string.find(rows, '\\0', b + 1, true) or (last + 1)
+  n = n + 1
+  stops[n], keys[n] = string.sub(rows, pos, a - 1), string.sub(rows, a + 1, b - 1)
+  arrivals[n] = string.sub(rows, b + 1, c - 1)
+  written[string.sub(rows, pos, b - 1)] = true
+  pos = c + 1
 end
 local touched = {}
 local old = redis.call('GET', index_key)
 if old then
-  local index = cjson.decode(old)
-  if tonumber(index.made_at) > made_at then return 0 end
+  local cut = string.find(old, '\\0', 1, true) or (#old + 1)
+  if tonumber(string.sub(old, 1, cut - 1)) > made_at then return 0 end
   -- entries the new set writes again are overwritten below: only the ones it drops are removed here
-  local kept = {}
-  for _, row in ipairs(rows) do kept[row[1] .. '\0' .. row[2]] = true end
-  for _, entry in ipairs(index.entries) do
-    if not kept[entry[1] .. '\0' .. entry[2]] then
-      local board = ns .. ':board:' .. entry[1]
-      local current = redis.call('HGET', board, entry[2])
+  local p = cut + 1
+  while p <= #old do
+    local x = string.find(old, '\\0', p, true)
+    local y = string.find(old, '\\0', x + 1, true) or (#old + 1)
+    if not written[string.sub(old, p, y - 1)] then
+      local stop_id, key = string.sub(old, p, x - 1), string.sub(old, x + 1, y - 1)
+      local board = ns .. ':board:' .. stop_id
+      local current = redis.call('HGET', board, key)
       -- another vehicle may have taken the trip over since: leave its entry alone
       if current and cjson.decode(current).vehicle_id == vid then
-        redis.call('HDEL', board, entry[2])
-        touched[entry[1]] = true
+        redis.call('HDEL', board, key)
+        touched[stop_id] = true
       end
     end
+    p = y + 1
   end
 end
-local entries = {}
-for _, row in ipairs(rows) do
-  local stop_id, key, trip, stop = row[1], row[2], row[3], row[4]
+local index = {ARGV[4]}
+for i = 1, n do
+  local stop_id, key = stops[i], keys[i]
   if redis.call('SISMEMBER', ns .. ':arrived:' .. stop_id, key) == 0 then
     local board = ns .. ':board:' .. stop_id
-    local arrival = cjson.encode({
-      stop_id = stop_id, trip_id = trip.trip_id, service_date = trip.service_date, route_id = trip.route_id,
-      vehicle_id = vid, stop_sequence = stop[2], predicted_arrival = stop[3], scheduled_arrival = stop[4],
-      method = stop[5], uncertainty_s = stop[6], updated_at = made_at,
-    })
-    redis.call('HSET', board, key, arrival)
+    redis.call('HSET', board, key, arrivals[i])
     redis.call('PEXPIRE', board, ttl)
     touched[stop_id] = true
-    entries[#entries + 1] = {stop_id, key}
+    index[#index + 1] = stop_id .. '\\0' .. key
   end
 end
-redis.call('SET', index_key, cjson.encode({made_at = ARGV[4], entries = entries}), 'PX', ttl)
+redis.call('SET', index_key, table.concat(index, '\\0'), 'PX', ttl)
 for stop_id, _ in pairs(touched) do
   redis.call('PUBLISH', ns .. ':stop:' .. stop_id, '')
 end
@@ -128,6 +134,25 @@ for i = 1, #ARGV, 2 do
 end
 return 1
 """
+
+
+def _board_rows(prediction_set: PredictionSet) -> bytes:
+    """The set's board entries for _PUT_PREDICTIONS: stop_id, trip key and Arrival JSON of each stop, NUL between.
+    A stop whose ids hold a NUL (no real feed's do) is left out rather than split wrongly."""
+    dumps = orjson.dumps
+    vehicle_id, made_at = prediction_set.vehicle_id, prediction_set.made_at
+    parts: list[bytes] = []
+    for p in prediction_set.stops:
+        key = trip_key(p.trip_id, p.service_date)
+        if "\0" in p.stop_id or "\0" in key:
+            continue
+        parts += (p.stop_id.encode(), key.encode(), dumps({
+            "stop_id": p.stop_id, "trip_id": p.trip_id, "service_date": p.service_date, "route_id": p.route_id,
+            "vehicle_id": vehicle_id, "stop_sequence": p.stop_sequence, "scheduled_arrival": p.scheduled_arrival,
+            "predicted_arrival": p.predicted_arrival, "method": p.method, "uncertainty_s": p.uncertainty_s,
+            "updated_at": made_at,
+        }))
+    return b"\0".join(parts)
 
 
 class RedisLiveStore:
@@ -191,7 +216,7 @@ class RedisLiveStore:
                     self._board_ttl_ms,
                     prediction_set.vehicle_id,
                     repr(prediction_set.made_at),
-                    encode(prediction_set),
+                    _board_rows(prediction_set),
                 ]
                 await self._put_predictions(args=args, client=pipe)
             await self._run(pipe.execute())
@@ -221,12 +246,13 @@ class RedisLiveStore:
 
     async def vehicle_arrivals(self, vehicle_id: str, now: float) -> list[Arrival]:
         async def read() -> list[Arrival]:
-            raw_index = await self._redis.get(f"{self._ns}:vpred:{vehicle_id}")
+            raw_index = await self._redis.get(f"{self._ns}:vidx:{vehicle_id}")
             if raw_index is None:
                 return []
-            entries = json.loads(raw_index).get("entries") or []  # cjson encodes an empty list as {}
+            text = raw_index.decode() if isinstance(raw_index, bytes) else raw_index
+            fields = text.split("\0")[1:]  # made_at, then stop_id and trip_key in turn
             async with self._redis.pipeline(transaction=False) as pipe:
-                for stop_id, key in entries:
+                for stop_id, key in zip(fields[0::2], fields[1::2], strict=True):
                     pipe.hget(f"{self._ns}:board:{stop_id}", key)
                 raw = await pipe.execute()
             arrivals = [Arrival.from_json(r) for r in raw if r is not None]

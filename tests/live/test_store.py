@@ -125,6 +125,18 @@ async def test_board_lists_predicted_arrivals_soonest_first(make_store: StoreFac
     assert await store.stop_arrivals("unknown-stop", now=T0) == []
 
 
+async def test_a_stop_id_holding_odd_characters_does_not_spoil_the_rest_of_its_set(make_store: StoreFactory) -> None:
+    store = make_store()
+    odd = "S\0\"x\\y\n Bến xe"  # a NUL, a quote, a backslash, a newline, Vietnamese text
+    await store.put_predictions([
+        prediction_set("V1", T0, prediction("T1", "S1", T0 + 60), prediction("T1", odd, T0 + 120, 2),
+                       prediction("T1", "Bến xe Bắc Ninh", T0 + 180, 3)),
+    ])
+    assert [a.predicted_arrival for a in await store.stop_arrivals("S1", now=T0)] == [T0 + 60]
+    assert [a.stop_sequence for a in await store.stop_arrivals("Bến xe Bắc Ninh", now=T0)] == [3]
+    assert [a.stop_id for a in await store.vehicle_arrivals("V1", now=T0)][0] == "S1"
+
+
 async def test_newer_set_replaces_the_vehicles_entries_and_older_set_is_ignored(make_store: StoreFactory) -> None:
     store = make_store()
     await store.put_predictions(
