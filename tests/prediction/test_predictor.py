@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from eta.network import Network
 from eta.prediction import LearningPredictor
+from eta.prediction.predictor import RECOMPUTE_S
 from eta.replay import replay
 from smartbus.messages import StopEvent, VehicleState, VehicleStatus
 
@@ -206,3 +207,19 @@ def test_a_bus_on_layover_at_a_stand_a_street_away_from_the_first_stop_is_predic
     assert found is not None and found.stops
     assert all(stop.trip_id != trip_id or stop.stop_sequence > int(cairns.trips[trip_id].stop_sequences[0])
                for stop in found.stops)
+
+
+def test_after_a_restart_the_fleets_walks_are_redone_over_two_minutes_not_all_at_once(cairns: Network) -> None:
+    """Every bus is first heard in the same second after a restart. Were each walk redone at one fixed age, the
+    whole fleet would be walked and republished together again every RECOMPUTE_S (a spike in every board)."""
+    trip_id = _long_trip(cairns)
+    fleet = [_state(cairns, trip_id, 2, 0.5, 0.0, "in_transit", vehicle=f"bus-{k}") for k in range(50)]
+    first, again = LearningPredictor(cairns), LearningPredictor(cairns)
+    for predictor in (first, again):
+        for state in fleet:
+            assert predictor.publish(state) is not None
+    now = fleet[0].timestamp
+    redo = sorted(path.redo_at - now for path in first._paths.values())
+    assert RECOMPUTE_S * 0.75 <= redo[0] and redo[-1] <= RECOMPUTE_S * 1.25
+    assert redo[-1] - redo[0] > 90.0  # spread over most of the two minutes
+    assert redo == sorted(path.redo_at - now for path in again._paths.values())  # a replay gives the same
