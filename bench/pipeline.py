@@ -402,17 +402,12 @@ async def _run(
     steady = [lat for lat, at in zip(latencies, sent_at, strict=True) if at >= half]
     print(f"  pings sent in the second half of the run ({len(steady)} samples): {spread(steady)}")
     # where in the run the tail is: a start-up backlog, a steady queue, or pauses at intervals
-    windows: dict[int, list[float]] = {}
-    for lat, at in zip(latencies, sent_at, strict=True):
-        windows.setdefault(int((at - wall_started) // WINDOW_S), []).append(lat)
+    windows = _by_step(latencies, sent_at, wall_started, WINDOW_S)
     print(f"  by {WINDOW_S:.0f} s of sending, p50 / p99 ms: " + ", ".join(
         f"{k * WINDOW_S:.0f}s {_percentile(v, 0.5) * 1000:,.0f}/{_percentile(v, 0.99) * 1000:,.0f}"
         for k, v in sorted(windows.items())))
     # the first window by second: how long the start-up backlog (every bus heard for the first time) lasts
-    seconds: dict[int, list[float]] = {}
-    for lat, at in zip(latencies, sent_at, strict=True):
-        if at - wall_started < WINDOW_S:
-            seconds.setdefault(int(at - wall_started), []).append(lat)
+    seconds = {k: v for k, v in _by_step(latencies, sent_at, wall_started, 1.0).items() if k < WINDOW_S}
     print("  its first window by second, p50 / max ms: " + ", ".join(
         f"{k}s {_percentile(v, 0.5) * 1000:,.0f}/{max(v) * 1000:,.0f}" for k, v in sorted(seconds.items())))
     after_start = [lat for lat, at in zip(latencies, sent_at, strict=True) if at - wall_started >= WINDOW_S]
@@ -431,13 +426,21 @@ async def _run(
               f"{args.timeline}")
 
 
+def _by_step(
+    latencies: list[float], sent_at: list[float], wall_started: float, step_s: float
+) -> dict[int, list[float]]:
+    """The latencies of the pings sent in each `step_s` of the sending, by step number."""
+    steps: dict[int, list[float]] = {}
+    for lat, at in zip(latencies, sent_at, strict=True):
+        steps.setdefault(int((at - wall_started) // step_s), []).append(lat)
+    return steps
+
+
 def _write_timeline(
     path: Path, wall_started: float, cpu_samples: list[tuple[float, dict[str, float]]], latencies: list[float],
     sent_at: list[float],
 ) -> None:
-    steps: dict[int, list[float]] = {}
-    for lat, at in zip(latencies, sent_at, strict=True):
-        steps.setdefault(int((at - wall_started) // TIMELINE_STEP_S), []).append(lat)
+    steps = _by_step(latencies, sent_at, wall_started, TIMELINE_STEP_S)
     groups = sorted({g for _, sample in cpu_samples for g in sample})
     with path.open("w") as out:
         out.write("t_s,pings,p50_ms,max_ms," + ",".join(f"cpu_{g}" for g in groups) + "\n")

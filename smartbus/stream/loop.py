@@ -13,6 +13,7 @@ checkpoint for all the batches since the last, and a restart handles those batch
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -76,11 +77,7 @@ async def _loop(
         if not records:
             continue
         started = time.perf_counter()
-
-        async def handle_batch(batch: Sequence[Record] = records) -> None:
-            await handle(batch)
-
-        if not await _retry(name, f"batch of {len(records)}", handle_batch, stop):
+        if not await _retry(name, f"batch of {len(records)}", functools.partial(handle, records), stop):
             return  # uncommitted: the batch is read again after restart
         uncommitted = True
         metrics.BATCH_SIZE.labels(name).observe(len(records))
