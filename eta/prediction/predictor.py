@@ -92,7 +92,9 @@ def ceil_tenth(seconds: float) -> float:
     return value if value >= seconds else value + 0.1
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a walk builds one per stop ahead (hundreds of thousands in a replay), and a frozen dataclass's
+# __init__ sets each field through object.__setattr__, five times slower. Nothing changes one once built.
+@dataclass(slots=True)
 class _Entry:
     plan: TripPlan
     service_date: str
