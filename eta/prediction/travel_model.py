@@ -34,8 +34,9 @@ PACE_MIN_PAIRS = 30
 _INITIAL_ERRORS = {"prior": 0.09, "segment": 0.06, "history_few": 0.05, "history": 0.04}
 
 Source = Literal["prior", "history", "recent", "blend"]
-# history weight, history log run, prior weight, the network-wide prior shift, the last recent run (seen at, log run)
-_Fixed = tuple[float, float, float, float, "tuple[float, float] | None"]
+# the history source's error key (None: no history) and its log run, whether the schedule's prior counts, and the
+# last recent run (seen at, log run)
+_Fixed = tuple["str | None", float, bool, "tuple[float, float] | None"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +71,9 @@ class TravelModel:
     start_lag: Running = field(default_factory=Running)  # seconds after the scheduled start, when early
     pace_xy: Running = field(default_factory=Running)  # consecutive residual products (correlation)
     pace_xx: Running = field(default_factory=Running)
-    # `estimate`'s parts, cleared whenever a run is learned (a cache, not state: never saved or compared)
-    _fixed: dict[tuple[str, int], _Fixed] = field(default_factory=dict, repr=False, compare=False)
+    # `estimate`'s parts (a cache, not state: never saved or compared). A learned run clears its segment's parts
+    # (segment -> bin -> parts), and every weight and shift, which each learned run moves
+    _fixed: dict[str, dict[int, _Fixed]] = field(default_factory=dict, repr=False, compare=False)
     _weights: dict[str, float] = field(default_factory=dict, repr=False, compare=False)
     _recent_w: list[float] = field(default_factory=list, repr=False, compare=False)
     _shifts: dict[int, float] = field(default_factory=dict, repr=False, compare=False)  # bin -> prior_shift
@@ -127,16 +129,25 @@ class TravelModel:
         """`run_estimate` as a plain tuple, from what is cached since the model last learned (a walk asks
         this for every stop ahead, so each source's weight is worked out once, not once per stop).
         The same sums in the same order as `_sources` and the fusion: the same floats to the last bit."""
-        fixed = self._fixed.get((seg, bin_))
+        by_bin = self._fixed.get(seg)
+        if by_bin is None:
+            by_bin = self._fixed[seg] = {}
+        fixed = by_bin.get(bin_)
         if fixed is None:
-            fixed = self._fixed_part(seg, bin_)
-        history_w, history_value, prior_w, shift, last = fixed
+            fixed = by_bin[bin_] = self._fixed_part(seg, bin_)
+        history_key, history_value, uses_prior, last = fixed
         total_w = 0.0
         total = 0.0
-        if history_w:
+        weights = self._weights
+        if history_key is not None:
+            history_w = weights.get(history_key) or self._weight(history_key)
             total_w += history_w
             total += history_w * history_value
-        if prior_w:
+        if uses_prior:
+            prior_w = weights.get("prior") or self._weight("prior")
+            shift = self._shifts.get(bin_)
+            if shift is None:
+                shift = self._shifts[bin_] = self.prior_shift(bin_)
             total_w += prior_w
             total += prior_w * (prior_log + shift)
         learned_recent = False
@@ -144,41 +155,38 @@ class TravelModel:
             age = at - last[0]
             if age < 0.0:
                 age = 0.0
-            weights = self._recent_weights()
+            recent_w = self._recent_w or self._recent_weights()
             for i, limit in enumerate(RECENT_AGE_BUCKETS_S):
                 if age < limit:
-                    w = weights[i]
+                    w = recent_w[i]
                     total_w += w
                     total += w * last[1]
                     learned_recent = True
                     break
         source: Source = (
-            "blend" if history_w and learned_recent
-            else "history" if history_w
+            "blend" if history_key is not None and learned_recent
+            else "history" if history_key is not None
             else "recent" if learned_recent
             else "prior"
         )
         return total / total_w, 1.0 / total_w, source
 
     def _fixed_part(self, seg: str, bin_: int) -> _Fixed:
-        """What `estimate` needs of `seg` in `bin_` apart from the trip's prior and the time asked."""
-        history_w = history_value = prior_w = 0.0
+        """What `estimate` needs of `seg` in `bin_` alone: which history source speaks for it and its value, whether
+        the schedule's prior does, and the last recent run. It changes only when a run of `seg` is learned; the
+        weights and the network-wide shift, which every learned run moves, are looked up apart."""
+        history_key: str | None = None
+        history_value = 0.0
         whole = self.segment.get(seg)
         part = self.history.get(f"{seg}@{bin_}")
         if part is not None and whole is not None:
             history_value = (part.n * part.mean + HISTORY_SHRINK * whole.mean) / (part.n + HISTORY_SHRINK)
-            history_w = self._weight("history" if part.n >= HISTORY_TRUSTED_N else "history_few")
+            history_key = "history" if part.n >= HISTORY_TRUSTED_N else "history_few"
         elif whole is not None:
             history_value = whole.mean
-            history_w = self._weight("segment")
-        if part is None or part.n < HISTORY_TRUSTED_N:
-            prior_w = self._weight("prior")
-        shift = self._shifts.get(bin_)
-        if shift is None:
-            shift = self._shifts[bin_] = self.prior_shift(bin_)
-        fixed = (history_w, history_value, prior_w, shift, self.recent.get(seg))
-        self._fixed[(seg, bin_)] = fixed
-        return fixed
+            history_key = "segment"
+        uses_prior = part is None or part.n < HISTORY_TRUSTED_N
+        return history_key, history_value, uses_prior, self.recent.get(seg)
 
     def _weight(self, key: str) -> float:
         w = self._weights.get(key)
@@ -219,8 +227,8 @@ class TravelModel:
         self.history.setdefault(f"{seg}@{bin_}", Running()).add(value, LEARN_RATE)
         self.segment.setdefault(seg, Running()).add(value, LEARN_RATE)
         self.recent[seg] = (started + run_s, value)
-        # every cached estimate is stale now: the errors and the network-wide bias moved, not just this segment
-        self._fixed.clear()
+        # this segment's cached parts are stale now, and every weight and shift: the errors and the bias moved
+        self._fixed.pop(seg, None)
         self._weights.clear()
         self._recent_w.clear()
         self._shifts.clear()
