@@ -35,7 +35,8 @@ class PredictionRecorder:
         self.board = ScheduleBoard(self.predictor)
         self._state_out = state_out
         out_dir.mkdir(parents=True, exist_ok=True)
-        self._file: IO[str] = (out_dir / "predictions.jsonl").open("w", encoding="utf-8")
+        # a megabyte of buffer: a replay writes hundreds of megabytes, a few kilobytes at a time
+        self._file: IO[str] = (out_dir / "predictions.jsonl").open("w", encoding="utf-8", buffering=1 << 20)
         self.clock = float("-inf")
         self.written = 0
         self._quoted: dict[str | None, str] = {}

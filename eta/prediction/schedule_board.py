@@ -8,7 +8,9 @@ called with the clock (the replay's, or the worker's every minute) and answers e
 from __future__ import annotations
 
 import datetime as dt
+from bisect import bisect_left
 from collections.abc import Iterable
+from itertools import islice
 from zoneinfo import ZoneInfo
 
 from eta.prediction.predictor import LearningPredictor
@@ -45,6 +47,7 @@ class ScheduleBoard:
             self._covered[trip] = now
 
     def _starts(self, service_date: str, real_day: dt.date) -> list[tuple[float, str]]:
+        """(scheduled start, trip_id) of the service day's trips, in that order."""
         found = self._days.get(service_date)
         if found is None:
             network = self.predictor.network
@@ -63,11 +66,11 @@ class ScheduleBoard:
         sets: list[PredictionSet] = []
         for real_day in (today - dt.timedelta(days=1), today):
             service_date = real_day.strftime("%Y%m%d")
-            for start, trip_id in self._starts(service_date, real_day):
+            starts = self._starts(service_date, real_day)
+            # from the first trip that started no longer than the grace ago (by start, then id)
+            for start, trip_id in islice(starts, bisect_left(starts, (now - STARTED_GRACE_S,)), None):
                 if start > now + horizon:
                     break
-                if start < now - STARTED_GRACE_S:
-                    continue
                 seen = self._covered.get((service_date, trip_id))
                 if seen is not None and now - seen <= COVERED_S:
                     continue
