@@ -102,7 +102,7 @@ class _Entry:
     arrival: float  # UTC epoch seconds, as walked
     scheduled: float
     method: PredictionMethod
-    uncertainty: float
+    var: float  # of the walk's error up to here, seconds squared: riders' uncertainty is its root
     fixed: float  # the latest scheduled departure the bus waits for before this stop (or -inf)
 
 
@@ -166,7 +166,7 @@ class Shown:
                 predicted_arrival=arrival,
                 scheduled_arrival=e.scheduled,
                 method=e.method,
-                uncertainty_s=e.uncertainty,
+                uncertainty_s=round(math.sqrt(e.var), 1),
                 route_id=e.plan.route_id,
             )
             for e, arrival in zip(self.entries, self.arrivals, strict=True)
@@ -526,8 +526,7 @@ class _Walk:
             self.open = False
             return False
         self.out.append(_Entry(
-            plan, service_date, index, arrival, origin + plan.arrival[index], method, round(math.sqrt(self.var), 1),
-            self.fixed,
+            plan, service_date, index, arrival, origin + plan.arrival[index], method, self.var, self.fixed,
         ))
         return True
 
@@ -601,45 +600,46 @@ class _Walk:
         dwell = self.model.dwell
         segments, prior_log, holds = plan.segments, plan.prior_log, plan.holds
         scheduled, stop_ids, scheduled_dwell = plan.arrival, plan.stop_ids, plan.scheduled_dwell
-        now, limit, rho, pace, out = self.now, self.limit, self.rho, self.pace, self.out
+        now, limit, rho, pace, out, max_stops = self.now, self.limit, self.rho, self.pace, self.out, self.max_stops
+        # the walk's clock, variance and best source as locals in the loop, stored back on every way out
+        t, var, best = self.t, self.var, self.best
+        best_rank = _RANK[best]
         last = len(segments)
         steps = 1
         previous = out[-1].arrival if out else now
-        exp, sqrt = math.exp, math.sqrt
+        exp = math.exp
         for j in range(start, last + 1):
-            if len(out) >= self.max_stops:  # before estimating: a head walk needs one stop, not two
+            if len(out) >= max_stops:  # before estimating: a head walk needs one stop, not two
                 self.open = False
-                return
-            log_run, log_var, source = estimate(
-                segments[j - 1], int((self.t - origin) // TOD_BIN_S), prior_log[j - 1], now
-            )
-            if _RANK[source] > _RANK[self.best]:
-                self.best = source
+                break
+            log_run, log_var, source = estimate(segments[j - 1], int((t - origin) // TOD_BIN_S), prior_log[j - 1], now)
+            if _RANK[source] > best_rank:
+                best, best_rank = source, _RANK[source]
             run = exp(log_run + pace * rho**steps) * share
             share = 1.0
-            self.var += run * run * log_var
+            var += run * run * log_var
             if pace_fades:
                 steps += 1
-            arrival = self.t + run
+            arrival = t + run
             if arrival < now:
                 arrival = now
             if arrival < previous:
                 arrival = previous
             if arrival > limit:
                 self.open = False
-                return
+                break
             out.append(_Entry(
-                plan, service_date, j, arrival, origin + scheduled[j], method or _METHOD[self.best],
-                round(sqrt(self.var), 1), self.fixed,
+                plan, service_date, j, arrival, origin + scheduled[j], method or _METHOD[best], var, self.fixed,
             ))
             previous = arrival
             if j == last:
-                self.t = arrival
+                t = arrival
             elif holds[j]:
-                self.t = self._leave(plan, origin, j, arrival)
+                t = self._leave(plan, origin, j, arrival)
             else:  # `_leave` at a stop where the bus goes as soon as it has served it
                 found = dwell.get(stop_ids[j])
-                self.t = arrival + (found.mean if found is not None else scheduled_dwell[j])
+                t = arrival + (found.mean if found is not None else scheduled_dwell[j])
+        self.t, self.var, self.best = t, var, best
 
 
 def _recompute_after(vehicle_id: str, now: float) -> float:
