@@ -41,10 +41,41 @@ ALL_TOPICS: Final = (
     TOPIC_PREDICTIONS,
 )
 
+_Record = TypeVar("_Record")
+
+
+def _slot_setting_init(cls: type[_Record]) -> type[_Record]:
+    """Give a frozen slots dataclass an __init__ that sets each slot through the slot's own descriptor.
+
+    The __init__ dataclass writes for a frozen class sets each field through object.__setattr__, twice as slow
+    (1.15 us against 0.60 us for a VehicleState, timeit on this machine): the ETA worker builds a state, and often
+    a stop event, for every ping, and reading a ping builds one. Same parameters, defaults and result; the
+    instance is as frozen as before (its __setattr__ still refuses), pickling and dataclasses.replace unchanged.
+    """
+    names, params, namespace = [], [], {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if f.default_factory is not dataclasses.MISSING:
+            raise TypeError(f"{cls.__name__}.{f.name}: a default factory needs dataclass's own __init__")
+        names.append(f.name)
+        namespace[f"_set_{f.name}"] = getattr(cls, f.name).__set__
+        if f.default is dataclasses.MISSING:
+            params.append(f.name)
+        else:
+            params.append(f"{f.name}=_default_{f.name}")
+            namespace[f"_default_{f.name}"] = f.default
+    body = "".join(f"    _set_{name}(self, {name})\n" for name in names)
+    exec(f"def __init__(self, {', '.join(params)}):\n{body}", namespace)  # as dataclass itself builds __init__
+    init = namespace["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    cls.__init__ = init  # type: ignore[misc]
+    return cls
+
+
 VehicleStatus = Literal["in_transit", "at_stop", "layover", "off_route", "stale", "unassigned"]
 PredictionMethod = Literal["schedule", "schedule_delay", "history", "recent", "blend", "block_next"]
 
 
+@_slot_setting_init
 @dataclass(frozen=True, slots=True)
 class Ping:
     """One position report from a vehicle, as the device (or a GTFS-rt feed) sent it."""
@@ -73,6 +104,7 @@ class RejectedPing:
     received_at: float  # UTC epoch seconds
 
 
+@_slot_setting_init
 @dataclass(frozen=True, slots=True)
 class VehicleState:
     """What the tracker knows about a vehicle after its latest accepted ping."""
@@ -95,6 +127,7 @@ class VehicleState:
     feed_version: str | None = None
 
 
+@_slot_setting_init
 @dataclass(frozen=True, slots=True)
 class StopEvent:
     """A vehicle reached (and possibly left) a stop on its trip."""
