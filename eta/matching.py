@@ -37,6 +37,7 @@ class ShapeMatcher:
         "_dist",
         "_walk",
         "_twin",
+        "_headings",
     )
 
     def __init__(self, shape: Shape) -> None:
@@ -68,6 +69,8 @@ class ShapeMatcher:
         )
 
         self._twin = _passes_near_itself(shape.xy, shape.dist)
+        # each segment's compass bearing, worked out once: the tracker asks for three of them on most fixes
+        self._headings = [math.degrees(math.atan2(dx, dy)) % 360.0 for _, _, dx, dy, _, _, _ in self._walk]
 
     def has_twin(self, along: float) -> bool:
         """Whether another stretch of the line, well before or after `along`, passes near it (a loop round
@@ -144,9 +147,9 @@ class ShapeMatcher:
         """Compass bearing of the shape (degrees clockwise from north) at `along` metres: the way a bus on
         it is going there."""
         i = bisect_right(self._dist, along) - 1
-        last = len(self._walk) - 1
-        _, _, dx, dy, _, _, _ = self._walk[0 if i < 0 else (last if i > last else i)]
-        return math.degrees(math.atan2(dx, dy)) % 360.0
+        headings = self._headings
+        last = len(headings) - 1
+        return headings[0 if i < 0 else (last if i > last else i)]
 
     def segment_range(self, lo: float, hi: float) -> tuple[int, int]:
         """Segments [i, j) that overlap the distances [lo, hi]."""

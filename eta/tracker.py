@@ -172,7 +172,11 @@ def _misalignment(matcher: ShapeMatcher, along: float, heading: float) -> float:
     """Degrees between a bus's heading and the line's at `along`, the least of it and a corner's length either
     side (GPS error puts a fix a few metres round a corner, where the line already points elsewhere). Beyond
     `WRONG_WAY_DEG` the bus goes against the line there."""
-    return min(turn_between(matcher.heading_at(at), heading) for at in (along, along - _CORNER_M, along + _CORNER_M))
+    # three calls spelled out rather than a generator: this runs on most fixes
+    here = turn_between(matcher.heading_at(along), heading)
+    before = turn_between(matcher.heading_at(along - _CORNER_M), heading)
+    after = turn_between(matcher.heading_at(along + _CORNER_M), heading)
+    return min(here, before, after)
 
 
 def _near_stop(stop_dist: list[float], along: float, radius: float) -> bool:
