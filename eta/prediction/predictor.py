@@ -59,6 +59,7 @@ LEFT_STOP_M = 10.0  # this far past a stop the bus has left it, whatever the tra
 # comes late misses the bus, so every industry yardstick tolerates a bus later than shown more than earlier.
 EARLY_LEAN = 0.06
 BASE_UNCERTAINTY_S = 20.0
+_BASE_VAR = BASE_UNCERTAINTY_S**2
 _METHOD: dict[str, PredictionMethod] = {
     "prior": "schedule_delay",
     "history": "history",
@@ -501,6 +502,10 @@ class LearningPredictor:
 class _Walk:
     """One walk along the stops ahead of a vehicle, accumulating predictions until the horizon."""
 
+    # one per fix (the head walk), so built and read often: slots, not a dict
+    __slots__ = ("p", "max_stops", "model", "state", "now", "limit", "seen", "pace", "rho", "t", "var", "best", "out",
+                 "fixed", "open")
+
     def __init__(self, predictor: LearningPredictor, state: VehicleState, max_stops: int = 1 << 30) -> None:
         self.p = predictor
         self.max_stops = max_stops
@@ -513,10 +518,10 @@ class _Walk:
         self.pace = seen.pace if seen is not None and seen.has_pace else 0.0
         self.rho = self.model.pace_correlation()
         self.t = state.timestamp  # the clock of the walk: when the bus leaves the last stop walked
-        self.var = BASE_UNCERTAINTY_S**2
+        self.var = _BASE_VAR
         self.best = "prior"  # the most informed source used so far on this walk
         self.out: list[_Entry] = []
-        self.fixed = float("-inf")
+        self.fixed = -math.inf
         self.open = True  # still inside the horizon at the end of the last trip walked
 
     def _emit(self, plan: TripPlan, service_date: str, origin: float, index: int, arrival: float,
