@@ -67,7 +67,7 @@ def _slot_setting_init(cls: type[_Record]) -> type[_Record]:
     exec(f"def __init__(self, {', '.join(params)}):\n{body}", namespace)  # as dataclass itself builds __init__
     init = namespace["__init__"]
     init.__qualname__ = f"{cls.__qualname__}.__init__"
-    cls.__init__ = init  # type: ignore[misc]
+    cls.__init__ = init  # type: ignore[method-assign]
     return cls
 
 
