@@ -16,47 +16,54 @@ from eta.network import Network
 from smartbus.messages import Ping, StopEvent, VehicleState
 
 _REQUIRED = ("vehicle_id", "timestamp", "latitude", "longitude")
+_OPTIONAL = ("bearing", "speed", "trip_id", "route_id", "direction_id", "start_date", "start_time")
 
 
 def read_pings(path: Path, bad: Counter[str]) -> Iterator[Ping]:
     """Pings from the shared CSV format; malformed rows are counted in `bad` and skipped."""
-    raw = path.open("rb")
-    stream: Any = gzip.open(raw) if path.suffix == ".gz" else raw
-    with io.TextIOWrapper(stream, encoding="utf-8", newline="") as text:
-        reader = csv.DictReader(text)
-        missing = [c for c in _REQUIRED if c not in (reader.fieldnames or [])]
+    # the raw file closed by its own `with`: a gzip stream over it does not close it
+    with path.open("rb") as raw, io.TextIOWrapper(
+        gzip.open(raw) if path.suffix == ".gz" else raw, encoding="utf-8", newline=""
+    ) as text:
+        # rows as lists, columns found once by name: a dict per row was most of the reading
+        reader = csv.reader(text)
+        header = next(reader, [])
+        missing = [c for c in _REQUIRED if c not in header]
         if missing:
             raise ValueError(f"{path}: missing required columns {missing}")
+        where = {name: k for k, name in enumerate(header)}  # a repeated column: its last, as a dict of the row has
+        required = tuple(where[c] for c in _REQUIRED)
+        optional = tuple(where.get(c, -1) for c in _OPTIONAL)
         for row in reader:
+            if not row:
+                continue  # a blank line
             try:
-                yield _ping(row)
-            except (ValueError, TypeError):
+                yield _ping(row, required, optional)
+            except (ValueError, TypeError, IndexError):  # a short row lacks a required value
                 bad["malformed_row"] += 1
 
 
-def _opt(row: dict[str, str], key: str) -> str | None:
-    value = row.get(key)
-    return value if value else None
-
-
-def _ping(row: dict[str, str]) -> Ping:
-    def number(key: str) -> float | None:
-        value = _opt(row, key)
-        return float(value) if value is not None else None
-
-    direction = _opt(row, "direction_id")
+def _ping(row: list[str], required: tuple[int, ...], optional: tuple[int, ...]) -> Ping:
+    vehicle, timestamp, latitude, longitude = required
+    width = len(row)
+    bearing, speed, trip_id, route_id, direction, start_date, start_time = (
+        (row[k] or None) if 0 <= k < width else None for k in optional
+    )
+    vehicle_id = row[vehicle]
+    if not vehicle_id:
+        raise ValueError("no vehicle_id")
     return Ping(
-        vehicle_id=row["vehicle_id"],
-        timestamp=float(row["timestamp"]),
-        latitude=float(row["latitude"]),
-        longitude=float(row["longitude"]),
-        bearing=number("bearing"),
-        speed=number("speed"),
-        trip_id=_opt(row, "trip_id"),
-        route_id=_opt(row, "route_id"),
+        vehicle_id=vehicle_id,
+        timestamp=float(row[timestamp]),
+        latitude=float(row[latitude]),
+        longitude=float(row[longitude]),
+        bearing=float(bearing) if bearing is not None else None,
+        speed=float(speed) if speed is not None else None,
+        trip_id=trip_id,
+        route_id=route_id,
         direction_id=int(direction) if direction is not None else None,
-        start_date=_opt(row, "start_date"),
-        start_time=_opt(row, "start_time"),
+        start_date=start_date,
+        start_time=start_time,
     )
 
 
