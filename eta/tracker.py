@@ -539,7 +539,9 @@ class VehicleTracker:
             carried = self._ran_on_to_next_trip(ping, x, y)
             if carried is not None:
                 return carried
-        elif self._barely_moved_in_silence(along, ping.timestamp) or self._turned_in_silence(along, ping):
+        elif ping.timestamp - s.progress_ts > cfg.gap_s and (
+            self._barely_moved_in_silence(along, ping.timestamp) or self._turned_in_silence(along, ping)
+        ):  # (both ask about a silence: the gap is checked here first, since most fixes follow one closely)
             # as likely on the next trip, whose line runs here too: the one it fits as well decides
             carried = self._ran_on_to_next_trip(ping, x, y, max_offset=offset + _NOISE_M)
             if carried is not None:

@@ -52,3 +52,11 @@ def test_a_file_without_a_required_column_is_refused_with_its_name(tmp_path: Pat
     path.write_text("vehicle_id,timestamp,latitude\nbus-1,100,-16.9\n", encoding="utf-8")
     with pytest.raises(ValueError, match="longitude"):
         list(read_pings(path, Counter()))
+
+
+def test_a_file_with_only_the_required_columns_gives_pings_without_the_rest(tmp_path: Path) -> None:
+    path = tmp_path / "pings.csv"
+    path.write_text("timestamp,vehicle_id,longitude,latitude\n100,bus-1,145.7,-16.9\n", encoding="utf-8")
+    (ping,) = read_pings(path, Counter())
+    assert (ping.vehicle_id, ping.timestamp, ping.latitude, ping.longitude) == ("bus-1", 100.0, -16.9, 145.7)
+    assert (ping.bearing, ping.speed, ping.trip_id, ping.direction_id, ping.start_time) == (None,) * 5
