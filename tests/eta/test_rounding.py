@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import struct
 
-from hypothesis import example, given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from eta.rounding import round_to
@@ -15,6 +15,7 @@ def _bits(value: float) -> bytes:
     return struct.pack("<d", value)
 
 
+@settings(max_examples=2000)
 @given(value=st.floats(allow_nan=False), digits=st.integers(min_value=0, max_value=4))
 @example(value=0.125, digits=2)  # ties go to the even hundredth, as the built-in's do
 @example(value=0.135, digits=2)  # not a tie in binary: 0.135 is stored a little above or below
@@ -26,6 +27,7 @@ def test_the_same_float_as_the_builtin_round(value: float, digits: int) -> None:
     assert _bits(round_to(value, digits)) == _bits(round(value, digits))
 
 
+@settings(max_examples=2000)
 @given(
     whole=st.integers(min_value=-(10**12), max_value=10**12),
     digits=st.integers(min_value=1, max_value=3),
