@@ -34,6 +34,7 @@ from eta.prediction.learned_state import (
 from eta.prediction.model_merge import merge_models
 from eta.prediction.travel_model import TOD_BIN_S, TravelModel, tod_bin
 from eta.prediction.trip_plan import TripPlan, plan_trip
+from eta.rounding import round_to
 from smartbus.messages import PredictionMethod, PredictionSet, StopEvent, StopPrediction, VehicleState
 
 DEFAULT_HORIZON_S = 3600.0
@@ -66,6 +67,12 @@ _METHOD: dict[str, PredictionMethod] = {
     "recent": "recent",
     "blend": "blend",
 }
+_STOP_PREDICTION_FIELDS = (
+    "trip_id", "service_date", "stop_id", "stop_sequence", "predicted_arrival", "scheduled_arrival", "method",
+    "uncertainty_s", "route_id",
+)
+if StopPrediction._fields != _STOP_PREDICTION_FIELDS:
+    raise ImportError("StopPrediction's fields changed: update Shown.to_set, which builds it by position")
 _RANK = {"prior": 0, "history": 1, "recent": 1, "blend": 2}
 # Off its route a bus may be detouring or on another trip than the tracker thinks: its times would mislead.
 _NO_PREDICTION_STATUSES = frozenset({"stale", "unassigned", "off_route"})
@@ -103,7 +110,7 @@ class _Entry:
     arrival: float  # UTC epoch seconds, as walked
     scheduled: float
     method: PredictionMethod
-    var: float  # of the walk's error up to here, seconds squared: riders' uncertainty is its root
+    uncertainty: float  # seconds: one standard deviation of the walk's error up to here
     fixed: float  # the latest scheduled departure the bus waits for before this stop (or -inf)
 
 
@@ -158,20 +165,15 @@ class Shown:
     feed_version: str | None
 
     def to_set(self) -> PredictionSet:
-        stops = tuple(
+        # positional, in _STOP_PREDICTION_FIELDS order (checked at import): the ETA worker builds one per stop of
+        # every set it publishes, and keywords take twice as long
+        stops = tuple([
             StopPrediction(
-                trip_id=e.plan.trip_id,
-                service_date=e.service_date,
-                stop_id=e.plan.stop_ids[e.index],
-                stop_sequence=e.plan.stop_sequences[e.index],
-                predicted_arrival=arrival,
-                scheduled_arrival=e.scheduled,
-                method=e.method,
-                uncertainty_s=round(math.sqrt(e.var), 1),
-                route_id=e.plan.route_id,
+                (plan := e.plan).trip_id, e.service_date, plan.stop_ids[e.index], plan.stop_sequences[e.index],
+                arrival, e.scheduled, e.method, e.uncertainty, plan.route_id,
             )
             for e, arrival in zip(self.entries, self.arrivals, strict=True)
-        )
+        ])
         return PredictionSet(self.vehicle_id, self.made_at, stops, self.feed_version)
 
 
@@ -531,7 +533,8 @@ class _Walk:
             self.open = False
             return False
         self.out.append(_Entry(
-            plan, service_date, index, arrival, origin + plan.arrival[index], method, self.var, self.fixed,
+            plan, service_date, index, arrival, origin + plan.arrival[index], method, round_to(math.sqrt(self.var), 1),
+            self.fixed,
         ))
         return True
 
@@ -612,7 +615,7 @@ class _Walk:
         last = len(segments)
         steps = 1
         previous = out[-1].arrival if out else now
-        exp = math.exp
+        exp, sqrt = math.exp, math.sqrt
         for j in range(start, last + 1):
             if len(out) >= max_stops:  # before estimating: a head walk needs one stop, not two
                 self.open = False
@@ -634,7 +637,8 @@ class _Walk:
                 self.open = False
                 break
             out.append(_Entry(
-                plan, service_date, j, arrival, origin + scheduled[j], method or _METHOD[best], var, self.fixed,
+                plan, service_date, j, arrival, origin + scheduled[j], method or _METHOD[best],
+                round_to(sqrt(var), 1), self.fixed,
             ))
             previous = arrival
             if j == last:
