@@ -185,7 +185,7 @@ _KIND_OF: Final[dict[type[Any], str]] = {cls: kind for kind, cls in _KINDS.items
 _STOP_FIELDS: Final = StopPrediction._fields
 _TRIP_FIELDS: Final = ("trip_id", "service_date", "route_id")  # shared by a trip's stops
 _STOP_ROW: Final = ("stop_id", "stop_sequence", "predicted_arrival", "scheduled_arrival", "method", "uncertainty_s")
-if set(_STOP_FIELDS) != set(_TRIP_FIELDS) | set(_STOP_ROW):
+if _STOP_FIELDS != ("trip_id", "service_date", *_STOP_ROW, "route_id"):  # the order _prediction_set_dict unpacks
     raise ImportError("StopPrediction changed its fields: update the prediction_set wire format")
 M = TypeVar("M", Ping, RejectedPing, VehicleState, StopEvent, PredictionSet)
 
@@ -208,18 +208,15 @@ def to_dict(message: Message) -> dict[str, Any]:
 
 def _prediction_set_dict(message: PredictionSet) -> dict[str, Any]:
     trips: list[dict[str, Any]] = []
-    current: dict[str, Any] | None = None
-    for stop in message.stops:
-        if current is None or (stop.trip_id, stop.service_date, stop.route_id) != (
-            current["trip_id"], current["service_date"], current["route_id"]
-        ):
-            current = {"trip_id": stop.trip_id, "service_date": stop.service_date, "route_id": stop.route_id,
-                       "stops": []}
-            trips.append(current)
-        current["stops"].append([
-            stop.stop_id, stop.stop_sequence, stop.predicted_arrival, stop.scheduled_arrival, stop.method,
-            stop.uncertainty_s,
-        ])
+    rows: list[list[Any]] | None = None
+    trip_id = service_date = route_id = None
+    # each stop unpacked in its fields' order (a tuple; checked with the row layout above): once per stop of every
+    # set the ETA worker publishes
+    for stop_trip, stop_date, stop_id, sequence, predicted, scheduled, method, uncertainty, stop_route in message.stops:
+        if rows is None or stop_trip != trip_id or stop_date != service_date or stop_route != route_id:
+            trip_id, service_date, route_id, rows = stop_trip, stop_date, stop_route, []
+            trips.append({"trip_id": trip_id, "service_date": service_date, "route_id": route_id, "stops": rows})
+        rows.append([stop_id, sequence, predicted, scheduled, method, uncertainty])
     return {
         "v": SCHEMA_VERSION,
         "type": "prediction_set",
