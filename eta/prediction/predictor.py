@@ -400,6 +400,36 @@ class LearningPredictor:
         )
         return state.timestamp - leave > OVERDUE_AT_START_S
 
+    def _head(self, state: VehicleState, plan: TripPlan, index: int, at_stop: bool,
+              quick: bool = True) -> tuple[TripPlan, int, float] | None:
+        """(plan, stop index, arrival) of the first stop ahead as a walk of one stop predicts it; None when it
+        lies beyond the horizon. Every fix asks this, and most come between two stops of the trip: for those the
+        walk's sums for that one stop are made here directly (`quick`), the same sums in the same order as
+        `_Walk.trip` and `_Walk._stops` make them (tests hold the two to the same floats)."""
+        shape_dist, service_date = state.shape_dist, state.service_date
+        assert service_date is not None
+        if not quick or at_stop or index == 0 or shape_dist is None or index > len(plan.segments):
+            walk = _Walk(self, state, max_stops=1)
+            walk.trip(plan, service_date, index, at_stop, shape_dist)
+            if not walk.out:
+                return None
+            first = walk.out[0]
+            return first.plan, first.index, first.arrival
+        now = state.timestamp
+        origin = self.origin(service_date)
+        stop_dist = plan.stop_dist
+        span = stop_dist[index] - stop_dist[index - 1]
+        share = min(max((stop_dist[index] - shape_dist) / span, 0.0), 1.0) if span > 0 else 0.0
+        log_run, _, _ = self.model.estimate(
+            plan.segments[index - 1], int((now - origin) // TOD_BIN_S), plan.prior_log[index - 1], now
+        )
+        seen = self._seen.get(state.vehicle_id)
+        pace = seen.pace if seen is not None and seen.has_pace else 0.0
+        arrival = now + math.exp(log_run + pace * self.model.pace_correlation()) * share  # (rho ** 1 is rho)
+        if arrival < now:
+            arrival = now
+        return None if arrival > state.timestamp + self.horizon_s else (plan, index, arrival)
+
     def _current(self, state: VehicleState) -> tuple[_Path, float] | None:
         """The vehicle's predicted path and how far to shift it: the whole walk is redone when the vehicle
         reaches a stop or the path is `RECOMPUTE_S` old; in between only the first stop is re-estimated
@@ -424,16 +454,14 @@ class LearningPredictor:
         key = (plan.trip_id, state.service_date)
         path = self._paths.get(state.vehicle_id)
         if path is not None and path.key == key and state.timestamp < path.redo_at:
-            head = _Walk(self, state, max_stops=1)
-            head.trip(plan, state.service_date, index, at_stop, state.shape_dist)
-            first = head.out[0] if head.out else None
+            first = self._head(state, plan, index, at_stop)
             # the stops passed since the walk drop off the front; the rest moves with the first one ahead
             for skip, entry in enumerate(path.entries[:3]):
-                if first is not None and entry.plan is first.plan and entry.index == first.index:
+                if first is not None and entry.plan is first[0] and entry.index == first[1]:
                     if skip:
                         del path.entries[:skip]
                     path.state = state
-                    return path, first.arrival - entry.arrival
+                    return path, first[2] - entry.arrival
         walk = _Walk(self, state)
         walk.trip(plan, state.service_date, index, at_stop, state.shape_dist)
         chained = 0
