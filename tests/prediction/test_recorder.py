@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -24,12 +25,12 @@ def _lines(recorder: PredictionRecorder, directory: Path) -> list[str]:
     ahead_of_state=st.floats(min_value=0.0, max_value=90.0, allow_nan=False),
 )
 def test_a_sets_lines_are_the_same_from_the_quick_writer_as_from_the_message(
-    cairns: Network, tmp_path_factory: object, steps: list[float], ahead_of_state: float
+    cairns: Network, tmp_path_factory: pytest.TempPathFactory, steps: list[float], ahead_of_state: float
 ) -> None:
     """Arrivals at any fraction of a second, some before the clock (a state older than the latest fix): each line
     shows the arrival rounded up to the tenth and never before the one above it, digit for digit the same as
     writing the message would."""
-    directory = Path(tmp_path_factory.mktemp("recorder"))  # type: ignore[attr-defined]
+    directory = tmp_path_factory.mktemp("recorder")
     quick, plain = PredictionRecorder(cairns, directory / "quick"), PredictionRecorder(cairns, directory / "plain")
     state = _state(cairns, _long_trip(cairns), 1, 0.5, 0.0, "in_transit")
     shown = quick.predictor.publish_shown(state)
