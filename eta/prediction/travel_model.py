@@ -126,8 +126,8 @@ class TravelModel:
         return RunEstimate(log_run, log_var, source)
 
     def estimate(self, seg: str, bin_: int, prior_log: float, at: float) -> tuple[float, float, Source]:
-        """`run_estimate` as a plain tuple, from what is cached since the model last learned (a walk asks
-        this for every stop ahead, so each source's weight is worked out once, not once per stop).
+        """`run_estimate` as a plain tuple, from what is cached since the model last learned from this segment and
+        from any (a walk asks this for every stop ahead, so each source's weight is worked out once, not per stop).
         The same sums in the same order as `_sources` and the fusion: the same floats to the last bit."""
         by_bin = self._fixed.get(seg)
         if by_bin is None:
