@@ -351,21 +351,22 @@ class LearningPredictor:
         (taken as passed)."""
         now = state.timestamp
         floor = now
-        entries: list[_Entry] = []
+        # a copy either way: the path drops its passed stops in place later
+        if passed_before == -math.inf:
+            entries = path.entries[:]
+        else:
+            entries = [e for e in path.entries if e.arrival + shift >= passed_before]
         arrivals: list[float] = []
         lean = 1.0 - EARLY_LEAN
         ceil = math.ceil
-        for e in path.entries:
+        for e in entries:
             arrival = e.arrival + shift
-            if arrival < passed_before:
-                continue
             start = e.fixed if e.fixed > now else now
             if arrival > start:
                 arrival = start + (arrival - start) * lean
             if arrival > floor:
                 floor = arrival
             shown = ceil(floor * 10.0) / 10.0  # ceil_tenth, inline: this runs for every stop of every set
-            entries.append(e)
             arrivals.append(shown if shown >= floor else shown + 0.1)
         return Shown(state.vehicle_id, now, entries, arrivals, state.feed_version)
 
