@@ -6,7 +6,6 @@ import csv
 import gzip
 import io
 import json
-import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -34,29 +33,25 @@ def read_pings(path: Path, bad: Counter[str]) -> Iterator[Ping]:
             raise ValueError(f"{path}: missing required columns {missing}")
         where = {name: k for k, name in enumerate(header)}  # a repeated column: its last, as a dict of the row has
         required = tuple(where[c] for c in _REQUIRED)
-        optional = tuple(where.get(c, -1) for c in _OPTIONAL)
-        # rows at least this long hold every optional column (when the header names them all)
-        full = max(optional) + 1 if min(optional) >= 0 else sys.maxsize
+        # a column the file lacks is read from one past the header's last, always blank
+        optional = tuple(where.get(c, len(header)) for c in _OPTIONAL)
+        width = max(*required, *optional) + 1
         for row in reader:
             if not row:
                 continue  # a blank line
+            if len(row) < width:  # a short row (or a lacking column): blank values, so a lacking required one fails
+                row.extend([""] * (width - len(row)))
             try:
-                yield _ping(row, required, optional, full)
-            except (ValueError, TypeError, IndexError):  # a short row lacks a required value
+                yield _ping(row, required, optional)
+            except (ValueError, TypeError):
                 bad["malformed_row"] += 1
 
 
-def _ping(row: list[str], required: tuple[int, ...], optional: tuple[int, ...], full: int) -> Ping:
+def _ping(row: list[str], required: tuple[int, ...], optional: tuple[int, ...]) -> Ping:
     vehicle, timestamp, latitude, longitude = required
     b, s, t, r, d, sd, st = optional
-    if len(row) >= full:  # every column there (the simulator's files): index them
-        bearing, speed, trip_id, route_id = row[b] or None, row[s] or None, row[t] or None, row[r] or None
-        direction, start_date, start_time = row[d] or None, row[sd] or None, row[st] or None
-    else:
-        width = len(row)
-        bearing, speed, trip_id, route_id, direction, start_date, start_time = (
-            (row[k] or None) if 0 <= k < width else None for k in optional
-        )
+    bearing, speed, trip_id, route_id = row[b] or None, row[s] or None, row[t] or None, row[r] or None
+    direction, start_date, start_time = row[d] or None, row[sd] or None, row[st] or None
     vehicle_id = row[vehicle]
     if not vehicle_id:
         raise ValueError("no vehicle_id")

@@ -67,12 +67,6 @@ _METHOD: dict[str, PredictionMethod] = {
     "recent": "recent",
     "blend": "blend",
 }
-_STOP_PREDICTION_FIELDS = (
-    "trip_id", "service_date", "stop_id", "stop_sequence", "predicted_arrival", "scheduled_arrival", "method",
-    "uncertainty_s", "route_id",
-)
-if StopPrediction._fields != _STOP_PREDICTION_FIELDS:
-    raise ImportError("StopPrediction's fields changed: update Shown.to_set, which builds it by position")
 _RANK = {"prior": 0, "history": 1, "recent": 1, "blend": 2}
 # Off its route a bus may be detouring or on another trip than the tracker thinks: its times would mislead.
 _NO_PREDICTION_STATUSES = frozenset({"stale", "unassigned", "off_route"})
@@ -165,8 +159,8 @@ class Shown:
     feed_version: str | None
 
     def to_set(self) -> PredictionSet:
-        # positional, in _STOP_PREDICTION_FIELDS order (checked at import): the ETA worker builds one per stop of
-        # every set it publishes, and keywords take twice as long
+        # positional, in the fields' order (smartbus.messages checks it at import): the ETA worker builds one per
+        # stop of every set it publishes, and keywords take twice as long
         stops = tuple([
             StopPrediction(
                 (plan := e.plan).trip_id, e.service_date, plan.stop_ids[e.index], plan.stop_sequences[e.index],
@@ -418,15 +412,11 @@ class LearningPredictor:
             return first.plan, first.index, first.arrival
         now = state.timestamp
         origin = self.origin(service_date)
-        stop_dist = plan.stop_dist
-        span = stop_dist[index] - stop_dist[index - 1]
-        share = min(max((stop_dist[index] - shape_dist) / span, 0.0), 1.0) if span > 0 else 0.0
         log_run, _, _ = self.model.estimate(
             plan.segments[index - 1], int((now - origin) // TOD_BIN_S), plan.prior_log[index - 1], now
         )
-        seen = self._seen.get(state.vehicle_id)
-        pace = seen.pace if seen is not None and seen.has_pace else 0.0
-        arrival = now + math.exp(log_run + pace * self.model.pace_correlation()) * share  # (rho ** 1 is rho)
+        pace = _pace(self._seen.get(state.vehicle_id)) * self.model.pace_correlation()  # the walk's rho ** 1 is rho
+        arrival = now + math.exp(log_run + pace) * _share_left(plan, index, shape_dist)
         if arrival < now:
             arrival = now
         return None if arrival > state.timestamp + self.horizon_s else (plan, index, arrival)
@@ -546,7 +536,7 @@ class _Walk:
         self.limit = state.timestamp + predictor.horizon_s
         seen = predictor._seen.get(state.vehicle_id)
         self.seen = seen
-        self.pace = seen.pace if seen is not None and seen.has_pace else 0.0
+        self.pace = _pace(seen)
         self.rho = self.model.pace_correlation()
         self.t = state.timestamp  # the clock of the walk: when the bus leaves the last stop walked
         self.var = _BASE_VAR
@@ -609,10 +599,7 @@ class _Walk:
             index = 1
         if index > last:
             return
-        share = 1.0
-        if partial and shape_dist is not None:
-            span = plan.stop_dist[index] - plan.stop_dist[index - 1]
-            share = min(max((plan.stop_dist[index] - shape_dist) / span, 0.0), 1.0) if span > 0 else 0.0
+        share = _share_left(plan, index, shape_dist) if partial and shape_dist is not None else 1.0
         self._stops(plan, service_date, origin, index, share, True, None)
 
     def next_trip(self, plan: TripPlan, service_date: str) -> None:
@@ -678,6 +665,17 @@ class _Walk:
                 found = dwell.get(stop_ids[j])
                 t = arrival + (found.mean if found is not None else scheduled_dwell[j])
         self.t, self.var, self.best = t, var, best
+
+
+def _pace(seen: _Seen | None) -> float:
+    """The vehicle's pace (log residual of its last observed run), 0 before it has one."""
+    return seen.pace if seen is not None and seen.has_pace else 0.0
+
+
+def _share_left(plan: TripPlan, index: int, shape_dist: float) -> float:
+    """How much of the segment into stop `index` lies ahead of a bus at `shape_dist` (0 to 1)."""
+    span = plan.stop_dist[index] - plan.stop_dist[index - 1]
+    return min(max((plan.stop_dist[index] - shape_dist) / span, 0.0), 1.0) if span > 0 else 0.0
 
 
 def _recompute_after(vehicle_id: str, now: float) -> float:
