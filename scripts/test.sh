@@ -22,9 +22,16 @@ echo "test.sh: mypy"
 .venv/bin/mypy --explicit-package-bases .
 
 status=0
-.venv/bin/pytest "$@" || status=$?
+# bootstrap.sh compiled the ETA core (eta/native.py): the tests run what production runs, and a missing
+# build fails the byte-for-byte comparison of compiled and interpreted replays instead of skipping it.
+SMARTBUS_REQUIRE_NATIVE=1 .venv/bin/pytest "$@" || status=$?
 if [ "$status" -eq 5 ]; then
     echo "test.sh: pytest collected no tests; that is a failure" >&2
     exit 1
+fi
+if [ "$#" -eq 0 ]; then
+    # The interpreted ETA core is what runs wherever nothing is compiled, or right after an edit: its tests too.
+    echo "test.sh: the ETA core's tests again, interpreted (SMARTBUS_NATIVE=0)"
+    SMARTBUS_NATIVE=0 .venv/bin/pytest -q tests/eta tests/prediction || status=$?
 fi
 exit "$status"
