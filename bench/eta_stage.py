@@ -30,6 +30,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from eta import native  # noqa: E402
 from eta.engine import Engine  # noqa: E402
 from eta.network import load_network  # noqa: E402
 from eta.prediction import LearningPredictor  # noqa: E402
@@ -134,6 +135,7 @@ def main() -> int:
     cpu_s, producer = asyncio.run(run(records))
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
           f"load average {load[0]:.2f} before, {os.getloadavg()[0]:.2f} after")
+    print(f"ETA core: {native.STATUS}")
     print(f"input: {len(records):,} pings of {pings_path if args.pings else f'a Cairns day (seed {args.seed})'}")
     print(f"ETA stage: {len(records) / cpu_s:,.0f} pings per CPU-second ({cpu_s:.1f} s of CPU)")
     for topic in sorted(producer.messages):

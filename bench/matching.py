@@ -29,6 +29,7 @@ import shapely
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from eta import native  # noqa: E402
 from eta.engine import Engine  # noqa: E402
 from eta.matching import ShapeMatcher  # noqa: E402
 from eta.network import Network, load_network  # noqa: E402
@@ -131,6 +132,7 @@ def main() -> None:
 
     print(f"{count} pings on {len(trip_ids)} Cairns trips, {args.noise:g} m noise, every {args.interval:g} s")
     print(f"rates in CPU time of this process; load average {load_start:.2f} at the start, {load_end:.2f} at the end")
+    print(f"ETA core: {native.STATUS}")
     print(f"engine   (match + state update + record) {count / engine_s:>10,.0f} pings/s  {wrong(got)}")
     print(f"windowed (matching alone)                {count / windowed_s:>10,.0f} pings/s  {wrong(windowed)}")
     print(f"shapely  (whole-shape projection)        {count / shapely_s:>10,.0f} pings/s  {wrong(whole)}")

@@ -49,6 +49,7 @@ import redis.asyncio as aioredis  # noqa: E402
 from aiokafka.admin import AIOKafkaAdminClient  # noqa: E402
 
 from bench.scratch_database import scratch_database  # noqa: E402
+from eta import native  # noqa: E402
 from eta.network import load_network  # noqa: E402
 from smartbus import messages  # noqa: E402
 from smartbus.bus.kafka import KafkaConsumer, KafkaProducer, ensure_topics  # noqa: E402
@@ -259,6 +260,7 @@ async def main() -> None:
     print(f"machine: {platform.machine()}, {os.cpu_count()} cpus, load {os.getloadavg()[0]:.1f}, "
           f"Python {platform.python_version()}; services: Kafka {settings.kafka_bootstrap}, "
           f"PostgreSQL, Redis on this machine; logs in {logs}")
+    print(f"ETA core (as the ETA workers load it): {native.STATUS}")
 
     t0 = time.perf_counter()
     pings = _generate(args.rate, args.seconds, tag)

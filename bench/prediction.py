@@ -27,6 +27,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from eta import native  # noqa: E402
 from eta.engine import Engine, EngineOutput  # noqa: E402
 from eta.network import Network, load_network  # noqa: E402
 from eta.prediction.recorder import PredictionRecorder  # noqa: E402
@@ -87,6 +88,7 @@ def main() -> int:
         print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
               f"Python {platform.python_version()}; input: {pings_path} ({len(pings)} pings)")
         print(f"load average before: {_load()} (a shared machine: compare runs made under similar load)")
+        print(f"ETA core: {native.STATUS}")
         tracker_s, full_s, predictor_s = [], [], []
         written = 0
         for _ in range(args.repeat):
