@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Final
 
 import numpy as np
 
@@ -11,20 +12,20 @@ from eta.matching import Match
 from eta.tracking_context import DayTrips, TrackingContext
 from smartbus.messages import Ping
 
-_SECONDS_TO_METRES = 0.05  # in the fit score, 20 s of schedule deviation weigh like 1 m off the shape
-_CLAIMED_PENALTY = 500.0  # a trip another vehicle runs is a poor guess, though not impossible
-_TERMINAL_DEG = 0.0027  # a trip's end and the next one's start within ~300 m are one terminal (as dispatched)
-_NOISE_M = 15.0  # GPS noise: a fix this close to two shapes fits both equally
-_OTHER_ROUTE_PENALTY = 10.0  # a bus mostly stays on its route: at a shared terminal, prefer its route's trips
-_WAIT_TO_METRES = 0.002  # waiting at a terminal, the sooner departure is likelier (one hour weighs 7.2 m)
+_SECONDS_TO_METRES: Final = 0.05  # in the fit score, 20 s of schedule deviation weigh like 1 m off the shape
+_CLAIMED_PENALTY: Final = 500.0  # a trip another vehicle runs is a poor guess, though not impossible
+_TERMINAL_DEG: Final = 0.0027  # a trip's end and the next one's start within ~300 m are one terminal (as dispatched)
+_NOISE_M: Final = 15.0  # GPS noise: a fix this close to two shapes fits both equally
+_OTHER_ROUTE_PENALTY: Final = 10.0  # a bus mostly stays on its route: at a shared terminal, prefer its route's trips
+_WAIT_TO_METRES: Final = 0.002  # waiting at a terminal, the sooner departure is likelier (one hour weighs 7.2 m)
 # A moving bus heading against a trip's direction there is on another trip (the same street the other way,
 # an opposite direction leaving the same terminal): it weighs like a fix far off the shape.
-_WRONG_WAY_PENALTY = 100.0
-WRONG_WAY_DEG = 120.0  # a bus heading this far off a line's direction is going the other way
-_HEADING_MIN_SPEED_MPS = 2.0  # slower than this, a device's bearing says little
+_WRONG_WAY_PENALTY: Final = 100.0
+WRONG_WAY_DEG: Final = 120.0  # a bus heading this far off a line's direction is going the other way
+_HEADING_MIN_SPEED_MPS: Final = 2.0  # slower than this, a device's bearing says little
 # A standing bus faces the way it was last seen going: a line turned further than this from it does not go its way
 # (a bus leaving its trip for the one its device names, while it stands, on a street both trips' lines cross)
-_STILL_FACING_DEG = 60.0
+_STILL_FACING_DEG: Final = 60.0
 
 
 def turn_between(a: float, b: float) -> float:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 from dataclasses import dataclass
+from typing import Final
 
 from eta.assignment import next_in_block
 from eta.network import Network
@@ -11,7 +12,7 @@ from eta.tracker import TrackerOutput, TrackState, VehicleTracker
 from eta.tracking_context import TrackerConfig, TrackingContext
 from smartbus.messages import Ping, VehicleState
 
-_SNAPSHOT_VERSION = 3
+_SNAPSHOT_VERSION: Final = 3
 
 
 @dataclass(frozen=True, slots=True)

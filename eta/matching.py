@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
+from typing import Final
 
 import numpy as np
 
@@ -232,9 +233,9 @@ class ShapeMatcher:
         return found
 
 
-_TWIN_STEP_M = 25.0  # resolution of ShapeMatcher.has_twin along the line
-_TWIN_RADIUS_M = 100.0  # another pass this near ...
-_TWIN_APART_M = 200.0  # ... and at least this far along the line from here is a twin
+_TWIN_STEP_M: Final = 25.0  # resolution of ShapeMatcher.has_twin along the line
+_TWIN_RADIUS_M: Final = 100.0  # another pass this near ...
+_TWIN_APART_M: Final = 200.0  # ... and at least this far along the line from here is a twin
 
 
 def _passes_near_itself(xy: np.ndarray, dist: np.ndarray) -> list[bool]:

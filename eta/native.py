@@ -10,6 +10,10 @@ used, as correct as ever, until the next build. So a stale build can never run i
 
 SMARTBUS_NATIVE=0 turns the compiled modules off; SMARTBUS_NATIVE_DIR moves the build (default var/native
 beside the packages).
+
+Writing for mypyc: a module constant marked Final is inlined (a plain global is a dictionary look-up on every
+use), but not a tuple: mypy 2.4's mypyc leaves a Final tuple unset (NameError "value for final name ... was
+not set" at its first use), so tuples stay plain globals. The replay comparison in the tests catches that.
 """
 
 from __future__ import annotations

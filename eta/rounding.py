@@ -11,8 +11,10 @@ correctly rounded: the very float the built-in returns.
 
 from __future__ import annotations
 
+from typing import Final
+
 _SCALES = tuple(float(10**digits) for digits in range(10))
-_FAST_BELOW = 2.0**52
+_FAST_BELOW: Final = 2.0**52
 
 
 def round_to(value: float, digits: int) -> float:

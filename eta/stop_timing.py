@@ -13,11 +13,11 @@ of a few metres of GPS noise and a small speed, so callers treat `reliable` Fals
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Final, Literal
 
 Ease = Literal["both", "accel", "brake", "none"]
 
-_WEAK_U = 0.2  # nearer a segment's start than this share of its time, u is mostly GPS noise
+_WEAK_U: Final = 0.2  # nearer a segment's start than this share of its time, u is mostly GPS noise
 
 
 def ease_kind(from_rest: bool, to_rest: bool) -> Ease:
@@ -93,7 +93,7 @@ def segment_clock(
 
 # a stop-to-stop run's timing has errors besides GPS noise (traffic, a driver's own pace): this share of the
 # time still to go, so a fix near the stop is trusted over one far back even at the same speed
-_MODEL_ERROR = 0.1
+_MODEL_ERROR: Final = 0.1
 
 
 def timed_run_end(

@@ -10,6 +10,7 @@ import dataclasses
 import math
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field, fields
+from typing import Final
 
 from eta.assignment import (
     WRONG_WAY_DEG,
@@ -61,44 +62,44 @@ if tuple(f.name for f in fields(VehicleState)) != _STATE_FIELDS:
 
 # (time, progress) of the fixes on the trip over this long are kept, to place fixes delivered late (devices
 # that buffer through a dead spot deliver minutes late), at most one per spacing so a 1 Hz device keeps few.
-_RECENT_S = 900.0
-_RECENT_SPACING_S = 10.0
+_RECENT_S: Final = 900.0
+_RECENT_SPACING_S: Final = 10.0
 # Refused fixes remembered, so a replayed batch refuses them again: more than one vehicle's share of a batch.
-_REFUSED_KEPT = 16
+_REFUSED_KEPT: Final = 16
 # A late fix that as nearly fits (within this much offset) a pass of the line this far along from the best is
 # left unplaced: no live fix says which pass it was on.
-_LATE_AMBIGUOUS_OFFSET_M = 15.0
-_LATE_AMBIGUOUS_ALONG_M = 150.0
-_TIMING_FIXES = 3  # moving fixes kept on the run into the next stop, to time its arrival
-_HELD_SHORT_M = 1.0  # where progress waits for a bus GPS puts past a stop it has not reached
-_AHEAD_SLACK_S = 3.0  # ... when its run reaches the stop more than this after the fix
-_STAND_REACH_M = 1500.0  # a trip's end may lie on the next trip's line up to this far beyond its first stop
-_SET_OFF_FROM_END_M = 300.0  # a bus this far along its next trip's line past where it ended the last has set off
-_SILENT_CRAWL_MPS = 1.5  # over a silence, slower than this on average is hardly moving (a jam at worst)
-_GAP_NEAR_M = 200.0  # a stop this near the last fix before a silence is timed by that fix's run
-_STAND_FIXES = 4  # fixes standing at a stand before their mean says which stand it is
-_STAND_SPREAD_M = 30.0  # ... none of them farther than this from their mean (GPS error, not a bus on the move)
-_AT_STAND_M = 12.0  # a bus whose mean position is this near a trip's first stop waits at its stand
-_STANDS_APART_M = 8.0  # ... when it is also this much nearer that stand than its trip's
-_SAME_WAVE_S = 600.0  # trips leaving a terminal within this of each other: its buses wait there together
-_STILL_WAITING_S = 60.0  # a bus seen waiting at a stand this recently is still there
-_STILL_FACING_S = 120.0  # a bus standing still faces the way it was going this recently (it pulled in to stand)
-_LEAVES_EARLY_S = 300.0  # no bus leaves its terminal this much before its trip is due out
-_LATE_SHARE_OF_HEADWAY = 0.9  # late for its trip by this share of the wait for the next: still that trip
-_PATH_FIXES = 8  # the fixes a rival trip must also explain before the bus is moved onto it
-_NOISE_M = 15.0  # GPS noise: per fix, a rival's shape may pass this much farther than ours
-_FAR_FROM_GUESS_M = 100.0  # a match this far along from where the speeds put the bus: check the other passes
-_CORNER_M = 25.0  # how far round a corner GPS error can put a fix
-_GPS_SIGMA_M = 10.0  # typical GPS error, off the line
-_GUESS_SPREAD = 0.15  # the guess of where a bus is now may be off by this share of the fastest it could have gone
-_MIN_GUESS_SPREAD_M = 50.0  # ... but never less than this
-_BEHIND_SPREAD = 2.0  # ... and twice that short of the guess (stops and lights the speeds know nothing of)
-_AGAINST_PENALTY = 9.0  # a pass going against the bus's heading weighs like 3 GPS errors off the line
-_STOP_TO_STOP_S = 40.0  # standing at two fixes this far apart, a bus may have driven to the next stop between
-_CREEPING_MPS = 2.0  # ... standing, or pulling in or out
-_HEADING_SIGMA_DEG = 45.0  # a pass turned further than this from the bus's heading, even round a corner, is doubtful
-_STANDING_AWAY_PENALTY = 4.0  # ... and one where a bus standing still would be away from any stop, like 2
-_ALONG_TO_OFFSET = 0.1  # choosing between legs, 100 m from the expected progress weigh like 10 m off the line
+_LATE_AMBIGUOUS_OFFSET_M: Final = 15.0
+_LATE_AMBIGUOUS_ALONG_M: Final = 150.0
+_TIMING_FIXES: Final = 3  # moving fixes kept on the run into the next stop, to time its arrival
+_HELD_SHORT_M: Final = 1.0  # where progress waits for a bus GPS puts past a stop it has not reached
+_AHEAD_SLACK_S: Final = 3.0  # ... when its run reaches the stop more than this after the fix
+_STAND_REACH_M: Final = 1500.0  # a trip's end may lie on the next trip's line up to this far beyond its first stop
+_SET_OFF_FROM_END_M: Final = 300.0  # a bus this far along its next trip's line past where it ended the last has set off
+_SILENT_CRAWL_MPS: Final = 1.5  # over a silence, slower than this on average is hardly moving (a jam at worst)
+_GAP_NEAR_M: Final = 200.0  # a stop this near the last fix before a silence is timed by that fix's run
+_STAND_FIXES: Final = 4  # fixes standing at a stand before their mean says which stand it is
+_STAND_SPREAD_M: Final = 30.0  # ... none of them farther than this from their mean (GPS error, not a bus on the move)
+_AT_STAND_M: Final = 12.0  # a bus whose mean position is this near a trip's first stop waits at its stand
+_STANDS_APART_M: Final = 8.0  # ... when it is also this much nearer that stand than its trip's
+_SAME_WAVE_S: Final = 600.0  # trips leaving a terminal within this of each other: its buses wait there together
+_STILL_WAITING_S: Final = 60.0  # a bus seen waiting at a stand this recently is still there
+_STILL_FACING_S: Final = 120.0  # a bus standing still faces the way it was going this recently (it pulled in to stand)
+_LEAVES_EARLY_S: Final = 300.0  # no bus leaves its terminal this much before its trip is due out
+_LATE_SHARE_OF_HEADWAY: Final = 0.9  # late for its trip by this share of the wait for the next: still that trip
+_PATH_FIXES: Final = 8  # the fixes a rival trip must also explain before the bus is moved onto it
+_NOISE_M: Final = 15.0  # GPS noise: per fix, a rival's shape may pass this much farther than ours
+_FAR_FROM_GUESS_M: Final = 100.0  # a match this far along from where the speeds put the bus: check the other passes
+_CORNER_M: Final = 25.0  # how far round a corner GPS error can put a fix
+_GPS_SIGMA_M: Final = 10.0  # typical GPS error, off the line
+_GUESS_SPREAD: Final = 0.15  # where the bus is now may be off by this share of the fastest it could have gone
+_MIN_GUESS_SPREAD_M: Final = 50.0  # ... but never less than this
+_BEHIND_SPREAD: Final = 2.0  # ... and twice that short of the guess (stops and lights the speeds know nothing of)
+_AGAINST_PENALTY: Final = 9.0  # a pass going against the bus's heading weighs like 3 GPS errors off the line
+_STOP_TO_STOP_S: Final = 40.0  # standing at two fixes this far apart, a bus may have driven to the next stop between
+_CREEPING_MPS: Final = 2.0  # ... standing, or pulling in or out
+_HEADING_SIGMA_DEG: Final = 45.0  # a pass turned further than this from the bus's heading, even at a bend, is doubtful
+_STANDING_AWAY_PENALTY: Final = 4.0  # ... and one where a bus standing still would be away from any stop, like 2
+_ALONG_TO_OFFSET: Final = 0.1  # choosing between legs, 100 m from the expected progress weigh like 10 m off the line
 
 
 @dataclass(slots=True)

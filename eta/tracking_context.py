@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass, field
+from typing import Final
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -14,8 +15,8 @@ from eta.network import Network
 from eta.prediction.blocks import BlockChains
 from eta.timeline import TimelineCache
 
-_GRID_M = 250.0  # cell size of the index of which shapes pass where
-_NOWHERE: dict[str, tuple[int, ...]] = {}
+_GRID_M: Final = 250.0  # cell size of the index of which shapes pass where
+_NOWHERE: Final[dict[str, tuple[int, ...]]] = {}
 
 
 @dataclass(frozen=True)

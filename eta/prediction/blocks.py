@@ -9,12 +9,13 @@ from __future__ import annotations
 import datetime as dt
 import heapq
 import math
+from typing import Final
 
 from eta.network import Network
 
-TERMINAL_RADIUS_M = 300.0  # the stands of one terminal
-MIN_LAYOVER_S = 120.0  # the usual minimum recovery time at a terminal
-MAX_LAYOVER_S = 5400.0
+TERMINAL_RADIUS_M: Final = 300.0  # the stands of one terminal
+MIN_LAYOVER_S: Final = 120.0  # the usual minimum recovery time at a terminal
+MAX_LAYOVER_S: Final = 5400.0
 
 
 def parse_service_date(service_date: str) -> dt.date:

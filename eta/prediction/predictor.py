@@ -19,6 +19,7 @@ import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 from eta.network import Network
 from eta.prediction.blocks import BlockChains, parse_service_date
@@ -37,53 +38,53 @@ from eta.prediction.trip_plan import TripPlan, plan_trip
 from eta.rounding import round_to
 from smartbus.messages import PredictionMethod, PredictionSet, StopEvent, StopPrediction, VehicleState
 
-DEFAULT_HORIZON_S = 3600.0
+DEFAULT_HORIZON_S: Final = 3600.0
 # A vehicle's whole walk is redone this often on average (new learning, holds, layovers); in between its first stop
 # is re-estimated on every ping and the rest shifts with it. 240 s rather than 120 s: a third fewer run estimates,
 # and on the Cairns day (seed 7) scores moved by under 0.05 points (MBTA 95.22 -> 95.18, ETA benchmark 93.27 -> 93.25).
 # Each walk is redone after its own share of RECOMPUTE_SPREAD around that, drawn from the vehicle and the time: after
 # a restart the whole fleet's walks are made in the same second, and at one fixed age they were all redone (and
 # republished) together again every 240 s.
-RECOMPUTE_S = 240.0
-RECOMPUTE_SPREAD = 0.5
-REWRITE_S = 10.0
-REFRESH_S = 120.0  # inside a rider's 180 s freshness window even with a 30 s ping interval and jitter
-SILENT_MAX_S = 600.0  # a silent bus's last predictions are repeated this long (GPS gaps of a few minutes)
+RECOMPUTE_S: Final = 240.0
+RECOMPUTE_SPREAD: Final = 0.5
+REWRITE_S: Final = 10.0
+REFRESH_S: Final = 120.0  # inside a rider's 180 s freshness window even with a 30 s ping interval and jitter
+SILENT_MAX_S: Final = 600.0  # a silent bus's last predictions are repeated this long (GPS gaps of a few minutes)
 # A silent bus may be running faster than predicted: the longer it has been silent, the more of the stops
 # predicted just ahead it may already have reached. Stops predicted sooner than this share of the silence
 # from now are taken as passed when its predictions are repeated.
-SILENT_PASSED_SHARE = 0.25
-MAX_NEXT_TRIPS = 4
-APPROACH_SPEED_MPS = 8.0  # heading for a trip's first stop: no segment to learn from yet
-LEFT_STOP_M = 10.0  # this far past a stop the bus has left it, whatever the tracker calls it
+SILENT_PASSED_SHARE: Final = 0.25
+MAX_NEXT_TRIPS: Final = 4
+APPROACH_SPEED_MPS: Final = 8.0  # heading for a trip's first stop: no segment to learn from yet
+LEFT_STOP_M: Final = 10.0  # this far past a stop the bus has left it, whatever the tracker calls it
 # Shown times lean early by this share of the time to go: a rider who comes early waits a little, one who
 # comes late misses the bus, so every industry yardstick tolerates a bus later than shown more than earlier.
-EARLY_LEAN = 0.06
-BASE_UNCERTAINTY_S = 20.0
-_BASE_VAR = BASE_UNCERTAINTY_S**2
-_METHOD: dict[str, PredictionMethod] = {
+EARLY_LEAN: Final = 0.06
+BASE_UNCERTAINTY_S: Final = 20.0
+_BASE_VAR: Final = BASE_UNCERTAINTY_S**2
+_METHOD: Final[dict[str, PredictionMethod]] = {
     "prior": "schedule_delay",
     "history": "history",
     "recent": "recent",
     "blend": "blend",
 }
-_RANK = {"prior": 0, "history": 1, "recent": 1, "blend": 2}
+_RANK: Final = {"prior": 0, "history": 1, "recent": 1, "blend": 2}
 # Off its route a bus may be detouring or on another trip than the tracker thinks: its times would mislead.
-_NO_PREDICTION_STATUSES = frozenset({"stale", "unassigned", "off_route"})
+_NO_PREDICTION_STATUSES: Final = frozenset({"stale", "unassigned", "off_route"})
 # A fix this far from its trip's line is not on the trip where the tracker holds the bus: the tracker calls it
 # off route only once it stays off (a detour, or a device naming another trip), but its first fixes off the
 # line already mislead, as much as the later ones. Not so for a bus on layover before its trip's departure: a
 # stand may lie a street away from the first stop, and the timetable, not where it stands, sets when it leaves.
-OFF_LINE_M = 80.0
+OFF_LINE_M: Final = 80.0
 # A bus still at a trip's first stop this long after it should have left is not running that trip (the
 # tracker guessed the block's next trip wrong, or the bus is out of service): predict nothing from it.
-OVERDUE_AT_START_S = 180.0
+OVERDUE_AT_START_S: Final = 180.0
 # How long after its scheduled start a bus that was early at the first stop leaves it (start lag), and how long
 # a late bus stands there before it sets off (turnaround), are learned only from plausible stays. A bus leaving
 # hours early, or standing for an hour, is on another trip than the one it was tracked on (a device naming the
 # wrong trip): one such stay would move the learned mean by minutes for every bus after it.
 START_LAG_LEARNED_S = (-600.0, 1800.0)
-TURNAROUND_LEARNED_MAX_S = 1800.0
+TURNAROUND_LEARNED_MAX_S: Final = 1800.0
 
 log = logging.getLogger(__name__)
 

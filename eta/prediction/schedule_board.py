@@ -11,15 +11,16 @@ import datetime as dt
 from bisect import bisect_left
 from collections.abc import Iterable
 from itertools import islice
+from typing import Final
 from zoneinfo import ZoneInfo
 
 from eta.prediction.predictor import LearningPredictor
 from smartbus.messages import PredictionSet, StopPrediction
 
-INTERVAL_S = 120.0  # well inside a rider's 180 s freshness window
-COVERED_S = 180.0
-SILENT_CHECK_S = 30.0
-STARTED_GRACE_S = 600.0  # a trip whose bus is late to pull out is still shown for this long
+INTERVAL_S: Final = 120.0  # well inside a rider's 180 s freshness window
+COVERED_S: Final = 180.0
+SILENT_CHECK_S: Final = 30.0
+STARTED_GRACE_S: Final = 600.0  # a trip whose bus is late to pull out is still shown for this long
 
 
 class ScheduleBoard:

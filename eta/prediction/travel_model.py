@@ -16,22 +16,22 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from eta.prediction.estimate import Running
 
-TOD_BIN_S = 1800  # history profiles per half hour of the service day
+TOD_BIN_S: Final = 1800  # history profiles per half hour of the service day
 RECENT_AGE_BUCKETS_S = (300.0, 900.0, 1800.0, 3600.0, 7200.0)  # a recent run older than the last is ignored
-HISTORY_SHRINK = 2.0  # a half hour seen a few times leans on the segment's all-day mean
-HISTORY_TRUSTED_N = 3  # from this many runs on, the schedule's prior is left out of the fusion
-LEARN_RATE = 0.05  # exponential weight once enough runs are seen: about the last 20
-ERROR_LEARN_RATE = 0.01
-PACE_DEFAULT_CORRELATION = 0.5
-PRIOR_BIAS_SHRINK = 20.0  # runs seen count for n / (n + this) of the network-wide bias: half at 20 runs
-PACE_MIN_PAIRS = 30
+HISTORY_SHRINK: Final = 2.0  # a half hour seen a few times leans on the segment's all-day mean
+HISTORY_TRUSTED_N: Final = 3  # from this many runs on, the schedule's prior is left out of the fusion
+LEARN_RATE: Final = 0.05  # exponential weight once enough runs are seen: about the last 20
+ERROR_LEARN_RATE: Final = 0.01
+PACE_DEFAULT_CORRELATION: Final = 0.5
+PRIOR_BIAS_SHRINK: Final = 20.0  # runs seen count for n / (n + this) of the network-wide bias: half at 20 runs
+PACE_MIN_PAIRS: Final = 30
 # Starting error variances (log seconds squared) before any error is measured: the schedule is known
 # to be rough, history and a fresh recent run better.
-_INITIAL_ERRORS = {"prior": 0.09, "segment": 0.06, "history_few": 0.05, "history": 0.04}
+_INITIAL_ERRORS: Final = {"prior": 0.09, "segment": 0.06, "history_few": 0.05, "history": 0.04}
 
 Source = Literal["prior", "history", "recent", "blend"]
 # the history source's error key (None: no history) and its log run, whether the schedule's prior counts, and the

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Final
 
 from eta.network import Trip
 
 # A timetable rounded to the minute gives 0 s between close stops; no bus covers a segment faster than this.
-PRIOR_MAX_SPEED_MPS = 12.0
+PRIOR_MAX_SPEED_MPS: Final = 12.0
 
 
 @dataclass(frozen=True, slots=True)
