@@ -587,6 +587,12 @@ class _Walk:
             partial = shape_dist is not None and index < last and shape_dist > plan.stop_dist[index] + LEFT_STOP_M
             if partial:
                 self.t = self.now
+                # Stops closer together than GPS tells apart (two bays 16 m apart): held at the first, the bus
+                # has come as near the next as a bus standing at it would be, and may well be standing there.
+                # A time for a stop it is at is no prediction of an arrival to come: left out.
+                reached = shape_dist + LEFT_STOP_M if shape_dist is not None else -math.inf
+                while index + 1 <= last and plan.stop_dist[index + 1] < reached:
+                    index += 1
             else:
                 arrived = self.p.arrived_at(self.state.vehicle_id, plan, index, self.now)
                 self.t = max(self._leave(plan, origin, index, arrived), self.now)

@@ -223,3 +223,30 @@ def test_after_a_restart_the_fleets_walks_are_redone_over_two_minutes_not_all_at
     assert RECOMPUTE_S * 0.75 <= redo[0] and redo[-1] <= RECOMPUTE_S * 1.25
     assert redo[-1] - redo[0] > 90.0  # spread over most of the two minutes
     assert redo == sorted(path.redo_at - now for path in again._paths.values())  # a replay gives the same
+
+
+def test_a_bus_held_at_a_stop_but_as_near_the_next_one_a_few_metres_on_is_not_predicted_there(
+    cairns: Network,
+) -> None:
+    # Two stops closer together than GPS tells apart (Cairns has bays 16 m apart): the tracker holds the bus at
+    # the first while it may stand at the second. Predicting "due now" there, a minute after it came, is garbage.
+    ids = cairns.trips_on(cairns.service_day_for(DAY)[0])
+    trip_id, index = next(
+        (t, i)
+        for t in ids
+        for i in range(1, len(cairns.trips[t].stop_ids) - 2)
+        if cairns.trips[t].stop_dist[i + 1] - cairns.trips[t].stop_dist[i] < 20.0
+    )
+    trip = cairns.trips[trip_id]
+    first, second = float(trip.stop_dist[index]), float(trip.stop_dist[index + 1])
+    held = _state(cairns, trip_id, index, 1.0, 60.0, "at_stop")
+
+    def predicted(shape_dist: float) -> list[int]:
+        found = LearningPredictor(cairns).predict(dataclasses.replace(held, shape_dist=shape_dist))
+        assert found is not None
+        return [s.stop_sequence for s in found.stops if s.trip_id == trip_id]
+
+    following, after = int(trip.stop_sequences[index + 1]), int(trip.stop_sequences[index + 2])
+    assert predicted(first + 2.0)[0] == following  # standing at the first stop: the next one is still to come
+    assert predicted(second - 0.5)[0] == after  # as near the next as a bus standing there: not predicted there
+    assert predicted(second + 3.0)[0] == after  # past it already
