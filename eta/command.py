@@ -70,6 +70,7 @@ async def _main(
     reload_seconds: float,
     notices_namespace: str,
 ) -> None:
+    from eta import native
     from eta.engine import Engine
     from eta.network import Network, load_network
     from eta.worker import CHECKPOINT_EVERY_S, EtaStage
@@ -85,6 +86,7 @@ async def _main(
     from smartbus.stream.process import ensure_topics_with_retry, serve_metrics, start_with_retry, stop_on_signals
     from smartbus.stream.tracker_snapshots import RedisTrackerSnapshots
 
+    log.info("ETA core: %s", native.STATUS)  # interpreted is correct, but slower: say which this worker runs
     settings = load_settings()
     network = load_network(gtfs, settings.cache_dir)
     learned = learned_state_keeper(settings, network, group)
