@@ -181,6 +181,9 @@ class LearningPredictor:
         self._plans: dict[str, TripPlan] = {}
         self._origins: dict[str, float] = {}
         self._seen: dict[str, _Seen] = {}
+        # (trip, service date, when) a vehicle was first seen standing at the first stop of that trip: when it
+        # came there, as far as we know, while no stop event says so (its first trip of the day, say)
+        self._stand_since: dict[str, tuple[str, str, float]] = {}
         self._paths: dict[str, _Path] = {}
         self._lengths: dict[str, float] | None = None
         self.blocks = BlockChains(network)
@@ -369,14 +372,19 @@ class LearningPredictor:
         """When the vehicle reached stop `index` of `plan`, where it stands now. At a trip's first stop
         that is when it ended the trip before (the tracker reports the first stop only once it leaves)."""
         seen = self._seen.get(vehicle_id)
-        if seen is None:
-            return default
-        if seen.trip_id == plan.trip_id and seen.index == index:
-            return seen.arrival
-        if index == 0 and seen.trip_id != plan.trip_id:
-            before = self.plan(seen.trip_id)
-            if before is not None and seen.index == len(before.segments) and seen.arrival <= default:
+        if seen is not None:
+            if seen.trip_id == plan.trip_id and seen.index == index:
                 return seen.arrival
+            if index == 0 and seen.trip_id != plan.trip_id:
+                before = self.plan(seen.trip_id)
+                if before is not None and seen.index == len(before.segments) and seen.arrival <= default:
+                    return seen.arrival
+        if index == 0:
+            # No trip ended here that we saw: it came no later than when it was first seen standing here.
+            # Taking `default` (now) instead put its departure a turnaround after every fix, forever receding.
+            since = self._stand_since.get(vehicle_id)
+            if since is not None and since[0] == plan.trip_id and since[2] <= default:
+                return since[2]
         return default
 
     def stands_for(self, state: VehicleState) -> tuple[str, str] | None:
@@ -440,6 +448,10 @@ class LearningPredictor:
         if plan is None or index is None:
             return None
         at_stop = state.status in ("at_stop", "layover")
+        if at_stop and index == 0:
+            since = self._stand_since.get(state.vehicle_id)
+            if since is None or since[0] != plan.trip_id or since[1] != state.service_date:
+                self._stand_since[state.vehicle_id] = (plan.trip_id, state.service_date, state.timestamp)
         if at_stop and index == 0 and self._overdue_at_start(state, plan):
             self._paths.pop(state.vehicle_id, None)
             return None

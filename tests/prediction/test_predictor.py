@@ -250,3 +250,21 @@ def test_a_bus_held_at_a_stop_but_as_near_the_next_one_a_few_metres_on_is_not_pr
     assert predicted(first + 2.0)[0] == following  # standing at the first stop: the next one is still to come
     assert predicted(second - 0.5)[0] == after  # as near the next as a bus standing there: not predicted there
     assert predicted(second + 3.0)[0] == after  # past it already
+
+
+def test_a_bus_waiting_at_its_first_stop_since_before_its_time_is_predicted_to_leave_on_time_not_ever_later(
+    cairns: Network,
+) -> None:
+    # No stop event says when it came (its first trip of the day): it came no later than it was first seen there.
+    # Taking each fix's time instead put its departure a turnaround after every fix, receding as it waited.
+    trip_id = _long_trip(cairns)
+    trip = cairns.trips[trip_id]
+    predictor = LearningPredictor(cairns)
+    firsts = []
+    for offset in (-40.0, -25.0, -10.0, 5.0):  # from its scheduled departure, standing there; due out 20 s after it
+        found = predictor.predict(_state(cairns, trip_id, 0, 0.0, offset, "layover"))
+        assert found is not None
+        ours = [s for s in found.stops if s.trip_id == trip_id]
+        assert ours[0].stop_sequence == int(trip.stop_sequences[1])
+        firsts.append(ours[0].predicted_arrival)
+    assert max(firsts) - min(firsts) < 5.0, firsts
