@@ -13,24 +13,27 @@ from eta.evaluation.records import ArrivalKey, Observed, PredictionHistory
 
 def read_observed(path: Path) -> list[Observed]:
     """Observed arrivals, one per (service_date, trip_id, stop_sequence): the first seen wins."""
-    rows: list[tuple[str, str, str, float]] = []
+    rows: list[tuple[str, str, str, float, float | None]] = []
     if path.suffix == ".jsonl":
         with path.open(encoding="utf-8") as f:
             for line in f:
                 if line.strip():
                     r = json.loads(line)
-                    rows.append((r["service_date"], r["trip_id"], str(r["stop_sequence"]), float(r["arrival_time"])))
+                    left = r.get("departure_time")
+                    rows.append((r["service_date"], r["trip_id"], str(r["stop_sequence"]), float(r["arrival_time"]),
+                                 None if left is None else float(left)))
     else:
         with path.open(encoding="utf-8", newline="") as f:
             rows.extend(
-                (r["service_date"], r["trip_id"], r["stop_sequence"], float(r["arrival_time"]))
+                (r["service_date"], r["trip_id"], r["stop_sequence"], float(r["arrival_time"]),
+                 float(r["departure_time"]) if r.get("departure_time") else None)
                 for r in csv.DictReader(f)
             )
     seen: dict[ArrivalKey, Observed] = {}
-    for date, trip, seq, arrival in rows:
+    for date, trip, seq, arrival, departure in rows:
         key = (date, trip, int(seq))
         if key not in seen:
-            seen[key] = Observed(key, arrival)
+            seen[key] = Observed(key, arrival, departure)
     return list(seen.values())
 
 

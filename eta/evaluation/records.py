@@ -12,6 +12,7 @@ ArrivalKey = tuple[str, str, int]  # service_date, trip_id, stop_sequence
 class Observed:
     key: ArrivalKey
     arrival: float  # UTC epoch seconds
+    departure: float | None = None  # UTC epoch seconds; None when not known (then taken as the arrival)
 
 
 @dataclass(slots=True)

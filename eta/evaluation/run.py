@@ -16,13 +16,20 @@ from eta.network import Network
 AFTER_ARRIVAL_TOLERANCE_S = 60.0  # the tracker needs a ping or two to see that the bus has arrived
 
 
-def _after_arrival(observed: list[Observed], histories: dict[ArrivalKey, PredictionHistory]) -> int:
-    """Predictions made well after their arrival was observed: for a stop already passed."""
+def _after_arrival(
+    observed: list[Observed], histories: dict[ArrivalKey, PredictionHistory], departure: bool = False
+) -> int:
+    """Predictions made well after their arrival was observed (the strict count), or with `departure` well after
+    the bus left the stop (the issue's rule: no prediction for a stop already passed; a bus standing at a stop,
+    at its trip's first stop above all, has not passed it yet)."""
     count = 0
     for obs in observed:
         history = histories.get(obs.key)
         if history is not None:
-            count += len(history.made_at) - bisect_right(history.made_at, obs.arrival + AFTER_ARRIVAL_TOLERANCE_S)
+            moment = obs.arrival
+            if departure and obs.departure is not None:
+                moment = max(moment, obs.departure)
+            count += len(history.made_at) - bisect_right(history.made_at, moment + AFTER_ARRIVAL_TOLERANCE_S)
     return count
 
 
@@ -43,6 +50,7 @@ def evaluate(network: Network, pings: Path, predictions: Path, observed_path: Pa
             "before_made_at": found.before_made_at,
             "not_monotone": found.not_monotone,
             "after_observed_arrival": _after_arrival(observed, found.histories),
+            "after_observed_departure": _after_arrival(observed, found.histories, departure=True),
         },
         "scores": scores,
         "margins_over_best_baseline": report.margins(scores),

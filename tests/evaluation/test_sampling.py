@@ -11,6 +11,7 @@ from eta.evaluation.baselines import history_lookup
 from eta.evaluation.files import read_observed, read_predictions
 from eta.evaluation.metrics import score, wobble
 from eta.evaluation.records import Observed, PredictionHistory
+from eta.evaluation.run import _after_arrival
 from eta.evaluation.sampling import rider_samples
 
 A = 100_000.0  # the observed arrival
@@ -96,4 +97,16 @@ def test_reading_files_counts_garbage_and_keeps_the_first_observation(tmp_path: 
         "vehicle_id,trip_id,service_date,stop_id,stop_sequence,arrival_time,departure_time,served\n"
         "v,t,20240514,a,1,100.5,110,1\nv,t,20240514,a,1,200,210,1\n"
     )
-    assert read_observed(truth) == [Observed(("20240514", "t", 1), 100.5)]
+    assert read_observed(truth) == [Observed(("20240514", "t", 1), 100.5, 110.0)]
+
+
+def test_a_prediction_made_while_the_bus_stands_at_the_stop_is_garbage_only_by_the_strict_count() -> None:
+    # at its first stop from 100 to 300 (waiting for its time); predictions made at 150, 250 and 400
+    history = PredictionHistory()
+    for made_at in (150.0, 250.0, 400.0):
+        history.add(made_at, 300.0)
+    standing = Observed(KEY, 100.0, 300.0)
+    assert _after_arrival([standing], {KEY: history}) == 2  # made over a minute after it came: 250 and 400
+    assert _after_arrival([standing], {KEY: history}, departure=True) == 1  # after it left: 400 only
+    unknown = Observed(KEY, 100.0)  # departure not observed: the arrival stands for it
+    assert _after_arrival([unknown], {KEY: history}, departure=True) == 2
