@@ -12,6 +12,8 @@ COPY ingest ./ingest
 COPY eta ./eta
 COPY api ./api
 COPY simulator ./simulator
+# The build runs here in /src, on these sources (mypy will not compile from site-packages); the installed copies are
+# the same files, so the digest in the build's manifest matches them (checked with a local venv: no Docker here).
 RUN python -m venv /opt/smartbus \
     && /opt/smartbus/bin/pip install '.[native]' \
     && SMARTBUS_NATIVE_DIR=/opt/native /opt/smartbus/bin/python -m smartbus.native_build \

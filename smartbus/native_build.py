@@ -3,9 +3,10 @@
     python -m smartbus.native_build [--force]
 
 Does nothing when the build there is already for the sources on disk. Needs mypy (which brings mypyc), a C
-compiler and Python's headers; scripts/bootstrap.sh installs them. The build happens in a fresh directory
-that replaces the old one only once complete, so a failed or interrupted build leaves the interpreted
-modules in use, never half a build.
+compiler and Python's headers; scripts/bootstrap.sh installs them. Run it on a source tree (mypy will not
+compile modules in site-packages): the Dockerfile runs it in its copy of the sources, the same files it
+installs. The build happens in a fresh directory that replaces the old one only once complete, so a failed
+or interrupted build leaves the interpreted modules in use, never half a build.
 """
 
 from __future__ import annotations
