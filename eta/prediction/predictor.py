@@ -370,7 +370,8 @@ class LearningPredictor:
 
     def arrived_at(self, vehicle_id: str, plan: TripPlan, index: int, default: float) -> float:
         """When the vehicle reached stop `index` of `plan`, where it stands now. At a trip's first stop
-        that is when it ended the trip before (the tracker reports the first stop only once it leaves)."""
+        that is when it ended the trip before (the tracker reports the first stop only once it leaves), or
+        else when it was first seen standing there."""
         seen = self._seen.get(vehicle_id)
         if seen is not None:
             if seen.trip_id == plan.trip_id and seen.index == index:
