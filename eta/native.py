@@ -1,8 +1,8 @@
 """The ETA core's hot modules compiled by mypyc, used only when built from exactly the sources on disk.
 
 The per-ping path (matching, tracking, predicting, replay) is plain typed Python; mypyc compiles those same
-modules to C extensions (`python -m smartbus.native_build`, run by scripts/bootstrap.sh) for about twice
-the speed with the same results: the compiled and interpreted replays are compared byte for byte in the
+modules to C extensions (`python -m smartbus.native_build`, run by scripts/bootstrap.sh) for 1.5 to 2
+times the speed with the same results: the compiled and interpreted replays are compared byte for byte in the
 tests. The build goes to its own directory, never next to the sources, with a manifest naming the digest
 of the sources it was built from. At the first `import eta...` the manifest is checked: when the sources
 have changed since (an edit, a checkout), or the build is for another Python, the interpreted modules are
