@@ -32,6 +32,7 @@ sys.path.insert(0, str(REPO))
 
 from eta.network import Network, load_network  # noqa: E402
 from eta.replay import replay  # noqa: E402
+from simulator.sinks import strip_trip_fields  # noqa: E402
 
 SMARTBUS = str(Path(sys.executable).with_name("smartbus"))
 FEEDS = {
@@ -41,7 +42,6 @@ FEEDS = {
     "no_shapes": REPO / "tests" / "data" / "feeds" / "no_shapes",
     "holiday_frequencies": REPO / "tests" / "data" / "feeds" / "holiday_frequencies",
 }
-STRIPPED = ("trip_id", "route_id", "direction_id", "start_date", "start_time")
 BAD_FIX = {"zero", "swapped", "jump"}  # faults that move the reported position: not the matcher's to place
 WRONG_LEG_ALONG_M = 200.0
 WRONG_LEG_NEAR_M = 60.0
@@ -82,18 +82,6 @@ class Score:
             f"detected {pct(self.detected, self.arrivals)}  "
             f"within 10 s {pct(self.within_10s, self.detected)}  within 30 s {pct(self.within_30s, self.detected)}"
         )
-
-
-def strip_trip_fields(src: Path, dst: Path) -> None:
-    with src.open(newline="") as f_in, dst.open("w", newline="") as f_out:
-        reader = csv.DictReader(f_in)
-        writer = csv.DictWriter(f_out, fieldnames=list(reader.fieldnames or []))
-        writer.writeheader()
-        for row in reader:
-            for key in STRIPPED:
-                if key in row:
-                    row[key] = ""
-            writer.writerow(row)
 
 
 def _point_at(network: Network, shape_id: str, dist: float) -> tuple[float, float]:

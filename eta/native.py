@@ -135,7 +135,3 @@ def _install() -> str:
 
 # What this process runs, for benchmarks and logs to print beside their figures.
 STATUS: Final = _install()
-
-
-def is_compiled() -> bool:
-    return STATUS.startswith("compiled")

@@ -453,9 +453,9 @@ class LearningPredictor:
             since = self._stand_since.get(state.vehicle_id)
             if since is None or since[0] != plan.trip_id or since[1] != state.service_date:
                 self._stand_since[state.vehicle_id] = (plan.trip_id, state.service_date, state.timestamp)
-        if at_stop and index == 0 and self._overdue_at_start(state, plan):
-            self._paths.pop(state.vehicle_id, None)
-            return None
+            if self._overdue_at_start(state, plan):
+                self._paths.pop(state.vehicle_id, None)
+                return None
         key = (plan.trip_id, state.service_date)
         path = self._paths.get(state.vehicle_id)
         if path is not None and path.key == key and state.timestamp < path.redo_at:
