@@ -813,6 +813,15 @@ class VehicleTracker:
                 farthest = max(v0, s.cruise_mps) * elapsed
                 if v0 < _CREEPING_MPS:
                     guess = s.progress + 0.5 * farthest
+            elif s.pending_arrival is None and elapsed > _STOP_TO_STOP_S:
+                # a stop on the way: a bus that served it stood there for a dwell its two speeds know nothing of
+                # (where the line comes back past itself, the pass the speeds alone point to may be a lap ahead)
+                stop_dist = self._trip().stop_dist
+                i = s.next_stop
+                if i < len(stop_dist) and s.progress < stop_dist[i] < guess:
+                    pace = gradual / elapsed
+                    lost = (cfg.typical_dwell_s + pace / cfg.brake_mps2) * pace
+                    guess = max(stop_dist[i], guess - lost)
             along, offset = matcher.locate(x, y, lo, hi, guess)
             if offset <= cfg.off_route_m * 0.5:
                 misaligned = _misalignment(matcher, along, heading) if heading is not None else 0.0
@@ -868,7 +877,8 @@ class VehicleTracker:
         # a bus stops at stops and lights its two speeds know nothing of, so short of it is likelier
         ahead = max(farthest if vague else _GUESS_SPREAD * farthest, _MIN_GUESS_SPREAD_M)
         behind = ahead if vague else _BEHIND_SPREAD * ahead
-        standing = speed is not None and speed < cfg.stopped_mps
+        # standing, or creeping in or out: where a bus does that is most often a stop
+        standing = speed is not None and speed < _CREEPING_MPS
         stop_dist = self._trip().stop_dist
 
         def score(m: Match) -> float:
@@ -881,7 +891,7 @@ class VehicleTracker:
                 if turned > _HEADING_SIGMA_DEG:
                     total += (turned / _HEADING_SIGMA_DEG) ** 2
             if standing and not _near_stop(stop_dist, m.dist, cfg.depart_radius_m):
-                total += _STANDING_AWAY_PENALTY  # a bus standing still is most often at a stop
+                total += _STANDING_AWAY_PENALTY
             return total
 
         return min(options, key=score)

@@ -128,3 +128,38 @@ def test_the_matcher_knows_where_a_line_comes_back_near_itself(cairns: Network) 
         far = np.abs(along - along[k]) >= 200.0
         near = np.hypot(*(points[far] - points[k]).T).min() <= 100.0 if far.any() else False
         assert matcher.has_twin(float(along[k])) == near, f"at {along[k]:.0f} m"
+
+
+# Cairns trip 4166572 stops at 6,521 m, then passes a corner at about 6,810 m, goes round a loop by its stop at
+# 7,304 m and comes back along the same street, the same way, at about 7,430 m.
+LOOP_AFTER_A_STOP = "CNS2014-CNS_MUL-Weekday-00-4166572"
+
+
+def test_a_fix_after_a_stop_its_speeds_know_nothing_of_is_on_the_pass_before_the_loop(cairns: Network) -> None:
+    """Last heard 120 m short of a stop, heard again a minute later at speed on the street the loop comes back
+    to. At the two speeds alone it could be round the loop; but a bus that served the stop stood there."""
+    bus = Bus(cairns, LOOP_AFTER_A_STOP)
+    assert bus.matcher.has_twin(6810.0)
+    last = bus.drive_to(6300.0, 11.6)
+    assert bus.ping(last + 20.0, 6400.0, 11.6) is not None
+    got = bus.ping(last + 83.0, 6810.0, 20.1)
+    assert got is not None and abs(got - 6810.0) <= 40.0, f"put at {got} m"
+
+
+# Cairns trip 4180085 leaves its terminal along a street it comes back to: its first stop after it, at 1,737 m,
+# is near where the line passed 490 m earlier, going the same way.
+BACK_PAST_THE_START = "CNS2014-CNS_MUL-Weekday-00-4180085"
+
+
+def test_a_bus_creeping_where_the_line_passes_twice_is_on_the_pass_with_the_stop(cairns: Network) -> None:
+    """Heard at speed just out of the terminal, then not for 87 s, then creeping into the stop: its speeds put
+    it near the first pass, but a bus creeping along is most often at a stop, and only the second pass has one."""
+    bus = Bus(cairns, BACK_PAST_THE_START)
+    stop = float(bus.trip.stop_dist[1])
+    assert bus.matcher.has_twin(stop)
+    start = bus.origin + float(bus.trip.departure[0])
+    for k in range(3):
+        bus.ping(start - 90.0 + 30.0 * k, 0.0, 0.0)
+    assert bus.ping(start + 15.0, 256.0, 16.1) is not None
+    got = bus.ping(start + 102.0, stop - 2.0, 1.8)
+    assert got is not None and abs(got - (stop - 2.0)) <= 40.0, f"put at {got} m"
