@@ -997,6 +997,14 @@ class VehicleTracker:
                         if gap is None:
                             gap = self._gap_clock(stop_dist, d1, t1, d2, ts)
                         departure = max(gap.departure(i, s.pending_arrival, cfg.typical_dwell_s), cursor_t)
+                    elif stop < d1 and v1 is not None and v1 >= cfg.crawl_mps:
+                        # the fix before was past the stop already, on the move (GPS error alone could not say it
+                        # had left): it times the departure better than this one, farther on, and the run on
+                        departure = self._left_at(i, s.pending_arrival, d1, t1, v1)
+                        events.append(self._event(i, s.pending_arrival, departure, s.pending_interpolated))
+                        s.pending_arrival, s.prev_served = None, True
+                        s.next_stop += 1
+                        continue
                     else:
                         departure = self._left_at(i, cursor_t, d2, ts, speed)
                     events.append(self._event(i, s.pending_arrival, departure, s.pending_interpolated))

@@ -201,3 +201,24 @@ def test_a_silence_ending_at_the_terminus_does_not_put_the_last_stops_at_its_end
     run.ping(run.origin + float(run.trip.arrival[last]) + 900.0, stop_dist[last], 0.0)
     errors = [run.arrival(j) - (run.origin + float(run.trip.arrival[j])) for j in range(k, last + 1)]
     assert max(abs(e) for e in errors) <= 60.0, f"arrival errors against the timetable {[round(e) for e in errors]} s"
+
+
+def test_a_bus_seen_just_past_a_stop_on_the_move_had_left_it_by_then(cairns: Network) -> None:
+    """Cairns trip 4166383: stop index 11 at 23,562 m, the next 172 m on. The bus stands at the first; the next
+    fix puts it 22 m past, within GPS error of the stop but at 12 m/s; the one after is past the next stop too.
+    It left the first stop before the fix that saw it moving away, and reached the next after that fix."""
+    run = Run(cairns)
+    run.trip_id = "CNS2014-CNS_MUL-Weekday-00-4166383"
+    run.trip = cairns.trips[run.trip_id]
+    run.shape = cairns.shapes[run.trip.shape_id]
+    stop_dist = run.trip.stop_dist
+    stand = run.origin + float(run.trip.departure[11]) - 40.0
+    run.ping(stand - 60.0, float(stop_dist[10]), 0.0)
+    run.ping(stand - 30.0, float(stop_dist[10]), 0.0)
+    run.ping(stand, float(stop_dist[11]), 0.0)
+    moving = stand + 25.0
+    run.ping(moving, float(stop_dist[11]) + 22.0, 12.0)
+    run.ping(moving + 30.0, float(stop_dist[12]) + 60.0, 11.8)
+    left = run.events[int(run.trip.stop_sequences[11])].departure_time
+    assert left is not None and left <= moving, f"left {left - moving if left else left:+.1f} s after it was seen away"
+    assert moving < run.arrival(12) < moving + 30.0
