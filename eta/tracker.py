@@ -415,7 +415,7 @@ class VehicleTracker:
         day = self._day()
         if ours is None and day is not None:
             ours = self._tracked_fit(day)  # later than inference reaches, still on our line
-        ranked = [f for f in ranked if f is ours or not self._implausible_rival(f)]
+        ranked = [f for f in ranked if f is ours or not self._implausible_rival(f, ours)]
         best = ranked[0] if ranked else None
         if best is None or best is ours or (ours is not None and best.score + cfg.confirm_margin >= ours.score):
             return False
@@ -1333,7 +1333,7 @@ class VehicleTracker:
                 ours = self._tracked_fit(day)
             if ours is not None:
                 ranked = sorted([*ranked, ours], key=lambda f: (f.score, f.trip_id))
-        ranked = [f for f in ranked if f is ours or not self._implausible_rival(f)]
+        ranked = [f for f in ranked if f is ours or not self._implausible_rival(f, ours)]
         best = ranked[0] if ranked else None
         if self._just_ran(best):
             return passing  # nothing to learn from this fix: wait for one away from the way the bus came
@@ -1386,17 +1386,28 @@ class VehicleTracker:
                 self._switch(fit)
                 return
 
-    def _implausible_rival(self, rival: Fit) -> bool:
+    def _implausible_rival(self, rival: Fit, ours: Fit | None) -> bool:
         """Whether `rival`, fitting the bus's fixes better than its own trip, cannot be the one it runs: the bus
         left its terminal minutes before the rival was due out, or the rival comes into the terminal the bus has
         just left (where a line loops round its terminal, a bus setting off is where one coming in will be), or,
         the bus being on the trip the day's plan gives it, the bus the plan gives the rival is still on its way
-        to it (on the trip before)."""
+        to it (on the trip before), or the rival is another route's while the bus keeps to its own line."""
         return (
             self._left_before(rival)
             or self._comes_in_where_it_left(rival)
-            or self._on_planned_trip() and self._bus_on_its_way(rival)
+            or self._on_planned_trip() and (self._bus_on_its_way(rival) or self._keeps_to_its_line(rival, ours))
         )
+
+    def _keeps_to_its_line(self, rival: Fit, ours: Fit | None) -> bool:
+        """Whether the bus, on the trip the day's plan gives it, is on that trip's line (within GPS error) while
+        `rival` is another route's. Having come off its last trip late, a bus sets off on the next as late: along
+        a street its line shares with another route, that route's later trip fits the timetable better. The
+        timetable does not tell the two apart there; where the lines part, the road the bus takes does."""
+        # (too late for the timetable to fit ours at all, the bus may still be on its line)
+        offset = ours.match.offset if ours is not None else self.s.last_offset
+        if offset is None or offset > 0.5 * self.ctx.config.off_route_m:
+            return False
+        return self.ctx.network.trips[rival.trip_id].route_id != self._trip().route_id
 
     def _comes_in_where_it_left(self, rival: Fit) -> bool:
         s = self.s

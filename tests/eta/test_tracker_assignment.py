@@ -7,6 +7,7 @@ import datetime as dt
 import math
 
 import numpy as np
+import pytest
 
 from eta.engine import Engine
 from eta.network import Network
@@ -646,6 +647,24 @@ def test_a_late_bus_on_its_planned_trip_keeps_it_on_a_street_where_another_route
             engine.ctx.claims[(day.service_date, trip_id)] = "other"
     following = _planned_after(engine, before)
     trips = _on_to_next_trip_late(engine, before, late_s=20 * 60.0, other="other")
+    assert len(trips) > 60
+    assert set(trips) == {following}
+
+
+@pytest.mark.parametrize(
+    ("before", "late_min"),
+    [("CNS2014-CNS_MUL-Weekday-00-4180087", 20), ("CNS2014-CNS_MUL-Weekday-00-4173226", 30)],
+    ids=["route 142 on route 140's street", "route 140 on the street of routes 142 and 113"],
+)
+def test_a_late_bus_on_its_planned_trip_keeps_it_where_another_route_s_trip_fits_better_and_no_bus_is_heard_for_it(
+    cairns: Network, before: str, late_min: int
+) -> None:
+    """As above, but no other bus reports (their devices are off, or the agency equips only some): nothing says
+    the other routes' trips have buses of their own. A bus that came off its last trip late and set off on the next
+    as late is still on its own route's line, which the timetable alone cannot tell from the others' here."""
+    engine = Engine(cairns)
+    following = _planned_after(engine, before)
+    trips = _on_to_next_trip_late(engine, before, late_s=late_min * 60.0)
     assert len(trips) > 60
     assert set(trips) == {following}
 
