@@ -1123,7 +1123,9 @@ class VehicleTracker:
         reach, reach_sure = self._run_reach(i, d1, t1, v1)
         dwelling = v2 < cfg.stopped_mps and b <= cfg.depart_radius_m
         if dwelling:
-            if reach is not None and reach_sure:
+            # (a rough clock, from a fix just out of the stop before, still beats half a dwell back from the
+            # standing fix once a fix or more between was lost)
+            if reach is not None and (reach_sure or span > _STOP_TO_STOP_S):
                 return min(max(reach, t1), t2), True
             return max(t1, t2 - 0.5 * cfg.typical_dwell_s), True
         # the run out of it, read from the fix after it: when it left

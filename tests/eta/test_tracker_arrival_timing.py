@@ -222,3 +222,16 @@ def test_a_bus_seen_just_past_a_stop_on_the_move_had_left_it_by_then(cairns: Net
     left = run.events[int(run.trip.stop_sequences[11])].departure_time
     assert left is not None and left <= moving, f"left {left - moving if left else left:+.1f} s after it was seen away"
     assert moving < run.arrival(12) < moving + 30.0
+
+
+def test_a_bus_seen_pulling_away_then_not_until_it_stands_at_the_next_stop_arrived_when_its_run_ended(
+    cairns: Network,
+) -> None:
+    """One fix just out of the stop before (where a few metres of GPS error are much of the way covered, so its
+    clock is rough), the next lost, the one after with the bus standing at the stop 20 s after it got there: over
+    70 s the run's own clock, rough as it is, beats guessing half a typical dwell back from the standing fix."""
+    run = Run(cairns)
+    i, stop, arrived = _run_in(run, 60.0, (0.15,))
+    run.ping(arrived + 20.0, stop, 0.0)
+    run.ping(arrived + 50.0, stop + 150.0, 8.0)
+    assert abs(run.arrival(i) - arrived) <= 5.0
