@@ -98,7 +98,7 @@ _AGAINST_PENALTY: Final = 9.0  # a pass going against the bus's heading weighs l
 _STOP_TO_STOP_S: Final = 40.0  # standing at two fixes this far apart, a bus may have driven to the next stop between
 _CREEPING_MPS: Final = 2.0  # ... standing, or pulling in or out
 _HEADING_SIGMA_DEG: Final = 45.0  # a pass turned further than this from the bus's heading, even at a bend, is doubtful
-_STANDING_AWAY_PENALTY: Final = 4.0  # ... and one where a bus standing still would be away from any stop, like 2
+_STANDING_AWAY_PENALTY: Final = 4.0  # ... and one where a bus standing or creeping would be away from any stop, like 2
 _ALONG_TO_OFFSET: Final = 0.1  # choosing between legs, 100 m from the expected progress weigh like 10 m off the line
 
 
@@ -819,8 +819,8 @@ class VehicleTracker:
                 stop_dist = self._trip().stop_dist
                 i = s.next_stop
                 if i < len(stop_dist) and s.progress < stop_dist[i] < guess:
-                    pace = gradual / elapsed
-                    lost = (cfg.typical_dwell_s + pace / cfg.brake_mps2) * pace
+                    mean_speed = gradual / elapsed
+                    lost = (cfg.typical_dwell_s + mean_speed / cfg.brake_mps2) * mean_speed
                     guess = max(stop_dist[i], guess - lost)
             along, offset = matcher.locate(x, y, lo, hi, guess)
             if offset <= cfg.off_route_m * 0.5:
@@ -1401,10 +1401,10 @@ class VehicleTracker:
         )
 
     def _keeps_to_its_line(self, rival: Fit, ours: Fit | None) -> bool:
-        """Whether the bus, on the trip the day's plan gives it, is on that trip's line (within GPS error) while
-        `rival` is another route's. Having come off its last trip late, a bus sets off on the next as late: along
-        a street its line shares with another route, that route's later trip fits the timetable better. The
-        timetable does not tell the two apart there; where the lines part, the road the bus takes does."""
+        """Whether the bus, on the trip the day's plan gives it, is on that trip's line (within half the off-route
+        distance) while `rival` is another route's. Having come off its last trip late, a bus sets off on the next
+        as late: along a street its line shares with another route, that route's later trip fits the timetable
+        better. The timetable does not tell the two apart there; where the lines part, the road the bus takes does."""
         # (too late for the timetable to fit ours at all, the bus may still be on its line)
         offset = ours.match.offset if ours is not None else self.s.last_offset
         if offset is None or offset > 0.5 * self.ctx.config.off_route_m:
