@@ -16,6 +16,10 @@ import numpy as np
 from eta.network import Shape
 
 
+# One segment of a shape as ShapeMatcher walks it: (ax, ay, dx, dy, 1/len^2, len, start dist).
+_Segment = tuple[float, float, float, float, float, float, float]
+
+
 @dataclass(frozen=True, slots=True)
 class Match:
     dist: float  # metres along the shape
@@ -53,10 +57,12 @@ class ShapeMatcher:
         self._inv_len2 = np.where(len2 > 0, 1.0 / np.where(len2 > 0, len2, 1.0), 0.0)
         self._seg_len = np.sqrt(len2)
         self._d0 = np.ascontiguousarray(shape.dist[:-1])
-        self._dist = shape.dist.tolist()  # a list: bisect on it beats numpy for one scalar
+        # Typed lists (numpy's tolist is untyped): compiled, the walk's arithmetic is then on C doubles, not
+        # generic number objects.
+        self._dist: list[float] = shape.dist.tolist()  # a list: bisect on it beats numpy for one scalar
         # per segment (ax, ay, dx, dy, 1/len^2, len, start dist) as plain floats: the walk touches a handful
         # of segments per fix, where numpy's per-call overhead would dominate
-        self._walk = list(
+        self._walk: list[_Segment] = list(
             zip(
                 self._ax.tolist(),
                 self._ay.tolist(),
