@@ -15,7 +15,6 @@ import numpy as np
 
 from eta.network import Shape
 
-
 # One segment of a shape as ShapeMatcher walks it: (ax, ay, dx, dy, 1/len^2, len, start dist).
 _Segment = tuple[float, float, float, float, float, float, float]
 
@@ -189,26 +188,42 @@ class ShapeMatcher:
     def candidates(self, x: float, y: float, lo: float, hi: float, within: float) -> list[Match]:
         """Every local nearest point between lo and hi closer than `within` metres, in order along the shape.
 
-        For the slow path (long gaps, trip inference): where the window spans several legs, the caller
-        picks between them with the schedule.
+        For the slow path (long gaps, trip inference, a doubtful fix where the line passes near itself): where
+        the window spans several legs, the caller picks between them with the schedule.
         """
         i, j = self.segment_range(lo, hi)
-        px = x - self._ax[i:j]
-        py = y - self._ay[i:j]
-        t = np.clip((px * self._dx[i:j] + py * self._dy[i:j]) * self._inv_len2[i:j], 0.0, 1.0)
-        d = np.hypot(px - t * self._dx[i:j], py - t * self._dy[i:j])
-        near = np.flatnonzero(d <= within)
+        walk = self._walk
         found: list[Match] = []
-        if len(near) == 0:
-            return found
-        # runs of consecutive near segments: one local nearest point each (a leg passing the fix)
-        cuts = np.flatnonzero(np.diff(near) > 1) + 1
-        for run in np.split(near, cuts):
-            best = int(run[int(d[run].argmin())])
-            dist = float(self._d0[i + best] + t[best] * self._seg_len[i + best])
-            found.append(Match(min(max(dist, lo), hi), float(d[best])))
+        # A segment by segment walk, not numpy over the window: a window is a few dozen segments, where numpy's
+        # per-call overhead was most of the cost. The offset is the C library's hypot of the two components, as
+        # numpy's hypot computed it when this was array code (abs of a complex calls that same hypot; math.hypot
+        # is Python's own and differs in the last bit now and then), so the matches are the same to the bit.
+        # The squared distance, cheaper, screens out the segments that are clearly farther than `within`.
+        screen = within * within * (1.0 + 1e-9)
+        run_end = -2  # the last segment near the fix: the next one continues its run, one local nearest point
+        run_best = 0.0
+        for k in range(i, j):
+            ax, ay, dx, dy, inv, seg, d0 = walk[k]
+            px = x - ax
+            py = y - ay
+            t = (px * dx + py * dy) * inv
+            t = 0.0 if t < 0.0 else (1.0 if t > 1.0 else t)
+            ex = px - t * dx
+            ey = py - t * dy
+            if ex * ex + ey * ey > screen:
+                continue
+            offset = abs(complex(ex, ey))
+            if offset > within:
+                continue
+            if k == run_end + 1:
+                if offset < run_best:  # (on a tie, the run's first nearest, as argmin)
+                    run_best = offset
+                    found[-1] = Match(min(max(d0 + t * seg, lo), hi), offset)
+            else:
+                run_best = offset
+                found.append(Match(min(max(d0 + t * seg, lo), hi), offset))
+            run_end = k
         return found
-
 
     def candidates_on(self, x: float, y: float, segments: tuple[int, ...], within: float) -> list[Match]:
         """`candidates` over the whole shape, looking only at the given segments (ascending indices; those
