@@ -7,12 +7,12 @@ only the stretch the vehicle can have reached since its last known progress avoi
 from __future__ import annotations
 
 import math
-from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
 
+from eta.bisection import bisect_left, bisect_right
 from eta.network import Shape
 
 # One segment of a shape as ShapeMatcher walks it: (ax, ay, dx, dy, 1/len^2, len, start dist).
@@ -58,7 +58,7 @@ class ShapeMatcher:
         self._d0 = np.ascontiguousarray(shape.dist[:-1])
         # Typed lists (numpy's tolist is untyped): compiled, the walk's arithmetic is then on C doubles, not
         # generic number objects.
-        self._dist: list[float] = shape.dist.tolist()  # a list: bisect on it beats numpy for one scalar
+        self._dist: list[float] = shape.dist.tolist()  # a list: a binary search on it beats numpy for one scalar
         # per segment (ax, ay, dx, dy, 1/len^2, len, start dist) as plain floats: the walk touches a handful
         # of segments per fix, where numpy's per-call overhead would dominate
         self._walk: list[_Segment] = list(

@@ -34,6 +34,7 @@ from typing import Final
 # The modules every ping goes through. Not the network compiler: it runs once per feed, mostly in pandas.
 COMPILED_MODULES: Final = (
     "eta.assignment",
+    "eta.bisection",
     "eta.engine",
     "eta.matching",
     "eta.prediction.blocks",
