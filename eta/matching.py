@@ -129,8 +129,9 @@ class ShapeMatcher:
         best_d2 = ex * ex + ey * ey
         along = d0 + t * seg
         # a curve has several local nearest points close together: any nearer one lies within about twice
-        # the offset along the line, so look at the few segments there
-        reach = 2.0 * best_d2**0.5 + 5.0
+        # the offset along the line, so look at the few segments there. (math.pow(d2, 0.5), not d2**0.5: the same
+        # C pow, but compiled, ** on floats is a generic number call; math.sqrt might differ in the last bit.)
+        reach = 2.0 * math.pow(best_d2, 0.5) + 5.0
         k = bisect_right(dist, along - reach) - 1
         k_end = bisect_left(dist, along + reach)
         k = i_lo if k < i_lo else k
@@ -147,7 +148,7 @@ class ShapeMatcher:
                     best_d2, along = d2, d0 + t * seg
             k += 1
         along = lo if along < lo else (hi if along > hi else along)
-        return along, best_d2**0.5
+        return along, math.pow(best_d2, 0.5)
 
     def heading_at(self, along: float) -> float:
         """Compass bearing of the shape (degrees clockwise from north) at `along` metres: the way a bus on
@@ -246,10 +247,10 @@ class ShapeMatcher:
             if j == run_end + 1 and found:
                 if d2 < best_d2:
                     best_d2, best_along = d2, d0 + t * seg
-                    found[-1] = Match(best_along, best_d2**0.5)
+                    found[-1] = Match(best_along, math.pow(best_d2, 0.5))
             else:
                 best_d2, best_along = d2, d0 + t * seg
-                found.append(Match(best_along, best_d2**0.5))
+                found.append(Match(best_along, math.pow(best_d2, 0.5)))
             run_end = j
         return found
 
