@@ -132,10 +132,22 @@ class ShapeMatcher:
         # the offset along the line, so look at the few segments there. (math.pow(d2, 0.5), not d2**0.5: the same
         # C pow, but compiled, ** on floats is a generic number call; math.sqrt might differ in the last bit.)
         reach = 2.0 * math.pow(best_d2, 0.5) + 5.0
-        k = bisect_right(dist, along - reach) - 1
-        k_end = bisect_left(dist, along + reach)
-        k = i_lo if k < i_lo else k
-        k_end = i_hi if k_end > i_hi else k_end
+        # Those segments are a few either side of i: stepped to from there rather than found by binary searches of
+        # the whole line. k is the last segment starting at or before along - reach (bisect_right(dist, ...) - 1),
+        # but not before i_lo; k_end the first starting at or after along + reach (bisect_left), but not after
+        # i_hi. Each pair of loops finds that index whichever side of i it lies.
+        near_start = along - reach
+        k = i
+        while k > i_lo and dist[k] > near_start:
+            k -= 1
+        while k + 1 < len(dist) and dist[k + 1] <= near_start:
+            k += 1
+        near_end = along + reach
+        k_end = i
+        while k_end < i_hi and dist[k_end] < near_end:
+            k_end += 1
+        while k_end > 0 and dist[k_end - 1] >= near_end:
+            k_end -= 1
         while k <= k_end:
             if k != i:
                 ax, ay, dx, dy, inv, seg, d0 = walk[k]
