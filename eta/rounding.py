@@ -9,10 +9,10 @@ the built-in, as do values beyond the bound, NaN and infinities. The whole numbe
 correctly rounded: the very float the built-in returns.
 
 The nearest whole number comes from `math.floor` rather than the built-in `round(scaled)`: compiled, floor is a C
-call, round a call into the interpreter. The fraction left, `scaled - floor(scaled)`, is exact (the two floats are
-within a factor of two of each other; below 1 the floor is 0 or -1) but for a product in (-0.5, 0), where it may
-round, never below 0.5 though, and to 0.5 exactly only on the way to the built-in. So a fraction under 0.5 means
-the floor, over 0.5 the next number up, the very whole number `round(scaled)` gives; 0.5 is a half-way point.
+call, round a call into the interpreter. The fraction left, `scaled - floor(scaled)`, is exact (the floor is 0,
+or within a factor of two of the product), except for a product in (-0.5, 0): there the fraction, 1 + scaled,
+may round, but never below 0.5, and to 0.5 itself only to go to the built-in. So a fraction under 0.5 means the
+floor, one over it the next number up: the very whole number `round(scaled)` gives. 0.5 is a half-way point.
 """
 
 from __future__ import annotations
