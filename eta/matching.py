@@ -7,13 +7,16 @@ only the stretch the vehicle can have reached since its last known progress avoi
 from __future__ import annotations
 
 import math
-from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
 
+from eta.bisection import bisect_left, bisect_right
 from eta.network import Shape
+
+# One segment of a shape as ShapeMatcher walks it: (ax, ay, dx, dy, 1/len^2, len, start dist).
+_Segment = tuple[float, float, float, float, float, float, float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,10 +56,12 @@ class ShapeMatcher:
         self._inv_len2 = np.where(len2 > 0, 1.0 / np.where(len2 > 0, len2, 1.0), 0.0)
         self._seg_len = np.sqrt(len2)
         self._d0 = np.ascontiguousarray(shape.dist[:-1])
-        self._dist = shape.dist.tolist()  # a list: bisect on it beats numpy for one scalar
+        # Typed lists (numpy's tolist is untyped): compiled, the walk's arithmetic is then on C doubles, not
+        # generic number objects.
+        self._dist: list[float] = shape.dist.tolist()  # a list: a binary search on it beats numpy for one scalar
         # per segment (ax, ay, dx, dy, 1/len^2, len, start dist) as plain floats: the walk touches a handful
         # of segments per fix, where numpy's per-call overhead would dominate
-        self._walk = list(
+        self._walk: list[_Segment] = list(
             zip(
                 self._ax.tolist(),
                 self._ay.tolist(),
@@ -124,12 +129,25 @@ class ShapeMatcher:
         best_d2 = ex * ex + ey * ey
         along = d0 + t * seg
         # a curve has several local nearest points close together: any nearer one lies within about twice
-        # the offset along the line, so look at the few segments there
-        reach = 2.0 * best_d2**0.5 + 5.0
-        k = bisect_right(dist, along - reach) - 1
-        k_end = bisect_left(dist, along + reach)
-        k = i_lo if k < i_lo else k
-        k_end = i_hi if k_end > i_hi else k_end
+        # the offset along the line, so look at the few segments there. (math.pow(d2, 0.5), not d2**0.5: the same
+        # C pow, but compiled, ** on floats is a generic number call; math.sqrt might differ in the last bit.)
+        reach = 2.0 * math.pow(best_d2, 0.5) + 5.0
+        # Those segments are a few either side of i: stepped to from there rather than found by binary searches of
+        # the whole line. k is the last segment starting at or before along - reach (bisect_right(dist, ...) - 1),
+        # but not before i_lo; k_end the first starting at or after along + reach (bisect_left), but not after
+        # i_hi. Each pair of loops finds that index whichever side of i it lies.
+        near_start = along - reach
+        k = i
+        while k > i_lo and dist[k] > near_start:
+            k -= 1
+        while k + 1 < len(dist) and dist[k + 1] <= near_start:
+            k += 1
+        near_end = along + reach
+        k_end = i
+        while k_end < i_hi and dist[k_end] < near_end:
+            k_end += 1
+        while k_end > 0 and dist[k_end - 1] >= near_end:
+            k_end -= 1
         while k <= k_end:
             if k != i:
                 ax, ay, dx, dy, inv, seg, d0 = walk[k]
@@ -142,7 +160,7 @@ class ShapeMatcher:
                     best_d2, along = d2, d0 + t * seg
             k += 1
         along = lo if along < lo else (hi if along > hi else along)
-        return along, best_d2**0.5
+        return along, math.pow(best_d2, 0.5)
 
     def heading_at(self, along: float) -> float:
         """Compass bearing of the shape (degrees clockwise from north) at `along` metres: the way a bus on
@@ -183,26 +201,42 @@ class ShapeMatcher:
     def candidates(self, x: float, y: float, lo: float, hi: float, within: float) -> list[Match]:
         """Every local nearest point between lo and hi closer than `within` metres, in order along the shape.
 
-        For the slow path (long gaps, trip inference): where the window spans several legs, the caller
-        picks between them with the schedule.
+        For the slow path (long gaps, trip inference, a doubtful fix where the line passes near itself): where
+        the window spans several legs, the caller picks between them with the schedule.
         """
         i, j = self.segment_range(lo, hi)
-        px = x - self._ax[i:j]
-        py = y - self._ay[i:j]
-        t = np.clip((px * self._dx[i:j] + py * self._dy[i:j]) * self._inv_len2[i:j], 0.0, 1.0)
-        d = np.hypot(px - t * self._dx[i:j], py - t * self._dy[i:j])
-        near = np.flatnonzero(d <= within)
+        walk = self._walk
         found: list[Match] = []
-        if len(near) == 0:
-            return found
-        # runs of consecutive near segments: one local nearest point each (a leg passing the fix)
-        cuts = np.flatnonzero(np.diff(near) > 1) + 1
-        for run in np.split(near, cuts):
-            best = int(run[int(d[run].argmin())])
-            dist = float(self._d0[i + best] + t[best] * self._seg_len[i + best])
-            found.append(Match(min(max(dist, lo), hi), float(d[best])))
+        # A segment by segment walk, not numpy over the window: a window is a few dozen segments, where numpy's
+        # per-call overhead was most of the cost. The offset is the C library's hypot of the two components, as
+        # numpy's hypot computed it when this was array code (abs of a complex calls that same hypot; math.hypot
+        # is Python's own and differs in the last bit now and then), so the matches are the same to the bit.
+        # The squared distance, cheaper, screens out the segments that are clearly farther than `within`.
+        screen = within * within * (1.0 + 1e-9)
+        run_end = -2  # the last segment near the fix: the next one continues its run, one local nearest point
+        run_best = 0.0
+        for k in range(i, j):
+            ax, ay, dx, dy, inv, seg, d0 = walk[k]
+            px = x - ax
+            py = y - ay
+            t = (px * dx + py * dy) * inv
+            t = 0.0 if t < 0.0 else (1.0 if t > 1.0 else t)
+            ex = px - t * dx
+            ey = py - t * dy
+            if ex * ex + ey * ey > screen:
+                continue
+            offset = abs(complex(ex, ey))
+            if offset > within:
+                continue
+            if k == run_end + 1:
+                if offset < run_best:  # (on a tie, the run's first nearest, as argmin)
+                    run_best = offset
+                    found[-1] = Match(min(max(d0 + t * seg, lo), hi), offset)
+            else:
+                run_best = offset
+                found.append(Match(min(max(d0 + t * seg, lo), hi), offset))
+            run_end = k
         return found
-
 
     def candidates_on(self, x: float, y: float, segments: tuple[int, ...], within: float) -> list[Match]:
         """`candidates` over the whole shape, looking only at the given segments (ascending indices; those
@@ -225,10 +259,10 @@ class ShapeMatcher:
             if j == run_end + 1 and found:
                 if d2 < best_d2:
                     best_d2, best_along = d2, d0 + t * seg
-                    found[-1] = Match(best_along, best_d2**0.5)
+                    found[-1] = Match(best_along, math.pow(best_d2, 0.5))
             else:
                 best_d2, best_along = d2, d0 + t * seg
-                found.append(Match(best_along, best_d2**0.5))
+                found.append(Match(best_along, math.pow(best_d2, 0.5)))
             run_end = j
         return found
 

@@ -1,7 +1,7 @@
 """The ETA core's hot modules compiled by mypyc, used only when built from exactly the sources on disk.
 
 The per-ping path (matching, tracking, predicting, replay) is plain typed Python; mypyc compiles those same
-modules to C extensions (`python -m smartbus.native_build`, run by scripts/bootstrap.sh) for 1.5 to 2
+modules to C extensions (`python -m smartbus.native_build`, run by scripts/bootstrap.sh) for 2 to 3
 times the speed with the same results: the compiled and interpreted replays are compared byte for byte in the
 tests. The build goes to its own directory, never next to the sources, with a manifest naming the digest
 of the sources it was built from. At the first `import eta...` the manifest is checked: when the sources
@@ -14,6 +14,11 @@ beside the packages).
 Writing for mypyc: a module constant marked Final is inlined (a plain global is a dictionary look-up on every
 use), but not a tuple: mypy 2.4's mypyc leaves a Final tuple unset (NameError "value for final name ... was
 not set" at its first use), so tuples stay plain globals. The replay comparison in the tests catches that.
+Where perf found the compiled per-ping path slow, the cause was code compiled as generic object operations:
+values of no declared type (numpy's tolist() gives Any: annotate the attribute), `**` on floats (math.pow is
+the same C pow, compiled in), calls out to Python (the bisect module, built-in round: eta.bisection,
+eta.rounding), a dataclass's __init__ (mypyc keeps the generated one interpreted: write it out where one is
+built per ping), and reading the fields of an interpreted class such as Ping (read each once).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from typing import Final
 # The modules every ping goes through. Not the network compiler: it runs once per feed, mostly in pandas.
 COMPILED_MODULES: Final = (
     "eta.assignment",
+    "eta.bisection",
     "eta.engine",
     "eta.matching",
     "eta.prediction.blocks",

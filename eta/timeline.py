@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
-
+from eta.bisection import bisect_left, bisect_right
 from eta.network import Trip
 
 

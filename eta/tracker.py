@@ -59,6 +59,22 @@ _STATE_FIELDS = (
 )
 if tuple(f.name for f in fields(VehicleState)) != _STATE_FIELDS:
     raise ImportError("smartbus.messages.VehicleState changed its fields: update eta.tracker._state")
+# StopEvent's, likewise (see _event)
+_EVENT_FIELDS = (
+    "vehicle_id",
+    "trip_id",
+    "service_date",
+    "stop_id",
+    "stop_sequence",
+    "arrival_time",
+    "departure_time",
+    "interpolated",
+    "route_id",
+    "scheduled_arrival",
+    "feed_version",
+)
+if tuple(f.name for f in fields(StopEvent)) != _EVENT_FIELDS:
+    raise ImportError("smartbus.messages.StopEvent changed its fields: update eta.tracker._event")
 
 # (time, progress) of the fixes on the trip over this long are kept, to place fixes delivered late (devices
 # that buffer through a dead spot deliver minutes late), at most one per spacing so a 1 Hz device keeps few.
@@ -102,14 +118,28 @@ _STANDING_AWAY_PENALTY: Final = 4.0  # ... and one where a bus standing or creep
 _ALONG_TO_OFFSET: Final = 0.1  # choosing between legs, 100 m from the expected progress weigh like 10 m off the line
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class TrackerOutput:
     state: VehicleState | None
-    events: list[StopEvent] = field(default_factory=list)
-    rejected_reason: str | None = None  # why the ping was not used (out_of_order, duplicate, ...)
+    events: list[StopEvent]
+    rejected_reason: str | None  # why the ping was not used (out_of_order, duplicate, ...)
     # a ping delivered after a newer one (rejected for tracking) still placed on the trip, as a position of the
     # past: stored with the vehicle's history, never its live state and never a source of predictions
-    past: VehicleState | None = None
+    past: VehicleState | None
+
+    # Written out, not generated: compiled, this __init__ is native code, where dataclass's own (made at import
+    # time) runs in the interpreter, and one output is built for every ping. (`events` None: a new empty list.)
+    def __init__(
+        self,
+        state: VehicleState | None,
+        events: list[StopEvent] | None = None,
+        rejected_reason: str | None = None,
+        past: VehicleState | None = None,
+    ) -> None:
+        self.state = state
+        self.events = [] if events is None else events
+        self.rejected_reason = rejected_reason
+        self.past = past
 
 
 @dataclass
@@ -465,11 +495,13 @@ class VehicleTracker:
 
     def _track(self, ping: Ping, x: float, y: float) -> TrackerOutput:
         s, cfg = self.s, self.ctx.config
+        # the ping's fields read once each: Ping is an interpreted class, where every read is a generic look-up
+        ts, speed, device_trip = ping.timestamp, ping.speed, ping.trip_id
         events: list[StopEvent] = []
 
         override = self.ctx.overrides.get(self.vehicle_id) if self.ctx.overrides else None
-        if ping.trip_id is not None:
-            self.ctx.named[self.vehicle_id] = ping.trip_id
+        if device_trip is not None:
+            self.ctx.named[self.vehicle_id] = device_trip
         if override is not None and (override[1], override[0]) == s.finished:
             override = None  # the bus has run the trip it was given to its end: its block goes on as usual
         if override is not None:
@@ -477,32 +509,32 @@ class VehicleTracker:
                 taken = self._take_override(override, ping, x, y)
                 if taken is not None:
                     return taken
-        elif ping.trip_id is not None and (s.trip_id is None or ping.trip_id != self._trip().base_trip_id):
+        elif device_trip is not None and (s.trip_id is None or device_trip != self._trip().base_trip_id):
             # devices now and then report a wrong trip for one fix: leave a trip the device itself gave us
             # only when it reports another one twice running
-            s.other_trip_fixes = s.other_trip_fixes + 1 if s.other_trip_id == ping.trip_id else 1
-            s.other_trip_id = ping.trip_id
+            s.other_trip_fixes = s.other_trip_fixes + 1 if s.other_trip_id == device_trip else 1
+            s.other_trip_id = device_trip
             if s.trip_id is None or not s.trusted or s.other_trip_fixes >= 2:
                 fit = trusted_fit(
                     self.ctx, ping, x, y, self.vehicle_id, on_a_trip=s.trip_id is not None,
-                    last_heading=self._last_heading(ping.timestamp),
+                    last_heading=self._last_heading(ts),
                 )
                 if fit is not None and (fit.day.service_date, fit.trip_id) == s.finished:
                     fit = None  # the device still names the trip the bus has just run to its end
-                if fit is not None and self._runs_sooner_trip_first(fit, ping.timestamp):
+                if fit is not None and self._runs_sooner_trip_first(fit, ts):
                     fit = None
                 if fit is not None and self.ctx.run_by_another_device(
                     fit.day.service_date, fit.trip_id, self.vehicle_id
                 ):
                     fit = None  # the device names another bus's trip: inference finds this one's
                 if fit is not None:
-                    self._assign(fit, ping.timestamp, confirmed=True)
+                    self._assign(fit, ts, confirmed=True)
                     s.trusted = True
-                    events += self._advance(fit.match.dist, ping.timestamp, ping.speed, fresh=True)
-                    return TrackerOutput(self._state(ping, self._status(ping.timestamp)), events)
+                    events += self._advance(fit.match.dist, ts, speed, fresh=True)
+                    return TrackerOutput(self._state(ping, self._status(ts)), events)
         else:
             s.other_trip_id, s.other_trip_fixes = None, 0
-            if ping.trip_id is not None and not s.trusted and ping.start_date in (None, s.service_date):
+            if device_trip is not None and not s.trusted and ping.start_date in (None, s.service_date):
                 events += self._trust_device()
         if s.trip_id is None:
             ranked = rank_trips(self.ctx, self._as_evidence(ping), x, y, self.vehicle_id, s.route_id)
@@ -519,29 +551,29 @@ class VehicleTracker:
             s.parked = False
             if fit is None:
                 return TrackerOutput(self._state(ping, "unassigned"))
-            self._assign(fit, ping.timestamp, confirmed=False, speed=ping.speed)
-            s.history.append((ping.timestamp, x, y, ping.speed))
-            events += self._advance(fit.match.dist, ping.timestamp, ping.speed, fresh=True)
-            return TrackerOutput(self._state(ping, self._status(ping.timestamp)), events)
+            self._assign(fit, ts, confirmed=False, speed=speed)
+            s.history.append((ts, x, y, speed))
+            events += self._advance(fit.match.dist, ts, speed, fresh=True)
+            return TrackerOutput(self._state(ping, self._status(ts)), events)
         if not s.trusted:
             # an inferred trip's fixes are kept, to re-run them on a rival should ours turn out wrong
-            s.history.append((ping.timestamp, x, y, ping.speed))
+            s.history.append((ts, x, y, speed))
             if len(s.history) > cfg.history_max_fixes:
                 del s.history[1]  # keep the first: where the trip was joined
-        along, offset = self._match(x, y, ping.timestamp, ping.speed, moving_heading(ping))
+        along, offset = self._match(x, y, ts, speed, moving_heading(ping))
         s.last_offset = offset
         if s.to_stand_from is not None and self._going_to_stand(along):
             # waiting for its trip, as if standing at the first stop: heard now, as late as the wait makes it
             s.off_route_count = 0
-            s.progress_ts, s.progress_speed = ping.timestamp, ping.speed
-            self._update_delay(ping.timestamp)
+            s.progress_ts, s.progress_speed = ts, speed
+            self._update_delay(ts)
             return TrackerOutput(self._state(ping, "layover"), events)
         if offset > cfg.off_route_m:
             carried = self._ran_on_to_next_trip(ping, x, y)
             if carried is not None:
                 return carried
-        elif ping.timestamp - s.progress_ts > cfg.gap_s and (
-            self._barely_moved_in_silence(along, ping.timestamp) or self._turned_in_silence(along, ping)
+        elif ts - s.progress_ts > cfg.gap_s and (
+            self._barely_moved_in_silence(along, ts) or self._turned_in_silence(along, ping)
         ):  # (both ask about a silence: the gap is checked here first, since most fixes follow one closely)
             # as likely on the next trip, whose line runs here too: the one it fits as well decides
             carried = self._ran_on_to_next_trip(ping, x, y, max_offset=offset + _NOISE_M)
@@ -554,7 +586,7 @@ class VehicleTracker:
                 ranked = rank_trips(self.ctx, self._as_evidence(ping), x, y, self.vehicle_id, s.route_id)
                 if ranked and ranked[0].trip_id != s.trip_id and not self._just_ran(ranked[0]):
                     self._switch(ranked[0])
-                    return TrackerOutput(self._state(ping, self._status(ping.timestamp)), events)
+                    return TrackerOutput(self._state(ping, self._status(ts)), events)
             if s.off_route_count >= 2 * cfg.off_route_pings:
                 self._unassign()  # perhaps another trip: infer again on the next fix
                 return TrackerOutput(self._state(ping, "off_route"), events)
@@ -563,13 +595,13 @@ class VehicleTracker:
         s.off_route_count = 0
         if (
             s.trusted and override is None and s.next_stop == 0
-            and self._leaves_too_early(along, ping.timestamp, ping.speed)
+            and self._leaves_too_early(along, ts, speed)
         ):
             moved = self._leave_device_trip(ping, x, y)
             if moved is not None:
                 return moved
-        events = self._advance(along, ping.timestamp, ping.speed)
-        return TrackerOutput(self._state(ping, self._status(ping.timestamp)), events)
+        events = self._advance(along, ts, speed)
+        return TrackerOutput(self._state(ping, self._status(ts)), events)
 
     def _going_to_stand(self, along: float) -> bool:
         """Whether a bus put on its next trip where the last one ended, on the next trip's line beyond its first
@@ -1278,18 +1310,20 @@ class VehicleTracker:
         day = self._day()
         if i == 0 and departure is not None:
             s.left_first_at = departure
+        # positional (in _EVENT_FIELDS order): with keywords the record's __init__ takes half as long again (790
+        # against 490 ns, timeit), and a bus passes a stop every other fix or so
         return StopEvent(
-            vehicle_id=self.vehicle_id,
-            trip_id=s.trip_id,
-            service_date=s.service_date,
-            stop_id=trip.stop_ids[i],
-            stop_sequence=trip.stop_sequences[i],
-            arrival_time=round_to(arrival, 3),
-            departure_time=None if departure is None else round_to(departure, 3),
-            interpolated=interpolated,
-            route_id=trip.route_id,
-            scheduled_arrival=None if day is None else day.origin + trip.arrival[i],
-            feed_version=self.ctx.network.feed_hash,
+            self.vehicle_id,
+            s.trip_id,
+            s.service_date,
+            trip.stop_ids[i],
+            trip.stop_sequences[i],
+            round_to(arrival, 3),
+            None if departure is None else round_to(departure, 3),
+            interpolated,
+            trip.route_id,
+            None if day is None else day.origin + trip.arrival[i],
+            self._feed_version,
         )
 
     # --- assignment ---------------------------------------------------------------------------------
