@@ -115,7 +115,17 @@ _STOP_TO_STOP_S: Final = 40.0  # standing at two fixes this far apart, a bus may
 _CREEPING_MPS: Final = 2.0  # ... standing, or pulling in or out
 _HEADING_SIGMA_DEG: Final = 45.0  # a pass turned further than this from the bus's heading, even at a bend, is doubtful
 _STANDING_AWAY_PENALTY: Final = 4.0  # ... and one where a bus standing or creeping would be away from any stop, like 2
+_DROVE_PAST_PENALTY: Final = 1.0  # a bus driving past a stop rather than serving it weighs like one spread along
 _ALONG_TO_OFFSET: Final = 0.1  # choosing between legs, 100 m from the expected progress weigh like 10 m off the line
+
+
+@dataclass(frozen=True, slots=True)
+class _ServedOnTheWay:
+    """A stop between the last progress and where the speeds put the bus, and where the bus would be had it
+    stood there for a typical dwell."""
+
+    stop: float
+    guess: float
 
 
 @dataclass(slots=True, init=False)
@@ -845,20 +855,23 @@ class VehicleTracker:
                 farthest = max(v0, s.cruise_mps) * elapsed
                 if v0 < _CREEPING_MPS:
                     guess = s.progress + 0.5 * farthest
-            elif s.pending_arrival is None and elapsed > _STOP_TO_STOP_S:
+            served: _ServedOnTheWay | None = None
+            if not stop_to_stop and s.pending_arrival is None and elapsed > _STOP_TO_STOP_S:
                 # a stop on the way: a bus that served it stood there for a dwell its two speeds know nothing of
-                # (where the line comes back past itself, the pass the speeds alone point to may be a lap ahead)
                 stop_dist = self._trip().stop_dist
                 i = s.next_stop
                 if i < len(stop_dist) and s.progress < stop_dist[i] < guess:
                     mean_speed = gradual / elapsed
                     lost = (cfg.typical_dwell_s + mean_speed / cfg.brake_mps2) * mean_speed
-                    guess = max(stop_dist[i], guess - lost)
+                    served = _ServedOnTheWay(stop_dist[i], max(stop_dist[i], guess - lost))
             along, offset = matcher.locate(x, y, lo, hi, guess)
             if offset <= cfg.off_route_m * 0.5:
                 misaligned = _misalignment(matcher, along, heading) if heading is not None else 0.0
                 against, turned = misaligned > WRONG_WAY_DEG, misaligned > _HEADING_SIGMA_DEG
                 doubtful = turned or stop_to_stop or abs(along - guess) > _FAR_FROM_GUESS_M or offset > _NOISE_M
+                # (where the line comes back past itself, the pass the speeds alone point to may be a lap ahead of
+                # one where the bus stood at the stop on the way)
+                doubtful = doubtful or served is not None and abs(along - served.guess) > _FAR_FROM_GUESS_M
                 if against or doubtful and matcher.has_twin(along):
                     # the walk ended going against the bus, turned across it, far from where the speeds put
                     # it, or farther from the line than GPS error goes: where the line comes back to the same
@@ -866,7 +879,7 @@ class VehicleTracker:
                     reach = cfg.off_route_m if against or turned else offset + _NOISE_M
                     options = matcher.candidates(x, y, lo, hi, reach)
                     if len(options) > 1 or against and options:
-                        best = self._likeliest_pass(options, guess, farthest, speed, heading, stop_to_stop)
+                        best = self._likeliest_pass(options, guess, farthest, speed, heading, stop_to_stop, served)
                         return best.dist, best.offset
                 return along, offset
             # a noisy fix where the route passes near itself (a spur driven out and back): of the legs in
@@ -898,10 +911,13 @@ class VehicleTracker:
         speed: float | None,
         heading: float | None,
         vague: bool = False,
+        served: _ServedOnTheWay | None = None,
     ) -> Match:
         """Of the passes of the line near a fix, the likeliest: the fix, the guess of where the bus is (it
         could have gone `farthest` metres) and its heading as three measurements, each pass scored by how far
-        off each would be. `vague`: the guess is no better than anywhere within `farthest` either side."""
+        off each would be. `vague`: the guess is no better than anywhere within `farthest` either side.
+        `served`: a stop lies on the way; a pass beyond it is measured against the better of the two guesses, the
+        bus having stood there (served.guess) or driven past it (`guess`, which most buses do not)."""
         cfg = self.ctx.config
         matcher = self._matcher
         assert matcher is not None
@@ -913,9 +929,15 @@ class VehicleTracker:
         standing = speed is not None and speed < _CREEPING_MPS
         stop_dist = self._trip().stop_dist
 
+        def along_error(at: float, expected: float) -> float:
+            error = (at - expected) / (ahead if at >= expected else behind)
+            return error * error
+
         def score(m: Match) -> float:
-            along_error = (m.dist - guess) / (ahead if m.dist >= guess else behind)
-            total = (m.offset / _GPS_SIGMA_M) ** 2 + along_error * along_error
+            along = along_error(m.dist, guess)
+            if served is not None and m.dist >= served.stop:
+                along = min(along + _DROVE_PAST_PENALTY, along_error(m.dist, served.guess))
+            total = (m.offset / _GPS_SIGMA_M) ** 2 + along
             if heading is not None:
                 turned = _misalignment(matcher, m.dist, heading)
                 if turned > WRONG_WAY_DEG:

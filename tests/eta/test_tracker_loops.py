@@ -163,3 +163,15 @@ def test_a_bus_creeping_where_the_line_passes_twice_is_on_the_pass_with_the_stop
     assert bus.ping(start + 15.0, 256.0, 16.1) is not None
     got = bus.ping(start + 102.0, stop - 2.0, 1.8)
     assert got is not None and abs(got - (stop - 2.0)) <= 40.0, f"put at {got} m"
+
+
+def test_a_fix_a_lap_on_at_the_speed_the_bus_kept_is_on_the_pass_after_the_loop(cairns: Network) -> None:
+    """The other way round: last heard past the stop before the loop, at speed; a minute later at the same speed
+    where the loop has brought the line back. Had it stood at the loop's stop it would be on the first pass, but
+    it has not reached that stop there; driving on at the speed both fixes report, it is round the loop."""
+    bus = Bus(cairns, LOOP_AFTER_A_STOP)
+    assert bus.matcher.has_twin(7531.0)
+    last = bus.drive_to(6600.0, 11.9)
+    assert bus.ping(last + 20.0, 6650.0, 11.9) is not None
+    got = bus.ping(last + 82.0, 7531.0, 12.2)
+    assert got is not None and abs(got - 7531.0) <= 40.0, f"put at {got} m"
