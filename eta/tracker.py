@@ -238,7 +238,7 @@ class _GapClock:
 
     def __init__(
         self, stop_dist: list[float], d1: float, t1: float, d2: float, t2: float, cruise_mps: float, stop_s: float,
-        timeline: TripTimeline | None = None, ends_trip: bool = False,
+        timeline: TripTimeline | None = None, ends_trip: bool = False, mid_stand: bool = False,
     ) -> None:
         self._stop_dist, self._t1, self._t2, self._d1 = stop_dist, t1, t2, d1
         self._per_metre, self._per_stop = 1.0 / cruise_mps, stop_s
@@ -246,6 +246,8 @@ class _GapClock:
         self._s1 = self._timeline.time_at(d1) if self._timeline is not None else 0.0
         self._first = bisect_right(stop_dist, d1)  # the first stop wholly ahead of the fix before the gap
         effort = self._effort(d2, len(stop_dist))
+        if mid_stand and bisect_right(stop_dist, d2) > self._first:
+            effort -= 0.5 * stop_s  # heard again standing at the last stop: on average half way through its stand
         end = t2
         if ends_trip and self._timeline is not None:
             end = min(t2, t1 + self._timeline.time_at(d2) - self._s1)
@@ -1049,7 +1051,7 @@ class VehicleTracker:
                         # the silence took the bus past more stops: the fix after it cannot time this departure
                         # as if the bus had driven straight there; share the silence out as for those stops
                         if gap is None:
-                            gap = self._gap_clock(stop_dist, d1, t1, d2, ts)
+                            gap = self._gap_clock(stop_dist, d1, t1, d2, ts, standing)
                         departure = max(gap.departure(i, s.pending_arrival, cfg.typical_dwell_s), cursor_t)
                     elif stop < d1 and v1 is not None and v1 >= cfg.crawl_mps:
                         # the fix before was past the stop already, on the move (GPS error alone could not say it
@@ -1100,11 +1102,11 @@ class VehicleTracker:
             if interpolated and (cursor_t != t1 or stop - d1 > _GAP_NEAR_M):
                 # (the first stop after the fix before the gap, when near it, is timed by that fix's run)
                 if gap is None:
-                    gap = self._gap_clock(stop_dist, d1, t1, d2, ts)
+                    gap = self._gap_clock(stop_dist, d1, t1, d2, ts, standing)
                 arrival = gap.arrival(i, cursor_t, arrival)
             if stop + cfg.depart_radius_m < d2:
                 if gap is None and interpolated and self._reached_stop_after(stop_dist, i, d2):
-                    gap = self._gap_clock(stop_dist, d1, t1, d2, ts)  # as for a pending stop, above
+                    gap = self._gap_clock(stop_dist, d1, t1, d2, ts, standing)  # as for a pending stop, above
                 if gap is not None:
                     departure = gap.departure(i, arrival, cfg.typical_dwell_s) if served else arrival
                 else:
@@ -1128,11 +1130,18 @@ class VehicleTracker:
         """Whether progress `d2` reaches the stop after stop `i` too."""
         return i + 1 < len(stop_dist) and stop_dist[i + 1] - self.ctx.config.arrive_radius_m <= d2
 
-    def _gap_clock(self, stop_dist: list[float], d1: float, t1: float, d2: float, t2: float) -> _GapClock:
+    def _gap_clock(
+        self, stop_dist: list[float], d1: float, t1: float, d2: float, t2: float, standing: bool
+    ) -> _GapClock:
         s, cfg = self.s, self.ctx.config
         ramp = s.cruise_mps / cfg.brake_mps2  # braking into a stop and pulling away
         ends_trip = d2 >= stop_dist[-1] - cfg.end_radius_m
-        return _GapClock(stop_dist, d1, t1, d2, t2, s.cruise_mps, cfg.typical_dwell_s + ramp, self._trip(), ends_trip)
+        # heard again standing at a stop GPS puts it just past: part way through its stand there, not done with it
+        k = bisect_right(stop_dist, d2) - 1
+        mid_stand = standing and k >= 0 and d2 - stop_dist[k] <= cfg.depart_radius_m
+        return _GapClock(
+            stop_dist, d1, t1, d2, t2, s.cruise_mps, cfg.typical_dwell_s + ramp, self._trip(), ends_trip, mid_stand
+        )
 
     def _note_timing_fix(self, stop_dist: list[float], d: float, ts: float, speed: float | None) -> None:
         """Remember a moving fix on the run into the next stop, but not one just out of the last stop

@@ -235,3 +235,25 @@ def test_a_bus_seen_pulling_away_then_not_until_it_stands_at_the_next_stop_arriv
     run.ping(arrived + 20.0, stop, 0.0)
     run.ping(arrived + 50.0, stop + 150.0, 8.0)
     assert abs(run.arrival(i) - arrived) <= 5.0
+
+
+def test_stops_passed_while_silent_are_not_put_early_by_a_silence_that_ends_with_the_bus_standing_at_a_stop(
+    cairns: Network,
+) -> None:
+    """Heard again standing at a stop, the bus is part way through its stand there, not done with it: the
+    silence is shared out as if it had got there about half a stand before, not a whole stand."""
+    run = Run(cairns)
+    stop_dist = run.trip.stop_dist.tolist()
+    i = run.stop_with_long_runs(300.0)
+    last = i + 4
+    speed, stand = 8.0, 25.0
+    start_dist = stop_dist[i] - 250.0
+    t0 = run.origin + float(run.trip.arrival[i]) - 250.0 / speed
+    truth = _drive(run, t0, start_dist, range(i, last + 1), stand)
+    for back in (60.0, 30.0):
+        run.ping(t0 - back, start_dist - speed * back, speed)
+    run.ping(t0, start_dist, speed)
+    run.ping(truth[last] + 0.5 * stand, stop_dist[last], 0.0)  # half way through its stand at stop i + 4
+    errors = [run.arrival(k) - truth[k] for k in range(i, last + 1)]
+    assert all(run.events[int(run.trip.stop_sequences[k])].interpolated for k in range(i, last))
+    assert max(abs(e) for e in errors) <= 10.0, f"arrival errors {[round(e) for e in errors]} s"
