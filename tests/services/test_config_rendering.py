@@ -56,6 +56,9 @@ def test_kafka_is_one_combined_node_on_loopback_with_replication_factor_one(tmp_
         "transaction.state.log.replication.factor",
     }
     assert set(replication.values()) == {"1"}
+    # a single node's group offsets topic: a few partitions, not the cluster default of 50, which it would create
+    # (slowly, on modest hardware) just as the pipeline's first consumer group commits
+    assert int(props["offsets.topic.num.partitions"]) <= 6
 
 
 def test_kafka_cluster_ids_are_22_url_safe_characters_and_unique() -> None:
