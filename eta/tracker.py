@@ -893,7 +893,8 @@ class VehicleTracker:
             best = self._likeliest_pass(options, guess, farthest, speed, heading)
             return best.dist, best.offset
         # a long gap: the window spans several legs; take the one nearest where the schedule (with the
-        # current delay) puts the vehicle
+        # current delay) puts the vehicle, though over a silence this long that is no better than anywhere as far
+        # either side (the fix's own fit, its heading and standing at a stop then decide)
         options = matcher.candidates(x, y, lo, hi, cfg.off_route_m)
         if not options:
             best = matcher.project(x, y, lo, hi)
@@ -901,8 +902,7 @@ class VehicleTracker:
         day = self._day()
         timeline = self._trip()
         expected = timeline.dist_at(ts - day.origin - (s.delay_s or 0.0)) if day else s.progress
-        # the timetable's run since the last fix, like the speeds' on a short one: short of it likelier
-        best = self._likeliest_pass(options, expected, max(expected - s.progress, 0.0), speed, heading)
+        best = self._likeliest_pass(options, expected, max(expected - s.progress, 0.0), speed, heading, vague=True)
         return best.dist, best.offset
 
     def _likeliest_pass(

@@ -175,3 +175,14 @@ def test_a_fix_a_lap_on_at_the_speed_the_bus_kept_is_on_the_pass_after_the_loop(
     assert bus.ping(last + 20.0, 6650.0, 11.9) is not None
     got = bus.ping(last + 82.0, 7531.0, 12.2)
     assert got is not None and abs(got - 7531.0) <= 40.0, f"put at {got} m"
+
+
+def test_a_bus_heard_after_a_long_silence_standing_at_the_corner_stop_is_at_that_stop(cairns: Network) -> None:
+    """Heard 150 m short of the corner stop, then not for over a minute and a half, then standing at the stop.
+    The timetable has it round the block by now, at the corner again on the second pass; but a timetable a
+    silence that long away says little about where a bus is, and a bus standing is most often at a stop."""
+    bus = Bus(cairns)
+    last = bus.drive_to(CORNER_STOP_M - 200.0, 4.0)
+    assert bus.ping(last + 10.0, CORNER_STOP_M - 150.0, 3.6) is not None
+    got = bus.ping(last + 107.0, CORNER_STOP_M, 0.0)
+    assert got is not None and abs(got - CORNER_STOP_M) <= 40.0, f"put at {got} m"
