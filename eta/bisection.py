@@ -2,9 +2,10 @@
 
 Compiled by mypyc, a call out to `bisect` boxes the value sought and goes through a generic call, and the search
 compares float objects; this same loop, compiled, compares the list's floats as C doubles. The matcher searches
-a shape's distances five times a fix, the timeline its stops' once or twice. The algorithm is the `bisect`
-module's, comparison for comparison, so the index found is the same, ties and NaN included. (Interpreted, it is
-slower than the C module; the interpreted core is the fallback, for correctness, not speed.)
+a shape's distances a few times a fix (its window, its heading), the timeline its stops' once or twice. The
+algorithm is the `bisect` module's, comparison for comparison, so the index found is the same, ties and NaN
+included. (Interpreted, it is slower than the C module; the interpreted core is the fallback, for correctness,
+not speed.)
 """
 
 from __future__ import annotations

@@ -135,19 +135,15 @@ class ShapeMatcher:
         # Those segments are a few either side of i: stepped to from there rather than found by binary searches of
         # the whole line. k is the last segment starting at or before along - reach (bisect_right(dist, ...) - 1),
         # but not before i_lo; k_end the first starting at or after along + reach (bisect_left), but not after
-        # i_hi. Each pair of loops finds that index whichever side of i it lies.
+        # i_hi. `along` lies on segment i, so the one is at or before i and the other after it: a step each way.
         near_start = along - reach
         k = i
         while k > i_lo and dist[k] > near_start:
             k -= 1
-        while k + 1 < len(dist) and dist[k + 1] <= near_start:
-            k += 1
         near_end = along + reach
         k_end = i
         while k_end < i_hi and dist[k_end] < near_end:
             k_end += 1
-        while k_end > 0 and dist[k_end - 1] >= near_end:
-            k_end -= 1
         while k <= k_end:
             if k != i:
                 ax, ay, dx, dy, inv, seg, d0 = walk[k]

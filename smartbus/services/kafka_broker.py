@@ -67,7 +67,8 @@ def render_server_properties(paths: KafkaPaths, host: str, port: int, partitions
         "min.insync.replicas": "1",
         "offsets.topic.replication.factor": "1",
         # One broker, a few consumer groups: Kafka's default of 50 partitions for the group offsets topic is for
-        # clusters. Created at the first group's first commit, 50 took the pipeline's first second with them.
+        # clusters. The broker creates the topic when the first consumer group forms; 50 partitions took the
+        # pipeline's first second with them.
         "offsets.topic.num.partitions": "4",
         "transaction.state.log.replication.factor": "1",
         "transaction.state.log.min.isr": "1",

@@ -57,7 +57,7 @@ def test_kafka_is_one_combined_node_on_loopback_with_replication_factor_one(tmp_
     }
     assert set(replication.values()) == {"1"}
     # a single node's group offsets topic: a few partitions, not the cluster default of 50, which it would create
-    # (slowly, on modest hardware) just as the pipeline's first consumer group commits
+    # (slowly, on modest hardware) just as the pipeline's first consumer group forms
     assert int(props["offsets.topic.num.partitions"]) <= 6
 
 
