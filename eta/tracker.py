@@ -34,7 +34,7 @@ from eta.matching import Match, ShapeMatcher
 from eta.rounding import round_to
 from eta.stop_timing import ease_kind, segment_clock, timed_run_end
 from eta.timeline import TripTimeline
-from eta.tracking_context import DayTrips, TrackingContext
+from eta.tracking_context import DayTrips, TrackerConfig, TrackingContext
 from smartbus.messages import Ping, StopEvent, VehicleState, VehicleStatus
 
 # VehicleState's fields in order: the per-fix state is built positionally (see _state); should the shared
@@ -57,8 +57,15 @@ _STATE_FIELDS = (
     "bearing",
     "feed_version",
 )
-if tuple(f.name for f in fields(VehicleState)) != _STATE_FIELDS:
-    raise ImportError("smartbus.messages.VehicleState changed its fields: update eta.tracker._state")
+
+
+def _require_fields(record: type, names: tuple[str, ...], built_in: str) -> None:
+    """Fail at import when a message record's fields are no longer those `built_in` passes it by position."""
+    if tuple(f.name for f in fields(record)) != names:
+        raise ImportError(f"smartbus.messages.{record.__name__} changed its fields: update eta.tracker.{built_in}")
+
+
+_require_fields(VehicleState, _STATE_FIELDS, "_state")
 # StopEvent's, likewise (see _event)
 _EVENT_FIELDS = (
     "vehicle_id",
@@ -73,8 +80,7 @@ _EVENT_FIELDS = (
     "scheduled_arrival",
     "feed_version",
 )
-if tuple(f.name for f in fields(StopEvent)) != _EVENT_FIELDS:
-    raise ImportError("smartbus.messages.StopEvent changed its fields: update eta.tracker._event")
+_require_fields(StopEvent, _EVENT_FIELDS, "_event")
 
 # (time, progress) of the fixes on the trip over this long are kept, to place fixes delivered late (devices
 # that buffer through a dead spot deliver minutes late), at most one per spacing so a 1 Hz device keeps few.
@@ -111,6 +117,7 @@ _GUESS_SPREAD: Final = 0.15  # where the bus is now may be off by this share of 
 _MIN_GUESS_SPREAD_M: Final = 50.0  # ... but never less than this
 _BEHIND_SPREAD: Final = 2.0  # ... and twice that short of the guess (stops and lights the speeds know nothing of)
 _AGAINST_PENALTY: Final = 9.0  # a pass going against the bus's heading weighs like 3 GPS errors off the line
+_LOST_FIX_S: Final = 40.0  # two fixes farther apart than this: one or more between them was lost (30 s reporting)
 _STOP_TO_STOP_S: Final = 40.0  # standing at two fixes this far apart, a bus may have driven to the next stop between
 _CREEPING_MPS: Final = 2.0  # ... standing, or pulling in or out
 _HEADING_SIGMA_DEG: Final = 45.0  # a pass turned further than this from the bus's heading, even at a bend, is doubtful
@@ -220,6 +227,11 @@ def _misalignment(matcher: ShapeMatcher, along: float, heading: float) -> float:
     return min(here, before, after)
 
 
+def _stop_cost_s(cfg: TrackerConfig, speed: float) -> float:
+    """Seconds a stop it serves costs a bus running at `speed`: a typical dwell, and braking in and pulling away."""
+    return cfg.typical_dwell_s + speed / cfg.brake_mps2
+
+
 def _near_stop(stop_dist: list[float], along: float, radius: float) -> bool:
     """Whether `along` is within `radius` metres of one of the stops at `stop_dist` (ascending)."""
     k = bisect_left(stop_dist, along)
@@ -231,6 +243,8 @@ class _GapClock:
     over the schedule's running time (the distance at cruising speed where the schedule has none) and a
     typical stand at each stop on the way, not all of it spent at the first stop (which would put every later
     stop late), nor spread evenly over the distance (the schedule knows where streets are slow).
+    A silence that ends with the bus standing at a stop (`standing_at`, its index) ends part way through its
+    stand there: half a stand is counted at that stop.
     A silence that ends with the bus at the end of its trip may end in a wait there (a layover, at any length):
     the bus is taken to have kept the delay it had before the silence, unless the silence was shorter."""
 
@@ -238,16 +252,19 @@ class _GapClock:
 
     def __init__(
         self, stop_dist: list[float], d1: float, t1: float, d2: float, t2: float, cruise_mps: float, stop_s: float,
-        timeline: TripTimeline | None = None, ends_trip: bool = False, mid_stand: bool = False,
+        timeline: TripTimeline | None = None, ends_trip: bool = False, standing_at: int | None = None,
     ) -> None:
         self._stop_dist, self._t1, self._t2, self._d1 = stop_dist, t1, t2, d1
         self._per_metre, self._per_stop = 1.0 / cruise_mps, stop_s
         self._timeline = timeline if timeline is not None and timeline.time_at(d2) > timeline.time_at(d1) else None
         self._s1 = self._timeline.time_at(d1) if self._timeline is not None else 0.0
         self._first = bisect_right(stop_dist, d1)  # the first stop wholly ahead of the fix before the gap
-        effort = self._effort(d2, len(stop_dist))
-        if mid_stand and bisect_right(stop_dist, d2) > self._first:
-            effort -= 0.5 * stop_s  # heard again standing at the last stop: on average half way through its stand
+        if standing_at is not None and standing_at >= self._first:
+            # heard again standing at a stop (GPS may put it a little either side): on average half way through
+            # its stand there, after whole stands at the stops before it
+            effort = self._effort(d2, standing_at) + 0.5 * stop_s
+        else:
+            effort = self._effort(d2, len(stop_dist))
         end = t2
         if ends_trip and self._timeline is not None:
             end = min(t2, t1 + self._timeline.time_at(d2) - self._s1)
@@ -612,7 +629,7 @@ class VehicleTracker:
             moved = self._leave_device_trip(ping, x, y)
             if moved is not None:
                 return moved
-        events = self._advance(along, ts, speed)
+        events += self._advance(along, ts, speed)  # (after any events a confirmation released, above)
         return TrackerOutput(self._state(ping, self._status(ts)), events)
 
     def _going_to_stand(self, along: float) -> bool:
@@ -864,7 +881,7 @@ class VehicleTracker:
                 i = s.next_stop
                 if i < len(stop_dist) and s.progress < stop_dist[i] < guess:
                     mean_speed = gradual / elapsed
-                    lost = (cfg.typical_dwell_s + mean_speed / cfg.brake_mps2) * mean_speed
+                    lost = _stop_cost_s(cfg, mean_speed) * mean_speed
                     served = _ServedOnTheWay(stop_dist[i], max(stop_dist[i], guess - lost))
             along, offset = matcher.locate(x, y, lo, hi, guess)
             if offset <= cfg.off_route_m * 0.5:
@@ -928,7 +945,7 @@ class VehicleTracker:
         ahead = max(farthest if vague else _GUESS_SPREAD * farthest, _MIN_GUESS_SPREAD_M)
         behind = ahead if vague else _BEHIND_SPREAD * ahead
         # standing, or creeping in or out: where a bus does that is most often a stop
-        standing = speed is not None and speed < _CREEPING_MPS
+        standing_or_creeping = speed is not None and speed < _CREEPING_MPS
         stop_dist = self._trip().stop_dist
 
         def along_error(at: float, expected: float) -> float:
@@ -946,7 +963,7 @@ class VehicleTracker:
                     total += _AGAINST_PENALTY
                 if turned > _HEADING_SIGMA_DEG:
                     total += (turned / _HEADING_SIGMA_DEG) ** 2
-            if standing and not _near_stop(stop_dist, m.dist, cfg.depart_radius_m):
+            if standing_or_creeping and not _near_stop(stop_dist, m.dist, cfg.depart_radius_m):
                 total += _STANDING_AWAY_PENALTY
             return total
 
@@ -1053,20 +1070,18 @@ class VehicleTracker:
                         if gap is None:
                             gap = self._gap_clock(stop_dist, d1, t1, d2, ts, standing)
                         departure = max(gap.departure(i, s.pending_arrival, cfg.typical_dwell_s), cursor_t)
-                    elif stop < d1 and v1 is not None and v1 >= cfg.crawl_mps:
+                        cursor_t, cursor_d, cursor_v = departure, stop, 0.0
+                    elif stop < d1 and v1 is not None and v1 >= cfg.crawl_mps and s.pending_arrival <= t1:
                         # the fix before was past the stop already, on the move (GPS error alone could not say it
-                        # had left): it times the departure better than this one, farther on, and the run on
+                        # had left): it times the departure better than this one, farther on, and the run on (the
+                        # cursor stays at that fix)
                         departure = self._left_at(i, s.pending_arrival, d1, t1, v1)
-                        events.append(self._event(i, s.pending_arrival, departure, s.pending_interpolated))
-                        s.pending_arrival, s.prev_served = None, True
-                        s.next_stop += 1
-                        continue
                     else:
                         departure = self._left_at(i, cursor_t, d2, ts, speed)
+                        cursor_t, cursor_d, cursor_v = departure, stop, 0.0
                     events.append(self._event(i, s.pending_arrival, departure, s.pending_interpolated))
                     s.pending_arrival, s.prev_served = None, True
                     s.next_stop += 1
-                    cursor_t, cursor_d, cursor_v = departure, stop, 0.0
                     continue
                 break
             if stop - cfg.arrive_radius_m > d2 and not (at_end and i == n - 1):
@@ -1134,14 +1149,12 @@ class VehicleTracker:
         self, stop_dist: list[float], d1: float, t1: float, d2: float, t2: float, standing: bool
     ) -> _GapClock:
         s, cfg = self.s, self.ctx.config
-        ramp = s.cruise_mps / cfg.brake_mps2  # braking into a stop and pulling away
         ends_trip = d2 >= stop_dist[-1] - cfg.end_radius_m
-        # heard again standing at a stop GPS puts it just past: part way through its stand there, not done with it
-        k = bisect_right(stop_dist, d2) - 1
-        mid_stand = standing and k >= 0 and d2 - stop_dist[k] <= cfg.depart_radius_m
-        return _GapClock(
-            stop_dist, d1, t1, d2, t2, s.cruise_mps, cfg.typical_dwell_s + ramp, self._trip(), ends_trip, mid_stand
-        )
+        # heard again standing at a stop: part way through its stand there, not done with it
+        k = bisect_right(stop_dist, d2 + cfg.arrive_radius_m) - 1
+        at = k if standing and k >= 0 and d2 - stop_dist[k] <= cfg.depart_radius_m else None
+        stop_s = _stop_cost_s(cfg, s.cruise_mps)
+        return _GapClock(stop_dist, d1, t1, d2, t2, s.cruise_mps, stop_s, self._trip(), ends_trip, at)
 
     def _note_timing_fix(self, stop_dist: list[float], d: float, ts: float, speed: float | None) -> None:
         """Remember a moving fix on the run into the next stop, but not one just out of the last stop
@@ -1188,7 +1201,7 @@ class VehicleTracker:
         if dwelling:
             # (a rough clock, from a fix just out of the stop before, still beats half a dwell back from the
             # standing fix once a fix or more between was lost)
-            if reach is not None and (reach_sure or span > _STOP_TO_STOP_S):
+            if reach is not None and (reach_sure or span > _LOST_FIX_S):
                 return min(max(reach, t1), t2), True
             return max(t1, t2 - 0.5 * cfg.typical_dwell_s), True
         # the run out of it, read from the fix after it: when it left

@@ -699,3 +699,17 @@ def test_two_buses_waiting_at_stands_a_few_metres_apart_run_the_trips_leaving_fr
         fix("bus-c", float(ts) + 5.0, at_c)
 
     assert (engine.tracker("bus-d").trip_id, engine.tracker("bus-c").trip_id) == (FROM_STOP_D, FROM_STOP_C)
+
+
+def test_the_stops_an_inferred_trip_held_back_are_reported_when_the_device_then_names_that_trip(
+    cairns: Network,
+) -> None:
+    """A device that sends no trip at first: the trip inferred for it is checked against its rivals before its
+    stop events go out, and they are held meanwhile. When the device then names that same trip, the trip is
+    confirmed and the held events go out with that fix's own."""
+    pings, _ = trip_pings(cairns, ROUTE_120_TRIP, DAY, interval_s=30.0, seed=1)
+    named = [dataclasses.replace(p, trip_id=ROUTE_120_TRIP, start_date=DAY.strftime("%Y%m%d")) for p in pings[4:14]]
+    engine = Engine(cairns)
+    reported = {e.stop_sequence for p in [*pings[:4], *named] for e in engine.process(p).events}
+    first_two = {int(q) for q in cairns.trips[ROUTE_120_TRIP].stop_sequences[:2]}  # passed by the 14th fix
+    assert first_two <= reported, f"stops {sorted(first_two - reported)} never reported"
