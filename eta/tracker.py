@@ -248,17 +248,28 @@ class _GapClock:
     A silence that ends with the bus at the end of its trip may end in a wait there (a layover, at any length):
     the bus is taken to have kept the delay it had before the silence, unless the silence was shorter."""
 
-    __slots__ = ("_stop_dist", "_t1", "_t2", "_d1", "_per_metre", "_per_stop", "_first", "_rate", "_timeline", "_s1")
+    __slots__ = (
+        "_stop_dist", "_t1", "_t2", "_d1", "_per_metre", "_per_stop", "_first", "_rate", "_timeline", "_s1",
+        "_stood_at",
+    )
 
     def __init__(
         self, stop_dist: list[float], d1: float, t1: float, d2: float, t2: float, cruise_mps: float, stop_s: float,
         timeline: TripTimeline | None = None, ends_trip: bool = False, standing_at: int | None = None,
+        leaves: tuple[int, float] | None = None,
     ) -> None:
-        self._stop_dist, self._t1, self._t2, self._d1 = stop_dist, t1, t2, d1
+        self._stop_dist, self._t2, self._d1 = stop_dist, t2, d1
         self._per_metre, self._per_stop = 1.0 / cruise_mps, stop_s
         self._timeline = timeline if timeline is not None and timeline.time_at(d2) > timeline.time_at(d1) else None
         self._s1 = self._timeline.time_at(d1) if self._timeline is not None else 0.0
         self._first = bisect_right(stop_dist, d1)  # the first stop wholly ahead of the fix before the gap
+        # standing at a stop before the silence, the bus left it no sooner than its stand there was over (`leaves`:
+        # the stop's index, and when): the silence is shared out from then, the stops after it
+        self._stood_at = -1
+        if leaves is not None and t1 < leaves[1] < t2:
+            self._stood_at, t1 = leaves[0], leaves[1]
+            self._first = max(self._first, leaves[0] + 1)
+        self._t1 = t1
         if standing_at is not None and standing_at >= self._first:
             # heard again standing at a stop (GPS may put it a little either side): on average half way through
             # its stand there, after whole stands at the stops before it
@@ -287,9 +298,12 @@ class _GapClock:
         return min(max(at, not_before), self._t2)
 
     def departure(self, i: int, arrival: float, dwell_s: float) -> float:
-        """A served stop's departure: a typical stand after its arrival, stretched or squeezed as the gap."""
+        """A served stop's departure: a typical stand after its arrival, stretched or squeezed as the gap (at the
+        stop the bus stood at before the silence, when that stand was over)."""
         if self._rate is None:
             return arrival
+        if i == self._stood_at:
+            return max(self._t1, arrival)
         return min(max(arrival + dwell_s * self._rate, arrival), self._t2)
 
 
@@ -1154,7 +1168,21 @@ class VehicleTracker:
         k = bisect_right(stop_dist, d2 + cfg.arrive_radius_m) - 1
         at = k if standing and k >= 0 and d2 - stop_dist[k] <= cfg.depart_radius_m else None
         stop_s = _stop_cost_s(cfg, s.cruise_mps)
-        return _GapClock(stop_dist, d1, t1, d2, t2, s.cruise_mps, stop_s, self._trip(), ends_trip, at)
+        return _GapClock(
+            stop_dist, d1, t1, d2, t2, s.cruise_mps, stop_s, self._trip(), ends_trip, at, self._stand_over()
+        )
+
+    def _stand_over(self) -> tuple[int, float] | None:
+        """(index, when) of the stop the bus stood at on its last fix, and when its stand there was over at the
+        soonest: a typical dwell after it got there, and at its trip's first stop not before the trip is due out."""
+        s = self.s
+        if s.pending_arrival is None or s.progress_speed is None or s.progress_speed >= self.ctx.config.stopped_mps:
+            return None
+        over = s.pending_arrival + self.ctx.config.typical_dwell_s
+        day = self._day()
+        if s.next_stop == 0 and day is not None:
+            over = max(over, day.origin + self._trip().departure[0])
+        return s.next_stop, over
 
     def _note_timing_fix(self, stop_dist: list[float], d: float, ts: float, speed: float | None) -> None:
         """Remember a moving fix on the run into the next stop, but not one just out of the last stop

@@ -261,3 +261,23 @@ def test_stops_passed_while_silent_are_not_put_early_by_a_silence_that_ends_with
     errors = [run.arrival(k) - truth[k] for k in range(i, last + 1)]
     assert all(run.events[int(run.trip.stop_sequences[k])].interpolated for k in range(i, last))
     assert max(abs(e) for e in errors) <= 10.0, f"arrival errors {[round(e) for e in errors]} s"
+
+
+def test_a_silence_that_begins_with_the_bus_just_arrived_at_a_stop_is_shared_out_from_the_end_of_its_stand(
+    cairns: Network,
+) -> None:
+    """Heard standing at stop i two seconds after it got there, then not until it is past stop i + 4: it stood
+    there a while before it drove on, so the silence is shared out from about then, not from the fix, which
+    would put every stop after it early."""
+    run = Run(cairns)
+    stop_dist = run.trip.stop_dist.tolist()
+    i = run.stop_with_long_runs(300.0)
+    speed, stand = 8.0, 25.0
+    arrived = run.origin + float(run.trip.arrival[i])
+    run.ping(arrived - 60.0, stop_dist[i] - 60.0 * speed, speed)
+    run.ping(arrived - 30.0, stop_dist[i] - 30.0 * speed, speed)
+    run.ping(arrived + 2.0, stop_dist[i], 0.0)
+    truth = _drive(run, arrived + stand, stop_dist[i], range(i + 1, i + 5), stand)
+    run.ping(truth[i + 4] + stand + 150.0 / speed, stop_dist[i + 4] + 150.0, speed)
+    errors = [run.arrival(k) - truth[k] for k in range(i + 1, i + 5)]
+    assert max(abs(e) for e in errors) <= 10.0, f"arrival errors {[round(e) for e in errors]} s"
