@@ -116,22 +116,27 @@ def _drive(run: Run, start: float, at: float, stops: range, stand: float) -> dic
     return truth
 
 
-def test_stops_passed_while_silent_get_the_silence_shared_out_not_piled_on_the_first(cairns: Network) -> None:
-    run = Run(cairns)
+def _heard_short_of_a_stop_then_silent(run: Run, speed: float, stand: float) -> tuple[int, int, dict[int, float]]:
+    """A bus heard on its way to stop i, 250 m short of it, then silent over stops i to i + 4 (see `_drive`):
+    (i, i + 4, the true arrival at each of them)."""
     stop_dist = run.trip.stop_dist.tolist()
     i = run.stop_with_long_runs(300.0)
     last = i + 4
-    # the tracker hears the bus before stop i, then not again until it is past stop i + 4
-    speed, stand = 8.0, 25.0
     start_dist = stop_dist[i] - 250.0
     t0 = run.origin + float(run.trip.arrival[i]) - 250.0 / speed
     truth = _drive(run, t0, start_dist, range(i, last + 1), stand)
-    end_dist = stop_dist[last] + 150.0
-    end_time = truth[last] + stand + 150.0 / speed
     for back in (60.0, 30.0):
         run.ping(t0 - back, start_dist - speed * back, speed)
     run.ping(t0, start_dist, speed)
-    run.ping(end_time, end_dist, speed)
+    return i, last, truth
+
+
+def test_stops_passed_while_silent_get_the_silence_shared_out_not_piled_on_the_first(cairns: Network) -> None:
+    run = Run(cairns)
+    # the tracker hears the bus before stop i, then not again until it is past stop i + 4
+    speed, stand = 8.0, 25.0
+    i, last, truth = _heard_short_of_a_stop_then_silent(run, speed, stand)
+    run.ping(truth[last] + stand + 150.0 / speed, float(run.trip.stop_dist[last]) + 150.0, speed)
     errors = [run.arrival(k) - truth[k] for k in range(i, last + 1)]
     assert all(run.events[int(run.trip.stop_sequences[k])].interpolated for k in range(i, last + 1))
     assert max(abs(e) for e in errors) <= 15.0, f"arrival errors {[round(e) for e in errors]} s"
@@ -247,17 +252,10 @@ def test_stops_passed_while_silent_are_not_put_early_by_a_silence_that_ends_with
     silence is shared out as if it had got there about half a stand before, not a whole stand, whichever side
     of the stop GPS error puts the fix."""
     run = Run(cairns)
-    stop_dist = run.trip.stop_dist.tolist()
-    i = run.stop_with_long_runs(300.0)
-    last = i + 4
-    speed, stand = 8.0, 25.0
-    start_dist = stop_dist[i] - 250.0
-    t0 = run.origin + float(run.trip.arrival[i]) - 250.0 / speed
-    truth = _drive(run, t0, start_dist, range(i, last + 1), stand)
-    for back in (60.0, 30.0):
-        run.ping(t0 - back, start_dist - speed * back, speed)
-    run.ping(t0, start_dist, speed)
-    run.ping(truth[last] + 0.5 * stand, stop_dist[last] + gps_error_m, 0.0)  # half way through its stand at i + 4
+    stand = 25.0
+    i, last, truth = _heard_short_of_a_stop_then_silent(run, 8.0, stand)
+    # half way through its stand at stop i + 4
+    run.ping(truth[last] + 0.5 * stand, float(run.trip.stop_dist[last]) + gps_error_m, 0.0)
     errors = [run.arrival(k) - truth[k] for k in range(i, last + 1)]
     assert all(run.events[int(run.trip.stop_sequences[k])].interpolated for k in range(i, last))
     assert max(abs(e) for e in errors) <= 10.0, f"arrival errors {[round(e) for e in errors]} s"
