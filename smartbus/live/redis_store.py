@@ -1,22 +1,36 @@
 """Live state in Redis: latest vehicle states, per-stop arrival boards, and pub/sub for the api.
 
 Layout under a namespace (default "smartbus"), all keys expiring so a dead vehicle does not linger:
-  {ns}:veh:{vehicle_id}     hash {ts, state}            the latest VehicleState (messages JSON)
-  {ns}:vehicles             sorted set vehicle_id->ts   index of vehicles (entries whose hash expired are
-                                                        dropped when read)
-  {ns}:board:{stop_id}      hash trip_key -> Arrival JSON
-  {ns}:vidx:{vehicle_id}    made_at NUL stop_id NUL     what the vehicle's latest set wrote, to replace it
-                            trip_key NUL ...
-  {ns}:arrived:{stop_id}    set of trip_keys            trips that reached the stop: a late prediction
-                                                        must not put them back on the board
-Channels are published as "{ns}:fleet" and "{ns}:stop:{stop_id}" and handed to subscribers without the
-namespace. Every write batch runs as Lua scripts in one pipeline: one round trip, and each vehicle's
-compare-and-replace is atomic even with several writers.
+  {ns}:veh:{vehicle_id}       hash {ts, state}           the latest VehicleState (messages JSON)
+  {ns}:vehicles               sorted set vehicle_id->ts  index of vehicles (entries whose hash expired are
+                                                         dropped when read)
+  {ns}:board:{stop_id}        hash trip_key -> Arrival JSON
+  {ns}:vidx:{vehicle_id}      made_at NUL stop_id NUL    what the vehicle's latest set wrote, to replace it
+                              trip_key NUL ...
+  {ns}:arrived:{stop_id}      set of trip_keys           trips that reached the stop: a late prediction
+  {ns}:tarrived:{trip_key}    set of stop_ids            must not put them back on the board (the same facts
+                                                         both ways: by stop for the api, by trip for the writer)
+Channels: "{ns}:fleet" carries the accepted states. Board changes go out on one channel, "{ns}:boards", as the
+ids of the stops a write touched, NUL between; `subscribe` hands them to subscribers as the contract's
+"stop:{stop_id}" channels, without the namespace. Every write batch runs as Lua scripts in one pipeline: one round
+trip, and each vehicle's compare-and-replace is atomic even with several writers.
+
+Redis runs every writer's scripts on its one thread, so what they cost it bounds the whole deployment
+(bench/live_store.py measures it). Two things keep that low:
+- a script's redis.call count: a stop of a prediction set is one HSET. The arrived check is one SMEMBERS per trip of
+  the set, one PUBLISH carries all its stops, and a key's TTL is set again only when this process last set it
+  more than a quarter of the TTL ago (see _TtlClock). A set of 23 stops made 92 calls before.
+- the live state is not written to Redis's append-only file: every write script begins with
+  redis.set_repl(redis.REPL_NONE). It is rebuilt from the stream (a bus's next ping; its next prediction set,
+  within eta.prediction's REFRESH_S), and at 10,000 pings/s writing it to disk, and rewriting that file every few
+  seconds, took Redis more CPU than storing it. Operators' notices, written with plain commands, still go to it.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import fnmatch
+import time
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any, Final
 
 import orjson
@@ -25,21 +39,27 @@ from redis.exceptions import RedisError
 
 from smartbus.errors import ServiceUnavailable
 from smartbus.live.board import Arrival, is_expired, trip_key, visible_board
-from smartbus.live.store import DEFAULT_BOARD_TTL_S, DEFAULT_VEHICLE_TTL_S
+from smartbus.live.store import DEFAULT_BOARD_TTL_S, DEFAULT_VEHICLE_TTL_S, STOP_CHANNEL_PREFIX
 from smartbus.messages import PredictionSet, StopEvent, VehicleState, decode_as, encode
 
-# ARGV: ns, ttl_ms, then (vehicle_id, timestamp, state JSON) triples. Publishes the accepted states.
+BOARDS_CHANNEL: Final = "boards"  # under the namespace; what subscribers see as "stop:{id}", one per id
+
+# ARGV: ns, ttl_ms, then (vehicle_id, timestamp, refresh, state JSON) quadruples; refresh "1" sets the key's TTL
+# and the index entry (see _TtlClock). Publishes the accepted states.
 _PUT_STATES: Final = """
+redis.set_repl(redis.REPL_NONE)
 local ns, ttl = ARGV[1], tonumber(ARGV[2])
 local accepted = {}
-for i = 3, #ARGV, 3 do
-  local vid, ts, payload = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]
+for i = 3, #ARGV, 4 do
+  local vid, ts, payload = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 3]
   local key = ns .. ':veh:' .. vid
   local old = redis.call('HGET', key, 'ts')
   if (not old) or tonumber(old) <= ts then
     redis.call('HSET', key, 'ts', ARGV[i + 1], 'state', payload)
-    redis.call('PEXPIRE', key, ttl)
-    redis.call('ZADD', ns .. ':vehicles', ts, vid)
+    if ARGV[i + 2] == '1' then
+      redis.call('PEXPIRE', key, ttl)
+      redis.call('ZADD', ns .. ':vehicles', ts, vid)
+    end
     accepted[#accepted + 1] = payload
   end
 end
@@ -50,83 +70,111 @@ return #accepted
 """
 
 # ARGV: ns, ttl_ms, vehicle_id, made_at, then every stop of the set in one string: stop_id NUL trip_key NUL
-# Arrival JSON, NUL between stops (see _board_rows). The writer encodes the board entries (orjson, a microsecond
-# each) and the script only splits and stores them: Redis runs every writer's scripts on its one thread, and
-# building JSON in Lua was most of its time (bench/live_store.py). The index of what the set wrote,
-# {ns}:vidx:{vid}, is made_at NUL stop_id NUL trip_key NUL ..., so that the next set can remove what it drops.
-# The board key of a trip is smartbus.live.board.trip_key: service date, colon, trip id.
+# refresh NUL Arrival JSON, NUL between stops (see _board_rows); refresh "1" sets the board's TTL. The writer
+# encodes the board entries (orjson, a microsecond each) and the script only splits and stores them: building
+# JSON in Lua was most of Redis's time. The index of what the set wrote, {ns}:vidx:{vid}, is made_at NUL stop_id
+# NUL trip_key NUL ..., so that the next set can remove what it drops. The board key of a trip is
+# smartbus.live.board.trip_key: service date, colon, trip id. Returns 1, or 0 for a set older than the last.
 _PUT_PREDICTIONS: Final = """
+redis.set_repl(redis.REPL_NONE)
 local ns, ttl, vid, made_at = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
+local find, sub = string.find, string.sub
 local index_key = ns .. ':vidx:' .. vid
+local old = redis.call('GET', index_key)
+local cut
+if old then
+  cut = find(old, '\\0', 1, true) or (#old + 1)
+  if tonumber(sub(old, 1, cut - 1)) > made_at then return 0 end
+end
 local rows, n = ARGV[5], 0
-local stops, keys, arrivals, written = {}, {}, {}, {}
+local stops, keys, refresh, arrivals, written = {}, {}, {}, {}, {}
 local pos, last = 1, #ARGV[5]
 while pos <= last do
-  local a = string.find(rows, '\\0', pos, true)
-  local b = string.find(rows, '\\0', a + 1, true)
-  local c = string.find(rows, '\\0', b + 1, true) or (last + 1)
+  local a = find(rows, '\\0', pos, true)
+  local b = find(rows, '\\0', a + 1, true)
+  local c = find(rows, '\\0', b + 1, true)
+  local d = find(rows, '\\0', c + 1, true) or (last + 1)
   n = n + 1
-  stops[n], keys[n] = string.sub(rows, pos, a - 1), string.sub(rows, a + 1, b - 1)
-  arrivals[n] = string.sub(rows, b + 1, c - 1)
-  written[string.sub(rows, pos, b - 1)] = true
-  pos = c + 1
+  stops[n], keys[n] = sub(rows, pos, a - 1), sub(rows, a + 1, b - 1)
+  refresh[n], arrivals[n] = sub(rows, b + 1, c - 1) == '1', sub(rows, c + 1, d - 1)
+  written[sub(rows, pos, b - 1)] = true
+  pos = d + 1
 end
-local touched = {}
-local old = redis.call('GET', index_key)
+local touched, touched_list = {}, {}
 if old then
-  local cut = string.find(old, '\\0', 1, true) or (#old + 1)
-  if tonumber(string.sub(old, 1, cut - 1)) > made_at then return 0 end
   -- entries the new set writes again are overwritten below: only the ones it drops are removed here
   local p = cut + 1
   while p <= #old do
-    local x = string.find(old, '\\0', p, true)
-    local y = string.find(old, '\\0', x + 1, true) or (#old + 1)
-    if not written[string.sub(old, p, y - 1)] then
-      local stop_id, key = string.sub(old, p, x - 1), string.sub(old, x + 1, y - 1)
+    local x = find(old, '\\0', p, true)
+    local y = find(old, '\\0', x + 1, true) or (#old + 1)
+    if not written[sub(old, p, y - 1)] then
+      local stop_id, key = sub(old, p, x - 1), sub(old, x + 1, y - 1)
       local board = ns .. ':board:' .. stop_id
       local current = redis.call('HGET', board, key)
       -- another vehicle may have taken the trip over since: leave its entry alone
       if current and cjson.decode(current).vehicle_id == vid then
         redis.call('HDEL', board, key)
-        touched[stop_id] = true
+        if not touched[stop_id] then
+          touched[stop_id] = true
+          touched_list[#touched_list + 1] = stop_id
+        end
       end
     end
     p = y + 1
   end
 end
+local arrived = {}  -- trip_key -> the stops it reached, read once per trip of the set
 local index = {ARGV[4]}
 for i = 1, n do
   local stop_id, key = stops[i], keys[i]
-  if redis.call('SISMEMBER', ns .. ':arrived:' .. stop_id, key) == 0 then
+  local reached = arrived[key]
+  if not reached then
+    reached = {}
+    for _, s in ipairs(redis.call('SMEMBERS', ns .. ':tarrived:' .. key)) do reached[s] = true end
+    arrived[key] = reached
+  end
+  if not reached[stop_id] then
     local board = ns .. ':board:' .. stop_id
     redis.call('HSET', board, key, arrivals[i])
-    redis.call('PEXPIRE', board, ttl)
-    touched[stop_id] = true
+    if refresh[i] then redis.call('PEXPIRE', board, ttl) end
+    if not touched[stop_id] then
+      touched[stop_id] = true
+      touched_list[#touched_list + 1] = stop_id
+    end
     index[#index + 1] = stop_id .. '\\0' .. key
   end
 end
 redis.call('SET', index_key, table.concat(index, '\\0'), 'PX', ttl)
-for stop_id, _ in pairs(touched) do
-  redis.call('PUBLISH', ns .. ':stop:' .. stop_id, '')
+if #touched_list > 0 then
+  redis.call('PUBLISH', ns .. ':boards', table.concat(touched_list, '\\0'))
 end
 return 1
 """
 
-# ARGV: ns, ttl_ms, then (stop_id, trip_key) pairs. Publishes for each stop whose board lost an entry.
+# ARGV: ns, ttl_ms, then (stop_id, trip_key) pairs. Publishes the stops whose board lost an entry.
 _REMOVE_ARRIVED: Final = """
+redis.set_repl(redis.REPL_NONE)
 local ns, ttl = ARGV[1], tonumber(ARGV[2])
+local touched = {}
 for i = 3, #ARGV, 2 do
-  redis.call('SADD', ns .. ':arrived:' .. ARGV[i], ARGV[i + 1])
-  redis.call('PEXPIRE', ns .. ':arrived:' .. ARGV[i], ttl)
-  if redis.call('HDEL', ns .. ':board:' .. ARGV[i], ARGV[i + 1]) == 1 then
-    redis.call('PUBLISH', ns .. ':stop:' .. ARGV[i], '')
+  local stop_id, key = ARGV[i], ARGV[i + 1]
+  redis.call('SADD', ns .. ':arrived:' .. stop_id, key)
+  redis.call('PEXPIRE', ns .. ':arrived:' .. stop_id, ttl)
+  redis.call('SADD', ns .. ':tarrived:' .. key, stop_id)
+  redis.call('PEXPIRE', ns .. ':tarrived:' .. key, ttl)
+  if redis.call('HDEL', ns .. ':board:' .. stop_id, key) == 1 then
+    touched[#touched + 1] = stop_id
   end
+end
+if #touched > 0 then
+  redis.call('PUBLISH', ns .. ':boards', table.concat(touched, '\\0'))
 end
 return 1
 """
 
 # KEYS[1]: board; ARGV: (trip_key, expected JSON) pairs. Deletes entries only if unchanged since read.
 _PRUNE_BOARD: Final = """
+redis.set_repl(redis.REPL_NONE)
 for i = 1, #ARGV, 2 do
   if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then
     redis.call('HDEL', KEYS[1], ARGV[i])
@@ -136,23 +184,58 @@ return 1
 """
 
 
-def _board_rows(prediction_set: PredictionSet) -> bytes:
-    """The set's board entries for _PUT_PREDICTIONS: stop_id, trip key and Arrival JSON of each stop, NUL between.
-    A stop whose ids hold a NUL (no real feed's do) is left out rather than split wrongly."""
+class _TtlClock:
+    """When this process last set each key's TTL, so that a key written every second gets it again only when it is
+    a quarter of the TTL old: every key written still lives three quarters of the TTL past its last write, the
+    same guarantee for the boards' 900 s as the readers' own 600 s refresh limit needs. Forgetting is always safe
+    (the next write sets the TTL again), so the clock forgets everything after any Redis error, when Redis may
+    have lost keys, and when it grows past `max_keys`."""
+
+    def __init__(self, ttl_s: float, max_keys: int = 500_000) -> None:
+        self._every_s = ttl_s / 4
+        self._set_at: dict[str, float] = {}
+        self._max_keys = max_keys
+
+    def due(self, key: str, now: float) -> bool:
+        """True when the write about to be sent should set `key`'s TTL; counts it as set."""
+        set_at = self._set_at.get(key)
+        if set_at is not None and now - set_at < self._every_s:
+            return False
+        if len(self._set_at) >= self._max_keys:
+            self._set_at.clear()
+        self._set_at[key] = now
+        return True
+
+    def forget(self, keys: Iterable[str] | None = None) -> None:
+        if keys is None:
+            self._set_at.clear()
+            return
+        for key in keys:
+            self._set_at.pop(key, None)
+
+
+def _board_rows(prediction_set: PredictionSet, board_ttl: _TtlClock, now: float) -> tuple[bytes, list[str]]:
+    """The set's board entries for _PUT_PREDICTIONS (stop_id, trip key, TTL flag and Arrival JSON of each stop, NUL
+    between), and the stops whose TTL it sets. A stop whose ids hold a NUL (no real feed's do) is left out rather
+    than split wrongly."""
     dumps = orjson.dumps
     vehicle_id, made_at = prediction_set.vehicle_id, prediction_set.made_at
     parts: list[bytes] = []
+    refreshed: list[str] = []
     for p in prediction_set.stops:
         key = trip_key(p.trip_id, p.service_date)
         if "\0" in p.stop_id or "\0" in key:
             continue
-        parts += (p.stop_id.encode(), key.encode(), dumps({
+        refresh = board_ttl.due(p.stop_id, now)
+        if refresh:
+            refreshed.append(p.stop_id)
+        parts += (p.stop_id.encode(), key.encode(), b"1" if refresh else b"0", dumps({
             "stop_id": p.stop_id, "trip_id": p.trip_id, "service_date": p.service_date, "route_id": p.route_id,
             "vehicle_id": vehicle_id, "stop_sequence": p.stop_sequence, "scheduled_arrival": p.scheduled_arrival,
             "predicted_arrival": p.predicted_arrival, "method": p.method, "uncertainty_s": p.uncertainty_s,
             "updated_at": made_at,
         }))
-    return b"\0".join(parts)
+    return b"\0".join(parts), refreshed
 
 
 class RedisLiveStore:
@@ -176,13 +259,18 @@ class RedisLiveStore:
         self._put_predictions = self._redis.register_script(_PUT_PREDICTIONS)
         self._remove_arrived = self._redis.register_script(_REMOVE_ARRIVED)
         self._prune_board = self._redis.register_script(_PRUNE_BOARD)
+        self._vehicle_ttl = _TtlClock(vehicle_ttl_s)
+        self._board_ttl = _TtlClock(board_ttl_s)
 
     async def put_states(self, states: Sequence[VehicleState]) -> None:
         if not states:
             return
         args: list[Any] = [self._ns, self._vehicle_ttl_ms]
+        now = time.monotonic()
+        due = self._vehicle_ttl.due
         for state in states:
-            args += [state.vehicle_id, repr(state.timestamp), encode(state)]
+            refresh = b"1" if due(state.vehicle_id, now) else b"0"
+            args += [state.vehicle_id, repr(state.timestamp), refresh, encode(state)]
         await self._run(self._put_states(args=args))
 
     async def vehicles(self) -> list[VehicleState]:
@@ -209,17 +297,20 @@ class RedisLiveStore:
     async def put_predictions(self, sets: Sequence[PredictionSet]) -> None:
         if not sets:
             return
+        now = time.monotonic()
+        refreshed: list[list[str]] = []
         async with self._redis.pipeline(transaction=False) as pipe:
             for prediction_set in sets:
+                rows, set_refreshes = _board_rows(prediction_set, self._board_ttl, now)
+                refreshed.append(set_refreshes)
                 args: list[Any] = [
-                    self._ns,
-                    self._board_ttl_ms,
-                    prediction_set.vehicle_id,
-                    repr(prediction_set.made_at),
-                    _board_rows(prediction_set),
+                    self._ns, self._board_ttl_ms, prediction_set.vehicle_id, repr(prediction_set.made_at), rows
                 ]
                 await self._put_predictions(args=args, client=pipe)
-            await self._run(pipe.execute())
+            results: list[Any] = await self._run(pipe.execute())
+        for result, set_refreshes in zip(results, refreshed, strict=True):
+            if not result:  # an older set, refused before it wrote anything: its boards' TTLs were not set
+                self._board_ttl.forget(set_refreshes)
 
     async def put_stop_events(self, events: Sequence[StopEvent]) -> None:
         if not events:
@@ -263,20 +354,27 @@ class RedisLiveStore:
 
     async def subscribe(self, channels: Sequence[str]) -> AsyncIterator[tuple[str, bytes]]:
         prefix = self._ns + ":"
+        boards = prefix + BOARDS_CHANNEL
         pubsub = self._redis.pubsub()
         try:
-            patterns = [prefix + c for c in channels if any(ch in c for ch in "*?[")]
-            exact = [prefix + c for c in channels if c not in patterns and prefix + c not in patterns]
+            patterns = [c for c in channels if any(ch in c for ch in "*?[")]
+            exact = {c for c in channels if c not in patterns}
             if patterns:
-                await pubsub.psubscribe(*patterns)
-            if exact:
-                await pubsub.subscribe(*exact)
+                await pubsub.psubscribe(*(prefix + c for c in patterns))
+            # board changes come as stop ids on one channel; each becomes the "stop:{id}" it stands for
+            await pubsub.subscribe(*(prefix + c for c in exact), boards)
             while True:
                 message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                 if message is None or message["type"] not in ("message", "pmessage"):
                     continue
                 channel = message["channel"].decode()
-                yield channel.removeprefix(prefix), message["data"]
+                if channel != boards:
+                    yield channel.removeprefix(prefix), message["data"]
+                elif message["type"] == "message":  # not again through a pattern that also matches it
+                    for stop_id in message["data"].decode().split("\0"):
+                        stop = STOP_CHANNEL_PREFIX + stop_id
+                        if stop in exact or any(fnmatch.fnmatchcase(stop, p) for p in patterns):
+                            yield stop, b""
         except RedisError as exc:
             raise ServiceUnavailable(f"redis subscription failed: {exc}") from exc
         finally:
@@ -298,4 +396,7 @@ class RedisLiveStore:
         try:
             return await awaitable
         except (RedisError, OSError) as exc:
+            # Redis may have restarted without the keys whose TTLs we set: set them again with the next writes
+            self._vehicle_ttl.forget()
+            self._board_ttl.forget()
             raise ServiceUnavailable(f"redis: {exc}") from exc

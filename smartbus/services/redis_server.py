@@ -31,10 +31,13 @@ def render_redis_conf(paths: RedisPaths, host: str, port: int) -> str:
             f"pidfile {paths.pidfile}",
             f"logfile {paths.logfile}",
             f"dir {paths.data_dir}",
-            # Live state must survive a restart: append-only file, fsynced once a second.
+            # Operators' notices must survive a restart: append-only file, fsynced once a second. The live state
+            # and tracker snapshots are left out of it (their scripts set redis.set_repl(redis.REPL_NONE)).
             "appendonly yes",
             "appendfsync everysec",
-            "save 3600 1 300 100 60 10000",
+            # No RDB snapshots besides: Redis starts from the append-only file, and under load the snapshot rules
+            # forked a full dump every minute (smartbus/live/redis_store.py's docstring has the figures).
+            'save ""',
             "maxclients 1000",
             "",
         ]

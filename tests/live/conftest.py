@@ -9,8 +9,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from smartbus.live.memory_store import MemoryLiveStore
-from smartbus.live.redis_store import RedisLiveStore
-from smartbus.live.store import DEFAULT_BOARD_TTL_S, DEFAULT_VEHICLE_TTL_S
+from smartbus.live.redis_store import BOARDS_CHANNEL, RedisLiveStore
+from smartbus.live.store import DEFAULT_BOARD_TTL_S, DEFAULT_VEHICLE_TTL_S, STOP_CHANNEL_PREFIX
 from smartbus.settings import Settings
 
 StoreFactory = Callable[..., MemoryLiveStore | RedisLiveStore]
@@ -69,10 +69,13 @@ class Collector:
         for _ in range(500):
             if isinstance(self.store, MemoryLiveStore):
                 self.store._publish(probe_channel, b"probe")
+            elif probe_channel.startswith(STOP_CHANNEL_PREFIX):  # stop channels travel as ids on one channel
+                stop_id = probe_channel.removeprefix(STOP_CHANNEL_PREFIX)
+                await self.store._redis.publish(f"{self.store._ns}:{BOARDS_CHANNEL}", stop_id)
             else:
                 await self.store._redis.publish(f"{self.store._ns}:{probe_channel}", b"probe")
             await asyncio.sleep(0.01)
-            if any(payload == b"probe" for _, payload in self.messages):
+            if any(channel == probe_channel for channel, _ in self.messages):
                 self.messages.clear()
                 return
         raise AssertionError("subscription never became active")

@@ -255,3 +255,33 @@ async def test_vehicle_arrivals_are_its_latest_predictions_still_on_boards(make_
     arrivals = await store.vehicle_arrivals("V1", T0 + 60)
     assert [(a.stop_id, a.trip_id) for a in arrivals] == [("S2", "T1")]
     assert await store.vehicle_arrivals("nobody", T0) == []
+
+
+async def test_a_subscriber_to_one_stop_hears_of_that_stop_only(make_store: StoreFactory) -> None:
+    store = make_store()
+    one_stop = Collector(store, ["stop:S2"])
+    await one_stop.ready("stop:S2")
+
+    stops = [prediction("T1", stop, T0 + 60 * n, n) for n, stop in enumerate(["S1", "S2", "S3"], start=1)]
+    await store.put_predictions([prediction_set("V1", T0, *stops)])
+    await store.put_predictions([prediction_set("V2", T0, prediction("T2", "S2", T0 + 90))])
+    messages = await one_stop.wait_for(2)
+    await one_stop.stop()
+
+    # S1 and S3 changed in between, but they would have come before the second S2
+    assert messages == [("stop:S2", b""), ("stop:S2", b"")]
+
+
+async def test_a_vehicle_and_board_written_again_and_again_outlive_their_ttl(make_store: StoreFactory) -> None:
+    store = make_store(vehicle_ttl_s=1.0, board_ttl_s=1.0)
+    for step in range(25):  # 2.5 s of writes every 0.1 s, each key written far longer than its TTL
+        made_at = T0 + step
+        await store.put_states([state("V1", made_at)])
+        await store.put_predictions([prediction_set("V1", made_at, prediction("T1", "S1", made_at + 300))])
+        await asyncio.sleep(0.1)
+
+    assert [s.timestamp for s in await store.vehicles()] == [T0 + 24]
+    assert [a.updated_at for a in await store.stop_arrivals("S1", now=T0 + 24)] == [T0 + 24]
+    await asyncio.sleep(1.3)  # and once the writes stop, they still expire
+    assert await store.vehicles() == []
+    assert await store.stop_arrivals("S1", now=T0 + 24) == []

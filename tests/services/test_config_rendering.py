@@ -92,6 +92,7 @@ def test_redis_config_is_loopback_durable_and_keeps_everything_in_its_directory(
     assert settings["protected-mode"] == "yes"
     assert settings["appendonly"] == "yes"
     assert settings["appendfsync"] == "everysec"
+    assert settings["save"] == '""'  # no RDB dumps forked under load besides: Redis starts from the append-only file
     assert settings["daemonize"] == "yes"
     assert settings["dir"] == str(tmp_path / "data")
     assert settings["pidfile"] == str(tmp_path / "redis.pid")
