@@ -417,7 +417,7 @@ async def _run(
     used = {g: cpu_after.get(g, 0.0) - cpu_before.get(g, 0.0) for g in cpu_after}
     print(f"CPU over the run ({finished:.0f} s, {os.cpu_count()} cpus: {finished * (os.cpu_count() or 1):.0f} "
           "CPU-s available), in ms per ping sent: " + ", ".join(
-        f"{g} {1000 * v / max(sent, 1):.2f}" for g, v in sorted(used.items(), key=lambda kv: -kv[1]) if v > 0.05
+        f"{g} {1000 * v / max(sent, 1):.3f}" for g, v in sorted(used.items(), key=lambda kv: -kv[1]) if v > 0.05
     ))
     print("resident memory (MB): " + "; ".join(
         f"{p.name} " + ", ".join(f"{label} {mb:.0f}" for label, mb in p.rss.items()) for p in procs
