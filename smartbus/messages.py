@@ -173,6 +173,16 @@ class PredictionSet:
     feed_version: str | None = None
 
 
+class EncodedState(NamedTuple):
+    """A vehicle_state message still in the bytes the bus carried it in, with what a live store keys it by. The live
+    writer hands these bytes on to Redis as they are: decoding every state and encoding it again was a tenth of the
+    pipeline's CPU at 10,000 pings/s."""
+
+    vehicle_id: str
+    timestamp: float
+    raw: bytes
+
+
 Message = Ping | RejectedPing | VehicleState | StopEvent | PredictionSet
 _KINDS: Final[dict[str, type[Any]]] = {
     "ping": Ping,
@@ -284,6 +294,31 @@ def decode(raw: bytes | str) -> Message:
     if not isinstance(body, dict):
         raise ValidationError("message is not a JSON object")
     return from_dict(body)
+
+
+_STATE_REQUIRED: Final = tuple(
+    f.name for f in dataclasses.fields(VehicleState) if f.default is dataclasses.MISSING
+)
+
+
+def decode_keeping_states(raw: bytes) -> Message | EncodedState:
+    """`decode`, but a vehicle_state comes back as an EncodedState of `raw`, checked as `decode` checks it (schema
+    version, type, the fields without defaults present) and besides its id a string and its timestamp a number."""
+    try:
+        body = parse_json(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValidationError(f"not JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise ValidationError("message is not a JSON object")
+    if body.get("type") != "vehicle_state" or body.get("v") not in READABLE_VERSIONS:
+        return from_dict(body)
+    for name in _STATE_REQUIRED:
+        if name not in body:
+            raise ValidationError(f"malformed vehicle_state message: no {name}")
+    vehicle_id, timestamp = body["vehicle_id"], body["timestamp"]
+    if not isinstance(vehicle_id, str) or not isinstance(timestamp, int | float) or isinstance(timestamp, bool):
+        raise ValidationError("malformed vehicle_state message: vehicle_id or timestamp", "vehicle_id", vehicle_id)
+    return EncodedState(vehicle_id, float(timestamp), raw)
 
 
 def decode_as(raw: bytes | str, cls: type[M]) -> M:

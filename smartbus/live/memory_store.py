@@ -17,7 +17,7 @@ from smartbus.live.store import (
     FLEET_CHANNEL,
     stop_channel,
 )
-from smartbus.messages import PredictionSet, StopEvent, VehicleState, to_dict
+from smartbus.messages import EncodedState, PredictionSet, StopEvent, VehicleState, decode_as, to_dict
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +63,11 @@ class MemoryLiveStore:
         # stop_id -> trip_key -> expiry: trips that reached a stop, so a late prediction cannot bring them back.
         self._arrived: dict[str, dict[str, float]] = {}
 
-    async def put_states(self, states: Sequence[VehicleState]) -> None:
+    async def put_states(self, states: Sequence[VehicleState | EncodedState]) -> None:
         expires_at = self._clock() + self._vehicle_ttl_s
         accepted = []
-        for state in states:
+        for given in states:
+            state = decode_as(given.raw, VehicleState) if isinstance(given, EncodedState) else given
             current = self._live_state(state.vehicle_id)
             if current is not None and state.timestamp < current.timestamp:
                 continue

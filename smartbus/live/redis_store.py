@@ -40,7 +40,7 @@ from redis.exceptions import RedisError
 from smartbus.errors import ServiceUnavailable
 from smartbus.live.board import Arrival, is_expired, trip_key, visible_board
 from smartbus.live.store import DEFAULT_BOARD_TTL_S, DEFAULT_VEHICLE_TTL_S, STOP_CHANNEL_PREFIX
-from smartbus.messages import PredictionSet, StopEvent, VehicleState, decode_as, encode
+from smartbus.messages import EncodedState, PredictionSet, StopEvent, VehicleState, decode_as, encode
 
 BOARDS_CHANNEL: Final = "boards"  # under the namespace; what subscribers see as "stop:{id}", one per id
 
@@ -262,15 +262,18 @@ class RedisLiveStore:
         self._vehicle_ttl = _TtlClock(vehicle_ttl_s)
         self._board_ttl = _TtlClock(board_ttl_s)
 
-    async def put_states(self, states: Sequence[VehicleState]) -> None:
+    async def put_states(self, states: Sequence[VehicleState | EncodedState]) -> None:
         if not states:
             return
         args: list[Any] = [self._ns, self._vehicle_ttl_ms]
         now = time.monotonic()
         due = self._vehicle_ttl.due
         for state in states:
-            refresh = b"1" if due(state.vehicle_id, now) else b"0"
-            args += [state.vehicle_id, repr(state.timestamp), refresh, encode(state)]
+            if isinstance(state, EncodedState):
+                vehicle_id, timestamp, payload = state
+            else:
+                vehicle_id, timestamp, payload = state.vehicle_id, state.timestamp, encode(state)
+            args += [vehicle_id, repr(timestamp), b"1" if due(vehicle_id, now) else b"0", payload]
         await self._run(self._put_states(args=args))
 
     async def vehicles(self) -> list[VehicleState]:

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Final, Protocol
 
 from smartbus.live.board import Arrival
-from smartbus.messages import PredictionSet, StopEvent, VehicleState
+from smartbus.messages import EncodedState, PredictionSet, StopEvent, VehicleState
 
 # Channels published on. "fleet" carries a JSON array of the vehicle states just accepted
 # (smartbus.messages.to_dict form); "stop:{stop_id}" carries an empty payload: the board changed, read it.
@@ -24,8 +24,9 @@ def stop_channel(stop_id: str) -> str:
 
 
 class LiveStore(Protocol):
-    async def put_states(self, states: Sequence[VehicleState]) -> None:
-        """Keep the latest state per vehicle (an older timestamp is ignored); publish accepted ones on "fleet"."""
+    async def put_states(self, states: Sequence[VehicleState | EncodedState]) -> None:
+        """Keep the latest state per vehicle (an older timestamp is ignored); publish accepted ones on "fleet".
+        A state may come as the message or as the bytes the bus carried it in."""
 
     async def vehicles(self) -> list[VehicleState]:
         """Every vehicle still alive, ordered by vehicle_id."""

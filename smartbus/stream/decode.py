@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from smartbus import messages, metrics
 from smartbus.bus.base import Record
 from smartbus.errors import ValidationError
-from smartbus.messages import PredictionSet, RejectedPing, StopEvent, VehicleState
+from smartbus.messages import EncodedState, PredictionSet, RejectedPing, StopEvent, VehicleState
 
 log = logging.getLogger(__name__)
 
@@ -17,22 +17,28 @@ log = logging.getLogger(__name__)
 @dataclass
 class DecodedBatch:
     states: list[VehicleState] = field(default_factory=list)
+    encoded_states: list[EncodedState] = field(default_factory=list)  # instead of states: see decode_batch
     events: list[StopEvent] = field(default_factory=list)
     predictions: list[PredictionSet] = field(default_factory=list)
     rejected: list[RejectedPing] = field(default_factory=list)
 
 
-def decode_batch(records: Sequence[Record]) -> DecodedBatch:
+def decode_batch(records: Sequence[Record], *, keep_states_encoded: bool = False) -> DecodedBatch:
+    """`keep_states_encoded`: vehicle states stay as the bytes they came in (messages.EncodedState), checked but not
+    built, for a writer that only passes them on."""
     batch = DecodedBatch()
+    decode = messages.decode_keeping_states if keep_states_encoded else messages.decode
     for record in records:
         try:
-            message = messages.decode(record.value)
+            message = decode(record.value)
         except ValidationError as exc:
             metrics.PINGS_REJECTED.labels("undecodable_output").inc()
             log.warning("skipping undecodable record %s/%d@%d: %s", record.topic, record.partition, record.offset, exc)
             continue
         if isinstance(message, VehicleState):
             batch.states.append(message)
+        elif isinstance(message, EncodedState):
+            batch.encoded_states.append(message)
         elif isinstance(message, StopEvent):
             batch.events.append(message)
         elif isinstance(message, PredictionSet):

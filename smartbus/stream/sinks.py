@@ -48,7 +48,7 @@ class LiveSink:
         self._live = live
 
     async def handle(self, records: Sequence[Record]) -> None:
-        batch = decode_batch(records)
+        batch = decode_batch(records, keep_states_encoded=True)  # the states go to the store as they came
         if batch.predictions:
             await self._live.put_predictions(batch.predictions)
         # After the predictions of the same batch: an arrival removes the trip from that stop's board.
@@ -56,5 +56,5 @@ class LiveSink:
             await self._live.put_stop_events(batch.events)
         # Moves last: a client that reads a vehicle's arrivals when it moves (/ws/vehicles/{id}) then sees the
         # predictions made from that same ping.
-        if batch.states:
-            await self._live.put_states(batch.states)
+        if batch.encoded_states:
+            await self._live.put_states(batch.encoded_states)

@@ -6,7 +6,7 @@ import asyncio
 import json
 
 from smartbus.live import FLEET_CHANNEL, Arrival
-from smartbus.messages import PredictionSet, StopEvent, StopPrediction, VehicleState
+from smartbus.messages import EncodedState, PredictionSet, StopEvent, StopPrediction, VehicleState, encode
 from tests.live.conftest import Collector, StoreFactory
 
 T0 = 1_700_000_000.0
@@ -285,3 +285,18 @@ async def test_a_vehicle_and_board_written_again_and_again_outlive_their_ttl(mak
     await asyncio.sleep(1.3)  # and once the writes stop, they still expire
     assert await store.vehicles() == []
     assert await store.stop_arrivals("S1", now=T0 + 24) == []
+
+
+async def test_a_state_given_as_the_bytes_the_bus_carried_is_stored_as_that_state(make_store: StoreFactory) -> None:
+    store = make_store()
+    sent = state("V1", T0, trip_id="T1", delay_s=42.0)
+    fleet = Collector(store, [FLEET_CHANNEL])
+    await fleet.ready(FLEET_CHANNEL)
+
+    await store.put_states([EncodedState("V1", T0, encode(sent))])
+    await store.put_states([EncodedState("V1", T0 - 5, encode(state("V1", T0 - 5)))])  # older: ignored
+    [(_, payload)] = await fleet.wait_for(1)
+    await fleet.stop()
+
+    assert await store.vehicle("V1") == sent
+    assert [s["delay_s"] for s in json.loads(payload)] == [42.0]

@@ -104,3 +104,34 @@ def test_a_not_finite_float_written_by_an_older_worker_is_still_read() -> None:
 def test_bytes_that_are_not_a_json_object_are_a_validation_error(raw: bytes) -> None:
     with pytest.raises(ValidationError):
         messages.decode(raw)
+
+
+def test_a_state_kept_encoded_is_its_own_bytes_and_names_its_vehicle_and_time() -> None:
+    state = VehicleState("bus-1", 1.8e9, -16.9, 145.7, "in_transit", "T1", "R1", "20240516", 812.5, 4.2, -30.0, "S3", 3)
+    raw = messages.encode(state)
+
+    kept = messages.decode_keeping_states(raw)
+
+    assert kept == messages.EncodedState("bus-1", 1.8e9, raw)
+    assert isinstance(kept, messages.EncodedState) and messages.decode(kept.raw) == state
+    event = StopEvent("bus-1", "T1", "20240516", "S3", 3, 1.8e9, None, True)
+    assert messages.decode_keeping_states(messages.encode(event)) == event  # every other kind is decoded
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"latitude": None},  # removed below: a field without a default missing
+        {"vehicle_id": 7},
+        {"timestamp": "yesterday"},
+        {"timestamp": True},
+        {"v": 99},
+    ],
+)
+def test_a_state_kept_encoded_is_refused_where_decoding_it_would_be(change: dict[str, object]) -> None:
+    body = messages.to_dict(VehicleState("bus-1", 1.8e9, -16.9, 145.7, "in_transit"))
+    body.update(change)
+    if change == {"latitude": None}:
+        del body["latitude"]
+    with pytest.raises(ValidationError):
+        messages.decode_keeping_states(json.dumps(body).encode())
