@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner, murmur2
+from aiokafka.producer.message_accumulator import BatchBuilder
 
 from smartbus import metrics
 from smartbus.bus.base import Record
@@ -49,6 +50,12 @@ class KafkaProducer:
     Never blocks for ever on a broker that is away: starting is retried lazily at the next `send()` (an
     aiokafka producer whose start() failed has no sender task, and its flush() would wait for good), and a
     flush gives up after `flush_timeout_s` with ServiceUnavailable, so the caller's retry loop stays in charge.
+
+    Messages are gathered here into one batch per partition (aiokafka's batch API: create_batch, send_batch)
+    and handed over when a batch is full or at `flush()`. aiokafka's own send() costs about 8 us of CPU a
+    message (a coroutine, a future and a metadata wait each); a batch append about 2 us. Every caller sends a
+    batch of messages and then flushes, so nothing waits longer for it. The partition is the one aiokafka's
+    send() would choose (CachingPartitioner, on the same metadata).
     """
 
     def __init__(
@@ -76,6 +83,8 @@ class KafkaProducer:
         # down longer than request_timeout_ms); keeping the futures lets flush() tell the caller.
         self._in_flight: list[asyncio.Future[object]] = []
         self._partitioner = CachingPartitioner()
+        self._open: dict[tuple[str, int], BatchBuilder] = {}  # (topic, partition): the batch being filled
+        self._partitions: dict[str, list[int]] = {}  # topic: its partitions, as of this flush's first send
 
     def _make(self) -> AIOKafkaProducer:
         return AIOKafkaProducer(
@@ -100,30 +109,59 @@ class KafkaProducer:
 
     async def stop(self) -> None:
         if self._producer is not None:
+            with contextlib.suppress(ServiceUnavailable):
+                await self._submit_open(self._producer)  # what was sent and not flushed still goes, as before
             producer, self._producer = self._producer, None
             await producer.stop()
 
     async def send(self, topic: str, value: bytes, key: str | None = None) -> None:
-        # send() only queues (and waits when the accumulator is full: back-pressure); flush() makes it durable.
+        # send() only queues (and waits when aiokafka's queue is full: back-pressure); flush() makes it durable.
         producer = await self._started()
+        name = self._prefix + topic
+        key_bytes = key.encode() if key is not None else None
         try:
-            future = await producer.send(self._prefix + topic, value, key=key.encode() if key is not None else None)
+            partitions = self._partitions.get(name)
+            if partitions is None:  # waits for the topic's metadata, as aiokafka's send() does
+                partitions = self._partitions[name] = sorted(await producer.partitions_for(name))
+            partition = self._partitioner(key_bytes, partitions, partitions)
+            builder = self._open.get((name, partition))
+            if builder is None:
+                builder = self._open[(name, partition)] = producer.create_batch()
+            if builder.append(key=key_bytes, value=value, timestamp=None) is None:  # full: hand it over
+                await self._submit(producer, name, partition, builder)
+                builder = self._open[(name, partition)] = producer.create_batch()
+                if builder.append(key=key_bytes, value=value, timestamp=None) is None:
+                    raise ServiceUnavailable(f"a message of {len(value)} bytes is larger than a batch may be")
         except KafkaError as exc:  # no metadata or no room within request_timeout_ms: the broker is away
-            self._in_flight.clear()  # the caller sends its whole batch again
-            await self._discard()
+            await self._discard()  # the caller sends its whole batch again
             raise ServiceUnavailable(f"Kafka did not accept a message: {exc!r}") from exc
-        self._in_flight.append(future)
+
+    async def _submit(self, producer: AIOKafkaProducer, topic: str, partition: int, builder: BatchBuilder) -> None:
+        self._in_flight.append(await producer.send_batch(builder, topic, partition=partition))
+
+    async def _submit_open(self, producer: AIOKafkaProducer) -> None:
+        open_batches, self._open = self._open, {}
+        self._partitions.clear()  # the next flush's sends see partitions added since
+        try:
+            for (topic, partition), builder in open_batches.items():
+                await self._submit(producer, topic, partition, builder)
+        except KafkaError as exc:
+            await self._discard()
+            raise ServiceUnavailable(f"Kafka did not accept a batch: {exc!r}") from exc
 
     async def flush(self) -> None:
+        if self._producer is None:
+            return
+        await self._submit_open(self._producer)
         futures, self._in_flight = self._in_flight, []
-        if not futures or self._producer is None:
+        if not futures:
             return
         try:
             await asyncio.wait_for(self._producer.flush(), self._flush_timeout_s)
         except TimeoutError as exc:
             await self._discard()
             raise ServiceUnavailable(
-                f"Kafka did not take {len(futures)} messages within {self._flush_timeout_s:.0f} s"
+                f"Kafka did not take {len(futures)} batches within {self._flush_timeout_s:.0f} s"
             ) from exc
         results = await asyncio.gather(*futures, return_exceptions=True)
         failed = [r for r in results if isinstance(r, BaseException)]
@@ -132,10 +170,13 @@ class KafkaProducer:
             # (OutOfOrderSequenceNumber on every later send, for ever): a fresh producer, with a new
             # producer id, is the way back. The caller resends the batch through it.
             await self._discard()
-            raise ServiceUnavailable(f"{len(failed)} of {len(futures)} messages not delivered: {failed[0]!r}")
+            raise ServiceUnavailable(f"{len(failed)} of {len(futures)} batches not delivered: {failed[0]!r}")
 
     async def _discard(self) -> None:
-        """Drop the current producer; the next send() starts a fresh one."""
+        """Drop the current producer and what was sent through it; the next send() starts a fresh one."""
+        self._in_flight.clear()
+        self._open.clear()
+        self._partitions.clear()
         producer, self._producer = self._producer, None
         if producer is not None:
             # Its stop() would wait for batches it can no longer deliver: give it moments only.

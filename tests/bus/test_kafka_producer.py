@@ -51,3 +51,44 @@ async def test_an_absent_broker_gives_service_unavailable_at_each_try_and_never_
             await asyncio.wait_for(producer.send("t", b"x", key="bus-1"), 30)
         await asyncio.wait_for(producer.flush(), 30)  # nothing was queued: returns at once
     await producer.stop()
+
+
+async def test_each_key_s_messages_land_in_its_default_partition_in_order_over_many_batches() -> None:
+    from aiokafka.partitioner import murmur2
+
+    settings = Settings()
+    prefix = f"producer-{uuid.uuid4().hex[:8]}."
+    await ensure_topics(settings.kafka_bootstrap, ["t"], 3, topic_prefix=prefix)
+    keys = [f"bus-{k}" for k in range(7)]
+    # batches of 2 KB: some 20 of them per key's partition, handed over as they fill and at each flush
+    producer = KafkaProducer(settings.kafka_bootstrap, topic_prefix=prefix, max_batch_bytes=2048)
+    try:
+        for flush in range(3):
+            for n in range(100):
+                await producer.send("t", f"{flush}-{n:03d}".encode() + b"." * 100, key=keys[n % len(keys)])
+            await producer.flush()
+        await producer.send("t", b"unflushed" + b"." * 100, key=keys[0])  # stop() delivers what was sent
+    finally:
+        await producer.stop()
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(prefix + "t", p) for p in range(3)]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        got: dict[str, list[tuple[int, bytes]]] = {}
+        for _ in range(20):  # until all 301 are read, or 20 reads have come back short
+            if sum(len(v) for v in got.values()) >= 301:
+                break
+            for tp, records in (await consumer.getmany(*partitions, timeout_ms=5000, max_records=1000)).items():
+                for record in records:
+                    assert record.key is not None
+                    got.setdefault(record.key.decode(), []).append((tp.partition, record.value[:9]))
+    finally:
+        await consumer.stop()
+    for k, key in enumerate(keys):
+        expected = [f"{flush}-{n:03d}".encode() for flush in range(3) for n in range(100) if n % len(keys) == k]
+        expected += [b"unflushed"] if k == 0 else []
+        assert [value.rstrip(b".") for _, value in got[key]] == expected
+        assert {partition for partition, _ in got[key]} == {(murmur2(key.encode()) & 0x7FFFFFFF) % 3}
