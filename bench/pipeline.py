@@ -1,9 +1,10 @@
 """The whole pipeline on the real services: simulated pings through Kafka into PostgreSQL and Redis.
 
-    .venv/bin/python bench/pipeline.py [--rate 2000] [--seconds 60] [--workers 1] [--drain 60] [--split-writers]
+    .venv/bin/python bench/pipeline.py [--rate 2000] [--seconds 60] [--workers 1] [--drain 60] [--one-writer]
                                        [--timeline CSV]
 
-Starts `smartbus writer` (with --split-writers, its storage and live writers as two processes) and --workers
+Starts the storage and live writers as two processes, as docker-compose deploys them (`smartbus writer --only
+storage`, `--only live`; with --one-writer, `smartbus writer` running both in one process), and --workers
 `smartbus eta` processes under a fresh topic prefix, Redis namespace and database (no earlier run's rows,
 keys or learned state slow or warm this one; all three are dropped at the end), sends a 1 Hz fleet (--rate
 vehicles on their own trips, so --rate pings/s) for --seconds at the pace the simulator delivers them, then
@@ -248,8 +249,9 @@ async def main() -> None:
     parser.add_argument("--drain", type=float, default=60.0, help="at most this long to wait for the tail")
     parser.add_argument("--timeline", metavar="CSV",
                         help="write latency and each process's CPU every half second of the run to this file")
-    parser.add_argument("--split-writers", action="store_true",
-                        help="run the storage and live writers as two processes (`smartbus writer --only ...`)")
+    parser.add_argument("--one-writer", action="store_true",
+                        help="run the storage and live writers in one process (`smartbus writer`) rather than as "
+                             "two (`--only storage`, `--only live`), as docker-compose deploys them")
     args = parser.parse_args()
 
     settings = Settings()
@@ -285,7 +287,7 @@ async def _run(
     await ensure_topics(settings.kafka_bootstrap, messages.ALL_TOPICS, PARTITIONS, topic_prefix=prefix)
     env = dict(os.environ, SMARTBUS_KAFKA_TOPIC_PREFIX=prefix, SMARTBUS_KAFKA_PARTITIONS=str(PARTITIONS),
                SMARTBUS_CACHE_DIR=str(REPO / "var" / "cache"), SMARTBUS_DATABASE_URL=database_url)
-    writers = [("storage", ["--only", "storage"]), ("live", ["--only", "live"])] if args.split_writers else [("", [])]
+    writers = [("", [])] if args.one_writer else [("storage", ["--only", "storage"]), ("live", ["--only", "live"])]
     procs = [
         _start(f"writer-{name}" if name else "writer",
                ["writer", *only, "--redis-namespace", tag, "--metrics-port", str(_free_port())], env, logs)

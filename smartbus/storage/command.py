@@ -1,7 +1,11 @@
-"""`smartbus writer`: the storage writer (PostgreSQL) and the live-state writer (Redis), one process.
+"""`smartbus writer`: the storage writer (PostgreSQL) and the live-state writer (Redis), one process or two.
 
 Each has its own consumer group, so each commits only what it made durable in its own store, and a
-slow database never holds back the live boards.
+slow database never holds back the live boards. Under load run them as two processes (`--only storage`,
+`--only live`, as docker-compose does): a burst of predictions then has a core for each. The storage writer
+alone lowers its CPU priority by STORAGE_NICE: on a machine it shares, the live path (ETA workers, the live
+writer, Redis) comes first when the CPU runs short, and the history catches up from Kafka when it does not
+(bench/pipeline.py runs them so, or in one process with --one-writer).
 """
 
 from __future__ import annotations
@@ -9,8 +13,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
+from typing import Final
 
 log = logging.getLogger(__name__)
+
+STORAGE_NICE: Final = 10
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,6 +36,11 @@ def run(args: argparse.Namespace) -> int:
 
     if args.json_logs:
         configure_logging(json_logs=True)
+    if args.only == "storage":
+        try:
+            os.nice(STORAGE_NICE)
+        except OSError as exc:  # a platform or sandbox that refuses: run at the priority we were given
+            log.warning("could not lower the storage writer's CPU priority: %s", exc)
     asyncio.run(_main(args.only, args.metrics_port, args.plain, args.redis_namespace))
     return 0
 

@@ -106,8 +106,10 @@ class Deployment:
     def worker(self) -> Process:
         return self._start("eta", ["eta", "--redis-namespace", self.tag])
 
-    def writer(self) -> Process:
-        return self._start("writer", ["writer", "--redis-namespace", self.tag])
+    def writer(self, only: str | None = None) -> Process:
+        """`smartbus writer`, both writers in one process, or with `only` ("storage", "live") one of them."""
+        selected = ["--only", only] if only is not None else []
+        return self._start(f"writer-{only}" if only else "writer", ["writer", *selected, "--redis-namespace", self.tag])
 
     async def create_topics(self) -> None:
         await ensure_topics(self.settings.kafka_bootstrap, messages.ALL_TOPICS, PARTITIONS, topic_prefix=self.prefix)
