@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -135,3 +136,22 @@ def test_a_state_kept_encoded_is_refused_where_decoding_it_would_be(change: dict
         del body["latitude"]
     with pytest.raises(ValidationError):
         messages.decode_keeping_states(json.dumps(body).encode())
+
+
+@given(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(),
+    st.one_of(st.none(), st.floats(allow_nan=False, allow_infinity=False)),
+    st.one_of(st.none(), st.integers(min_value=-(2**63), max_value=2**63 - 1)),
+)
+def test_every_kind_is_encoded_as_its_dict_would_be(number: float, text: str, maybe: float | None,
+                                                    whole: int | None) -> None:
+    sent: list[messages.Message] = [
+        Ping(text, number, number, number, maybe, maybe, text, None, whole, text, None, maybe),
+        VehicleState(text, number, number, number, "stale", text, None, text, maybe, number, maybe, text, whole),
+        StopEvent(text, text, text, text, whole or 0, number, maybe, False, None, maybe, text),
+        messages.RejectedPing(text, "too_fast", text, number),
+        PredictionSet(text, number, (_stop(text, 1),), None),
+    ]
+    for message in sent:
+        assert messages.encode(message) == orjson.dumps(messages.to_dict(message))
