@@ -10,6 +10,7 @@ the code only ever sees the plain names of `smartbus.messages`.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 from collections.abc import Callable, Sequence
 
@@ -84,6 +85,9 @@ class KafkaProducer:
         self._in_flight: list[asyncio.Future[object]] = []
         self._partitioner = CachingPartitioner()
         self._open: dict[tuple[str, int], BatchBuilder] = {}  # (topic, partition): the batch being filled
+        self._ready: collections.deque[tuple[tuple[str, int], BatchBuilder]] = collections.deque()  # to hand over
+        self._starting = asyncio.Lock()
+        self._submitting = asyncio.Lock()  # batches are handed to aiokafka one at a time, in the order they filled
         self._partitions: dict[str, list[int]] = {}  # topic: its partitions, as of this flush's first send
 
     def _make(self) -> AIOKafkaProducer:
@@ -97,6 +101,12 @@ class KafkaProducer:
     async def _started(self) -> AIOKafkaProducer:
         if self._producer is not None:
             return self._producer
+        async with self._starting:  # callers sending at once (the ingest edge's requests) start one producer
+            if self._producer is not None:
+                return self._producer
+            return await self._start_one()
+
+    async def _start_one(self) -> AIOKafkaProducer:
         producer = self._make()
         try:
             await producer.start()
@@ -108,10 +118,13 @@ class KafkaProducer:
         return producer
 
     async def stop(self) -> None:
-        if self._producer is not None:
-            with contextlib.suppress(ServiceUnavailable):
-                await self._submit_open(self._producer)  # what was sent and not flushed still goes, as before
-            producer, self._producer = self._producer, None
+        producer = self._producer
+        if producer is None:
+            return
+        with contextlib.suppress(ServiceUnavailable):
+            await self._submit_open(producer)  # what was sent and not flushed still goes, as before
+        if self._is_current(producer):  # not discarded by a failure meanwhile (then it is stopped already)
+            self._producer = None
             await producer.stop()
 
     async def send(self, topic: str, value: bytes, key: str | None = None) -> None:
@@ -123,59 +136,82 @@ class KafkaProducer:
             partitions = self._partitions.get(name)
             if partitions is None:  # waits for the topic's metadata, as aiokafka's send() does
                 partitions = self._partitions[name] = sorted(await producer.partitions_for(name))
-            partition = self._partitioner(key_bytes, partitions, partitions)
-            builder = self._open.get((name, partition))
+            slot = (name, self._partitioner(key_bytes, partitions, partitions))
+            builder = self._open.get(slot)
             if builder is None:
-                builder = self._open[(name, partition)] = producer.create_batch()
-            if builder.append(key=key_bytes, value=value, timestamp=None) is None:  # full: hand it over
-                await self._submit(producer, name, partition, builder)
-                builder = self._open[(name, partition)] = producer.create_batch()
-                if builder.append(key=key_bytes, value=value, timestamp=None) is None:
-                    raise ServiceUnavailable(f"a message of {len(value)} bytes is larger than a batch may be")
+                builder = self._open[slot] = producer.create_batch()
+            if builder.append(key=key_bytes, value=value, timestamp=None) is None:
+                # Full: it joins the queue of batches to hand over, and a fresh one takes this message (aiokafka's
+                # builder takes any first one), before anything awaits: no other sender appends to the full one,
+                # and the queue keeps each partition's batches in the order they filled.
+                self._ready.append((slot, builder))
+                self._open[slot] = producer.create_batch()
+                self._open[slot].append(key=key_bytes, value=value, timestamp=None)
+                await self._submit_ready(producer)
         except KafkaError as exc:  # no metadata or no room within request_timeout_ms: the broker is away
             await self._discard()  # the caller sends its whole batch again
             raise ServiceUnavailable(f"Kafka did not accept a message: {exc!r}") from exc
 
-    async def _submit(self, producer: AIOKafkaProducer, topic: str, partition: int, builder: BatchBuilder) -> None:
-        self._in_flight.append(await producer.send_batch(builder, topic, partition=partition))
+    async def _submit_ready(self, producer: AIOKafkaProducer) -> None:
+        """Hand the queued batches to aiokafka, oldest first, one caller at a time."""
+        async with self._submitting:
+            while self._ready:
+                if not self._is_current(producer):
+                    raise ServiceUnavailable("the Kafka producer was replaced after a failure: send again")
+                (topic, partition), builder = self._ready[0]
+                self._in_flight.append(await producer.send_batch(builder, topic, partition=partition))
+                self._ready.popleft()
 
     async def _submit_open(self, producer: AIOKafkaProducer) -> None:
-        open_batches, self._open = self._open, {}
+        self._ready.extend(self._open.items())  # after any full ones queued before: they filled first
+        self._open = {}
         self._partitions.clear()  # the next flush's sends see partitions added since
         try:
-            for (topic, partition), builder in open_batches.items():
-                await self._submit(producer, topic, partition, builder)
+            await self._submit_ready(producer)
         except KafkaError as exc:
             await self._discard()
             raise ServiceUnavailable(f"Kafka did not accept a batch: {exc!r}") from exc
 
     async def flush(self) -> None:
-        if self._producer is None:
+        """Every message sent before this call is durable when it returns, or it raises. Callers may share the
+        producer (the ingest edge's requests do): a flush waits for every batch submitted before it, its own and
+        others', and leaves them for the flushes that run beside it to wait for too."""
+        producer = self._producer
+        if producer is None:
             return
-        await self._submit_open(self._producer)
-        futures, self._in_flight = self._in_flight, []
+        await self._submit_open(producer)
+        futures = list(self._in_flight)
         if not futures:
             return
         try:
-            await asyncio.wait_for(self._producer.flush(), self._flush_timeout_s)
+            results = await asyncio.wait_for(
+                asyncio.gather(*(asyncio.shield(f) for f in futures), return_exceptions=True),
+                self._flush_timeout_s,
+            )
         except TimeoutError as exc:
             await self._discard()
             raise ServiceUnavailable(
                 f"Kafka did not take {len(futures)} batches within {self._flush_timeout_s:.0f} s"
             ) from exc
-        results = await asyncio.gather(*futures, return_exceptions=True)
+        done = set(futures)
+        self._in_flight = [f for f in self._in_flight if f not in done]
         failed = [r for r in results if isinstance(r, BaseException)]
         if failed:
             # After lost batches an idempotent producer's sequence numbers no longer match the broker's
             # (OutOfOrderSequenceNumber on every later send, for ever): a fresh producer, with a new
             # producer id, is the way back. The caller resends the batch through it.
-            await self._discard()
+            if self._is_current(producer):
+                await self._discard()
             raise ServiceUnavailable(f"{len(failed)} of {len(futures)} batches not delivered: {failed[0]!r}")
+
+    def _is_current(self, producer: AIOKafkaProducer) -> bool:
+        return self._producer is producer
 
     async def _discard(self) -> None:
         """Drop the current producer and what was sent through it; the next send() starts a fresh one."""
         self._in_flight.clear()
         self._open.clear()
+        self._ready.clear()
         self._partitions.clear()
         producer, self._producer = self._producer, None
         if producer is not None:

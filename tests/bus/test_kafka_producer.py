@@ -92,3 +92,41 @@ async def test_each_key_s_messages_land_in_its_default_partition_in_order_over_m
         expected += [b"unflushed"] if k == 0 else []
         assert [value.rstrip(b".") for _, value in got[key]] == expected
         assert {partition for partition, _ in got[key]} == {(murmur2(key.encode()) & 0x7FFFFFFF) % 3}
+
+
+async def test_callers_sharing_the_producer_each_get_their_messages_delivered_once_in_order() -> None:
+    # the ingest edge's requests share one producer: batches fill while other callers send and flush
+    settings = Settings()
+    prefix = f"producer-{uuid.uuid4().hex[:8]}."
+    await ensure_topics(settings.kafka_bootstrap, ["t"], 1, topic_prefix=prefix)
+    producer = KafkaProducer(settings.kafka_bootstrap, topic_prefix=prefix, max_batch_bytes=1024)
+
+    async def caller(name: str) -> None:
+        for n in range(150):
+            await producer.send("t", f"{name}-{n:03d}".encode() + b"." * 60, key="bus-1")
+            if n % 50 == 49:
+                await producer.flush()
+            await asyncio.sleep(0)
+
+    try:
+        await asyncio.gather(caller("a"), caller("b"), caller("c"))
+    finally:
+        await producer.stop()
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partition = TopicPartition(prefix + "t", 0)
+        consumer.assign([partition])
+        await consumer.seek_to_beginning(partition)
+        values: list[bytes] = []
+        for _ in range(20):
+            if len(values) >= 450:
+                break
+            batch = await consumer.getmany(partition, timeout_ms=2000, max_records=1000)
+            values += [m.value[:5] for m in batch.get(partition, [])]
+    finally:
+        await consumer.stop()
+    assert len(values) == 450
+    for name in "abc":
+        assert [v for v in values if v.startswith(name.encode())] == [f"{name}-{n:03d}".encode() for n in range(150)]
