@@ -259,8 +259,9 @@ _HEADER: Final[dict[type[Any], bytes]] = {
 
 
 def encode(message: Message) -> bytes:
-    """`to_dict` as compact UTF-8 JSON, byte for byte what json.dumps(separators=(",", ":"), ensure_ascii=False)
-    writes, but that a float that is not finite (never in a valid message) becomes null, as JSON has no NaN.
+    """`to_dict` as compact UTF-8 JSON: the JSON json.dumps(separators=(",", ":"), ensure_ascii=False) writes, but
+    that a float that is not finite (never in a valid message) becomes null, as JSON has no NaN, and that some
+    floats are spelt otherwise (orjson writes 1e-05 as 0.00001; json reads both as the same number).
 
     orjson serialises a slots dataclass itself, without to_dict's dict (1.3 us for a VehicleState). Its output
     is a 1 KiB buffer cut down to size; the header joined to it is a fresh object of the exact size, and the

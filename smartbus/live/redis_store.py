@@ -20,10 +20,12 @@ Redis runs every writer's scripts on its one thread, so what they cost it bounds
 - a script's redis.call count: a stop of a prediction set is one HSET. The arrived check is one SMEMBERS per trip of
   the set, one PUBLISH carries all its stops, and a key's TTL is set again only when this process last set it
   more than a quarter of the TTL ago (see _TtlClock). A set of 23 stops made 92 calls before.
-- the live state is not written to Redis's append-only file: every write script begins with
+- the live state's writes are not appended to Redis's append-only file: every write script begins with
   redis.set_repl(redis.REPL_NONE). It is rebuilt from the stream (a bus's next ping; its next prediction set,
   within eta.prediction's REFRESH_S), and at 10,000 pings/s writing it to disk, and rewriting that file every few
   seconds, took Redis more CPU than storing it. Operators' notices, written with plain commands, still go to it.
+  A rewrite of the file (which dumps the whole dataset, rarely now) takes the live state as it is then, so a
+  restarted Redis may come back with an older picture, which the stream writes over as above.
 """
 
 from __future__ import annotations
@@ -56,11 +58,14 @@ for i = 3, #ARGV, 4 do
   local old = redis.call('HGET', key, 'ts')
   if (not old) or tonumber(old) <= ts then
     redis.call('HSET', key, 'ts', ARGV[i + 1], 'state', payload)
-    if ARGV[i + 2] == '1' then
+    -- a hash new to Redis (the bus's first, or it expired, or Redis lost it) gets its TTL and index entry now
+    if (not old) or ARGV[i + 2] == '1' then
       redis.call('PEXPIRE', key, ttl)
       redis.call('ZADD', ns .. ':vehicles', ts, vid)
     end
     accepted[#accepted + 1] = payload
+  elseif ARGV[i + 2] == '1' then
+    redis.call('PEXPIRE', key, ttl)  -- a late state is not stored, but the refresh due is not lost
   end
 end
 if #accepted > 0 then
@@ -133,15 +138,18 @@ for i = 1, n do
     for _, s in ipairs(redis.call('SMEMBERS', ns .. ':tarrived:' .. key)) do reached[s] = true end
     arrived[key] = reached
   end
+  local board = ns .. ':board:' .. stop_id
   if not reached[stop_id] then
-    local board = ns .. ':board:' .. stop_id
-    redis.call('HSET', board, key, arrivals[i])
-    if refresh[i] then redis.call('PEXPIRE', board, ttl) end
+    local added = redis.call('HSET', board, key, arrivals[i])
+    -- a trip new to the board may be a board new to Redis (emptied and so deleted, or expired): its TTL now
+    if refresh[i] or (added == 1 and redis.call('PTTL', board) == -1) then redis.call('PEXPIRE', board, ttl) end
     if not touched[stop_id] then
       touched[stop_id] = true
       touched_list[#touched_list + 1] = stop_id
     end
     index[#index + 1] = stop_id .. '\\0' .. key
+  elseif refresh[i] then
+    redis.call('PEXPIRE', board, ttl)  -- this trip has arrived there, but the board's refresh due is not lost
   end
 end
 redis.call('SET', index_key, table.concat(index, '\\0'), 'PX', ttl)
@@ -172,6 +180,17 @@ end
 return 1
 """
 
+# ARGV: ns, then vehicle ids whose state was gone when read: dropped from the index unless written since.
+_DROP_GONE: Final = """
+redis.set_repl(redis.REPL_NONE)
+for i = 2, #ARGV do
+  if redis.call('EXISTS', ARGV[1] .. ':veh:' .. ARGV[i]) == 0 then
+    redis.call('ZREM', ARGV[1] .. ':vehicles', ARGV[i])
+  end
+end
+return 1
+"""
+
 # KEYS[1]: board; ARGV: (trip_key, expected JSON) pairs. Deletes entries only if unchanged since read.
 _PRUNE_BOARD: Final = """
 redis.set_repl(redis.REPL_NONE)
@@ -187,9 +206,10 @@ return 1
 class _TtlClock:
     """When this process last set each key's TTL, so that a key written every second gets it again only when it is
     a quarter of the TTL old: every key written still lives three quarters of the TTL past its last write, the
-    same guarantee for the boards' 900 s as the readers' own 600 s refresh limit needs. Forgetting is always safe
-    (the next write sets the TTL again), so the clock forgets everything after any Redis error, when Redis may
-    have lost keys, and when it grows past `max_keys`."""
+    same guarantee for the boards' 900 s as the readers' own 600 s refresh limit needs. A key new to Redis (a
+    first write, or the key expired, or a board emptied and so deleted, or Redis lost it) gets its TTL from the
+    script with the write that makes it, whatever the clock says. Forgetting is always safe (the next write sets
+    the TTL again), so the clock forgets everything after any Redis error and when it grows past `max_keys`."""
 
     def __init__(self, ttl_s: float, max_keys: int = 500_000) -> None:
         self._every_s = ttl_s / 4
@@ -259,6 +279,7 @@ class RedisLiveStore:
         self._put_predictions = self._redis.register_script(_PUT_PREDICTIONS)
         self._remove_arrived = self._redis.register_script(_REMOVE_ARRIVED)
         self._prune_board = self._redis.register_script(_PRUNE_BOARD)
+        self._drop_gone = self._redis.register_script(_DROP_GONE)
         self._vehicle_ttl = _TtlClock(vehicle_ttl_s)
         self._board_ttl = _TtlClock(board_ttl_s)
 
@@ -285,8 +306,8 @@ class RedisLiveStore:
                     pipe.hget(self._vehicle_key(vehicle_id), "state")
                 raw_states = await pipe.execute()
             gone = [v for v, raw in zip(ids, raw_states, strict=True) if raw is None]
-            if gone:
-                await self._redis.zrem(f"{self._ns}:vehicles", *gone)
+            if gone:  # a writer may have stored one of them again meanwhile: the script checks
+                await self._drop_gone(args=[self._ns, *gone])
             states = [decode_as(raw, VehicleState) for raw in raw_states if raw is not None]
             return sorted(states, key=lambda s: s.vehicle_id)
 

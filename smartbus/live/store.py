@@ -8,8 +8,9 @@ from typing import Final, Protocol
 from smartbus.live.board import Arrival
 from smartbus.messages import EncodedState, PredictionSet, StopEvent, VehicleState
 
-# Channels published on. "fleet" carries a JSON array of the vehicle states just accepted
-# (smartbus.messages.to_dict form); "stop:{stop_id}" carries an empty payload: the board changed, read it.
+# Channels published on. "fleet" carries a JSON array of the vehicle states just accepted (each the vehicle_state
+# message as smartbus.messages encodes it, of a readable schema version); "stop:{stop_id}" carries an empty
+# payload: the board changed, read it.
 FLEET_CHANNEL: Final = "fleet"
 STOP_CHANNEL_PREFIX: Final = "stop:"
 ALL_STOPS_PATTERN: Final = "stop:*"

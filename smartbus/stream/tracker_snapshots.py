@@ -16,6 +16,8 @@ Blobs are pickles of `eta.tracker.TrackState`, keyed by the network's feed hash:
 clean rather than misapply state. Redis is our own trusted store (never fed by devices). They are not written to
 Redis's append-only file (redis.set_repl in the script): after Redis restarts, the next checkpoint, seconds later,
 saves every vehicle that moved again, and at 10,000 vehicles they would add over 1 MB a second to the file.
+(A rewrite of the file dumps the snapshots there at that moment: if Redis restarts, and then a worker, before the
+next checkpoint, the worker may load an older snapshot and carry on from it as a tracker does after a GPS gap.)
 """
 
 from __future__ import annotations

@@ -273,18 +273,30 @@ async def test_a_subscriber_to_one_stop_hears_of_that_stop_only(make_store: Stor
 
 
 async def test_a_vehicle_and_board_written_again_and_again_outlive_their_ttl(make_store: StoreFactory) -> None:
-    store = make_store(vehicle_ttl_s=1.0, board_ttl_s=1.0)
-    for step in range(25):  # 2.5 s of writes every 0.1 s, each key written far longer than its TTL
+    store = make_store(vehicle_ttl_s=2.0, board_ttl_s=2.0)
+    for step in range(30):  # 3 s of writes every 0.1 s, each key written longer than its TTL
         made_at = T0 + step
         await store.put_states([state("V1", made_at)])
         await store.put_predictions([prediction_set("V1", made_at, prediction("T1", "S1", made_at + 300))])
         await asyncio.sleep(0.1)
 
-    assert [s.timestamp for s in await store.vehicles()] == [T0 + 24]
-    assert [a.updated_at for a in await store.stop_arrivals("S1", now=T0 + 24)] == [T0 + 24]
-    await asyncio.sleep(1.3)  # and once the writes stop, they still expire
+    assert [s.timestamp for s in await store.vehicles()] == [T0 + 29]
+    assert [a.updated_at for a in await store.stop_arrivals("S1", now=T0 + 29)] == [T0 + 29]
+    await asyncio.sleep(2.5)  # and once the writes stop, they still expire
     assert await store.vehicles() == []
-    assert await store.stop_arrivals("S1", now=T0 + 24) == []
+    assert await store.stop_arrivals("S1", now=T0 + 29) == []
+
+
+async def test_a_board_emptied_by_an_arrival_and_written_again_still_expires(make_store: StoreFactory) -> None:
+    store = make_store(board_ttl_s=1.0)
+    await store.put_predictions([prediction_set("V1", T0, prediction("T1", "S1", T0 + 60))])
+    await store.put_stop_events([arrived("T1", "S1", T0 + 55)])  # the board's last entry: the board is gone
+    await store.put_predictions([prediction_set("V2", T0 + 1, prediction("T2", "S1", T0 + 90))])
+    assert [a.trip_id for a in await store.stop_arrivals("S1", now=T0 + 1)] == ["T2"]
+
+    await asyncio.sleep(1.3)
+
+    assert await store.stop_arrivals("S1", now=T0 + 1) == []
 
 
 async def test_a_state_given_as_the_bytes_the_bus_carried_is_stored_as_that_state(make_store: StoreFactory) -> None:
