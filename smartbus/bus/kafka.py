@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import contextvars
 from collections.abc import Callable, Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
@@ -89,6 +90,14 @@ class KafkaProducer:
         self._starting = asyncio.Lock()
         self._submitting = asyncio.Lock()  # batches are handed to aiokafka one at a time, in the order they filled
         self._partitions: dict[str, list[int]] = {}  # topic: its partitions, as of this flush's first send
+        # Callers may share the producer (the ingest edge's requests, each its own asyncio task). A failure drops
+        # every batch not yet delivered, whoever sent it, and starts a new generation; each task remembers the
+        # generation of its first send since its last flush, so that its flush raises when its messages may have
+        # been among those dropped, even if another task's flush met the failure.
+        self._generation = 0
+        self._sent_in: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+            f"kafka_producer_{id(self)}_sent_in", default=None
+        )
 
     def _make(self) -> AIOKafkaProducer:
         return AIOKafkaProducer(
@@ -130,6 +139,8 @@ class KafkaProducer:
     async def send(self, topic: str, value: bytes, key: str | None = None) -> None:
         # send() only queues (and waits when aiokafka's queue is full: back-pressure); flush() makes it durable.
         producer = await self._started()
+        if self._sent_in.get() is None:
+            self._sent_in.set(self._generation)
         name = self._prefix + topic
         key_bytes = key.encode() if key is not None else None
         try:
@@ -150,7 +161,11 @@ class KafkaProducer:
                 await self._submit_ready(producer)
         except KafkaError as exc:  # no metadata or no room within request_timeout_ms: the broker is away
             await self._discard()  # the caller sends its whole batch again
+            self._sent_in.set(None)  # told so now: what it sends again is of the new generation
             raise ServiceUnavailable(f"Kafka did not accept a message: {exc!r}") from exc
+        except ServiceUnavailable:
+            self._sent_in.set(None)
+            raise
 
     async def _submit_ready(self, producer: AIOKafkaProducer) -> None:
         """Hand the queued batches to aiokafka, oldest first, one caller at a time."""
@@ -176,6 +191,10 @@ class KafkaProducer:
         """Every message sent before this call is durable when it returns, or it raises. Callers may share the
         producer (the ingest edge's requests do): a flush waits for every batch submitted before it, its own and
         others', and leaves them for the flushes that run beside it to wait for too."""
+        sent_in = self._sent_in.get()
+        self._sent_in.set(None)
+        if sent_in is not None and sent_in != self._generation:
+            raise ServiceUnavailable("Kafka failed since these messages were sent, and may have lost them: send again")
         producer = self._producer
         if producer is None:
             return
@@ -209,6 +228,7 @@ class KafkaProducer:
 
     async def _discard(self) -> None:
         """Drop the current producer and what was sent through it; the next send() starts a fresh one."""
+        self._generation += 1
         self._in_flight.clear()
         self._open.clear()
         self._ready.clear()

@@ -130,3 +130,32 @@ async def test_callers_sharing_the_producer_each_get_their_messages_delivered_on
     assert len(values) == 450
     for name in "abc":
         assert [v for v in values if v.startswith(name.encode())] == [f"{name}-{n:03d}".encode() for n in range(150)]
+
+
+async def test_a_caller_whose_messages_a_failure_may_have_dropped_is_told_even_if_another_met_it() -> None:
+    settings = Settings()
+    prefix = f"producer-{uuid.uuid4().hex[:8]}."
+    await ensure_topics(settings.kafka_bootstrap, ["t"], 1, topic_prefix=prefix)
+    producer = KafkaProducer(settings.kafka_bootstrap, topic_prefix=prefix)
+    sent = asyncio.Event()
+    failed = asyncio.Event()
+
+    async def request_b() -> None:
+        await producer.send("t", b"from b", key="bus-2")
+        sent.set()
+        await failed.wait()
+        with pytest.raises(ServiceUnavailable):  # its message went with the producer request a saw fail
+            await producer.flush()
+        await producer.send("t", b"from b again", key="bus-2")  # the device sends again: this time it holds
+        await producer.flush()
+
+    async def request_a() -> None:
+        await sent.wait()
+        await producer.send("t", b"from a", key="bus-1")
+        await producer._discard()  # what a failure seen by request a's send or flush does
+        failed.set()
+
+    try:
+        await asyncio.gather(request_a(), request_b())
+    finally:
+        await producer.stop()
