@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import fnmatch
 import json
 import logging
 import time
@@ -11,6 +10,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
 from smartbus.live.board import Arrival, arrivals_of, is_expired, trip_key, visible_board
+from smartbus.live.glob import redis_glob
 from smartbus.live.store import (
     DEFAULT_BOARD_TTL_S,
     DEFAULT_VEHICLE_TTL_S,
@@ -202,7 +202,7 @@ class MemoryLiveStore:
 
     def _publish(self, channel: str, payload: bytes) -> None:
         for subscriber in self._subscribers:
-            if any(fnmatch.fnmatchcase(channel, p) for p in subscriber.patterns):
+            if any(redis_glob(p).fullmatch(channel.encode()) for p in subscriber.patterns):
                 try:
                     subscriber.queue.put_nowait((channel, payload))
                 except asyncio.QueueFull:

@@ -30,7 +30,6 @@ Redis runs every writer's scripts on its one thread, so what they cost it bounds
 
 from __future__ import annotations
 
-import fnmatch
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any, Final
@@ -41,6 +40,7 @@ from redis.exceptions import RedisError
 
 from smartbus.errors import ServiceUnavailable
 from smartbus.live.board import Arrival, is_expired, trip_key, visible_board
+from smartbus.live.glob import redis_glob
 from smartbus.live.store import DEFAULT_BOARD_TTL_S, DEFAULT_VEHICLE_TTL_S, STOP_CHANNEL_PREFIX
 from smartbus.messages import EncodedState, PredictionSet, StopEvent, VehicleState, decode_as, encode
 
@@ -383,6 +383,7 @@ class RedisLiveStore:
         try:
             patterns = [c for c in channels if any(ch in c for ch in "*?[")]
             exact = {c for c in channels if c not in patterns}
+            matchers = [redis_glob(p) for p in patterns]  # as Redis would match them had they been subscribed
             if patterns:
                 await pubsub.psubscribe(*(prefix + c for c in patterns))
             # board changes come as stop ids on one channel; each becomes the "stop:{id}" it stands for
@@ -397,7 +398,7 @@ class RedisLiveStore:
                 elif message["type"] == "message":  # not again through a pattern that also matches it
                     for stop_id in message["data"].decode().split("\0"):
                         stop = STOP_CHANNEL_PREFIX + stop_id
-                        if stop in exact or any(fnmatch.fnmatchcase(stop, p) for p in patterns):
+                        if stop in exact or any(m.fullmatch(stop.encode()) for m in matchers):
                             yield stop, b""
         except RedisError as exc:
             raise ServiceUnavailable(f"redis subscription failed: {exc}") from exc
