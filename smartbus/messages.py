@@ -302,14 +302,18 @@ def parse_json(raw: bytes | str) -> Any:
         return json.loads(raw)
 
 
-def decode(raw: bytes | str) -> Message:
+def _json_object(raw: bytes | str) -> dict[str, Any]:
     try:
         body = parse_json(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ValidationError(f"not JSON: {exc}") from exc
     if not isinstance(body, dict):
         raise ValidationError("message is not a JSON object")
-    return from_dict(body)
+    return body
+
+
+def decode(raw: bytes | str) -> Message:
+    return from_dict(_json_object(raw))
 
 
 _STATE_REQUIRED: Final = tuple(
@@ -320,12 +324,7 @@ _STATE_REQUIRED: Final = tuple(
 def decode_keeping_states(raw: bytes) -> Message | EncodedState:
     """`decode`, but a vehicle_state comes back as an EncodedState of `raw`, checked as `decode` checks it (schema
     version, type, the fields without defaults present) and besides its id a string and its timestamp a number."""
-    try:
-        body = parse_json(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValidationError(f"not JSON: {exc}") from exc
-    if not isinstance(body, dict):
-        raise ValidationError("message is not a JSON object")
+    body = _json_object(raw)
     if body.get("type") != "vehicle_state" or body.get("v") not in READABLE_VERSIONS:
         return from_dict(body)
     for name in _STATE_REQUIRED:

@@ -20,11 +20,36 @@ from tests.pipeline.harness import free_port
 pytestmark = pytest.mark.integration
 
 
-async def test_messages_flushed_are_on_the_broker_in_order() -> None:
-    settings = Settings()
+async def _fresh_topic(partitions: int) -> str:
+    """A topic "t" under a prefix of its own; returns the prefix."""
     prefix = f"producer-{uuid.uuid4().hex[:8]}."
-    await ensure_topics(settings.kafka_bootstrap, ["t"], 1, topic_prefix=prefix)
-    producer = KafkaProducer(settings.kafka_bootstrap, topic_prefix=prefix)
+    await ensure_topics(Settings().kafka_bootstrap, ["t"], partitions, topic_prefix=prefix)
+    return prefix
+
+
+async def _read_back(prefix: str, partitions: int, count: int) -> list[tuple[int, bytes | None, bytes]]:
+    """(partition, key, value) of what topic "t" holds, partition by partition in the order read: until `count`
+    are read, or 20 reads have come back short."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=Settings().kafka_bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        assigned = [TopicPartition(prefix + "t", p) for p in range(partitions)]
+        consumer.assign(assigned)
+        await consumer.seek_to_beginning(*assigned)
+        got: list[tuple[int, bytes | None, bytes]] = []
+        for _ in range(20):
+            if len(got) >= count:
+                break
+            for tp, records in (await consumer.getmany(*assigned, timeout_ms=5000, max_records=1000)).items():
+                got += [(tp.partition, record.key, record.value) for record in records]
+        return got
+    finally:
+        await consumer.stop()
+
+
+async def test_messages_flushed_are_on_the_broker_in_order() -> None:
+    prefix = await _fresh_topic(1)
+    producer = KafkaProducer(Settings().kafka_bootstrap, topic_prefix=prefix)
     try:
         for n in range(50):
             await producer.send("t", f"m{n}".encode(), key="bus-1")
@@ -32,16 +57,7 @@ async def test_messages_flushed_are_on_the_broker_in_order() -> None:
     finally:
         await producer.stop()
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        partition = TopicPartition(prefix + "t", 0)
-        consumer.assign([partition])
-        await consumer.seek_to_beginning(partition)
-        batch = await consumer.getmany(partition, timeout_ms=5000, max_records=100)
-        assert [m.value for m in batch[partition]] == [f"m{n}".encode() for n in range(50)]
-    finally:
-        await consumer.stop()
+    assert [value for _, _, value in await _read_back(prefix, 1, 50)] == [f"m{n}".encode() for n in range(50)]
 
 
 async def test_an_absent_broker_gives_service_unavailable_at_each_try_and_never_a_hang() -> None:
@@ -56,12 +72,10 @@ async def test_an_absent_broker_gives_service_unavailable_at_each_try_and_never_
 async def test_each_key_s_messages_land_in_its_default_partition_in_order_over_many_batches() -> None:
     from aiokafka.partitioner import murmur2
 
-    settings = Settings()
-    prefix = f"producer-{uuid.uuid4().hex[:8]}."
-    await ensure_topics(settings.kafka_bootstrap, ["t"], 3, topic_prefix=prefix)
+    prefix = await _fresh_topic(3)
     keys = [f"bus-{k}" for k in range(7)]
     # batches of 2 KB: some 20 of them per key's partition, handed over as they fill and at each flush
-    producer = KafkaProducer(settings.kafka_bootstrap, topic_prefix=prefix, max_batch_bytes=2048)
+    producer = KafkaProducer(Settings().kafka_bootstrap, topic_prefix=prefix, max_batch_bytes=2048)
     try:
         for flush in range(3):
             for n in range(100):
@@ -71,22 +85,10 @@ async def test_each_key_s_messages_land_in_its_default_partition_in_order_over_m
     finally:
         await producer.stop()
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(prefix + "t", p) for p in range(3)]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        got: dict[str, list[tuple[int, bytes]]] = {}
-        for _ in range(20):  # until all 301 are read, or 20 reads have come back short
-            if sum(len(v) for v in got.values()) >= 301:
-                break
-            for tp, records in (await consumer.getmany(*partitions, timeout_ms=5000, max_records=1000)).items():
-                for record in records:
-                    assert record.key is not None
-                    got.setdefault(record.key.decode(), []).append((tp.partition, record.value[:9]))
-    finally:
-        await consumer.stop()
+    got: dict[str, list[tuple[int, bytes]]] = {}
+    for partition, record_key, value in await _read_back(prefix, 3, 301):
+        assert record_key is not None
+        got.setdefault(record_key.decode(), []).append((partition, value[:9]))
     for k, key in enumerate(keys):
         expected = [f"{flush}-{n:03d}".encode() for flush in range(3) for n in range(100) if n % len(keys) == k]
         expected += [b"unflushed"] if k == 0 else []
@@ -96,10 +98,8 @@ async def test_each_key_s_messages_land_in_its_default_partition_in_order_over_m
 
 async def test_callers_sharing_the_producer_each_get_their_messages_delivered_once_in_order() -> None:
     # the ingest edge's requests share one producer: batches fill while other callers send and flush
-    settings = Settings()
-    prefix = f"producer-{uuid.uuid4().hex[:8]}."
-    await ensure_topics(settings.kafka_bootstrap, ["t"], 1, topic_prefix=prefix)
-    producer = KafkaProducer(settings.kafka_bootstrap, topic_prefix=prefix, max_batch_bytes=1024)
+    prefix = await _fresh_topic(1)
+    producer = KafkaProducer(Settings().kafka_bootstrap, topic_prefix=prefix, max_batch_bytes=1024)
 
     async def caller(name: str) -> None:
         for n in range(150):
@@ -113,30 +113,15 @@ async def test_callers_sharing_the_producer_each_get_their_messages_delivered_on
     finally:
         await producer.stop()
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        partition = TopicPartition(prefix + "t", 0)
-        consumer.assign([partition])
-        await consumer.seek_to_beginning(partition)
-        values: list[bytes] = []
-        for _ in range(20):
-            if len(values) >= 450:
-                break
-            batch = await consumer.getmany(partition, timeout_ms=2000, max_records=1000)
-            values += [m.value[:5] for m in batch.get(partition, [])]
-    finally:
-        await consumer.stop()
+    values = [value[:5] for _, _, value in await _read_back(prefix, 1, 450)]
     assert len(values) == 450
     for name in "abc":
         assert [v for v in values if v.startswith(name.encode())] == [f"{name}-{n:03d}".encode() for n in range(150)]
 
 
 async def test_a_caller_whose_messages_a_failure_may_have_dropped_is_told_even_if_another_met_it() -> None:
-    settings = Settings()
-    prefix = f"producer-{uuid.uuid4().hex[:8]}."
-    await ensure_topics(settings.kafka_bootstrap, ["t"], 1, topic_prefix=prefix)
-    producer = KafkaProducer(settings.kafka_bootstrap, topic_prefix=prefix)
+    prefix = await _fresh_topic(1)
+    producer = KafkaProducer(Settings().kafka_bootstrap, topic_prefix=prefix)
     sent = asyncio.Event()
     failed = asyncio.Event()
 

@@ -131,6 +131,18 @@ def _heard_short_of_a_stop_then_silent(run: Run, speed: float, stand: float) -> 
     return i, last, truth
 
 
+def _heard_standing_at_a_stop(run: Run, speed: float, after_s: float) -> tuple[list[float], int, float]:
+    """A bus heard running in to stop i (60 and 30 s out), then standing at it `after_s` after it got there:
+    (every stop's distance, i, the true arrival at stop i)."""
+    stop_dist = run.trip.stop_dist.tolist()
+    i = run.stop_with_long_runs(300.0)
+    arrived = run.origin + float(run.trip.arrival[i])
+    run.ping(arrived - 60.0, stop_dist[i] - 60.0 * speed, speed)
+    run.ping(arrived - 30.0, stop_dist[i] - 30.0 * speed, speed)
+    run.ping(arrived + after_s, stop_dist[i], 0.0)
+    return stop_dist, i, arrived
+
+
 def test_stops_passed_while_silent_get_the_silence_shared_out_not_piled_on_the_first(cairns: Network) -> None:
     run = Run(cairns)
     # the tracker hears the bus before stop i, then not again until it is past stop i + 4
@@ -174,14 +186,9 @@ def test_stops_passed_while_silent_after_a_stand_at_a_stop_are_not_put_late_by_t
     cairns: Network,
 ) -> None:
     run = Run(cairns)
-    stop_dist = run.trip.stop_dist.tolist()
-    i = run.stop_with_long_runs(300.0)
     speed, stand = 8.0, 25.0
-    arrived = run.origin + float(run.trip.arrival[i])
     # heard running in to stop i and standing at it; then nothing until it is past stop i + 4
-    run.ping(arrived - 60.0, stop_dist[i] - 60.0 * speed, speed)
-    run.ping(arrived - 30.0, stop_dist[i] - 30.0 * speed, speed)
-    run.ping(arrived + 10.0, stop_dist[i], 0.0)
+    stop_dist, i, arrived = _heard_standing_at_a_stop(run, speed, after_s=10.0)
     left = arrived + stand
     truth = _drive(run, left, stop_dist[i], range(i + 1, i + 5), stand)
     run.ping(truth[i + 4] + stand + 150.0 / speed, stop_dist[i + 4] + 150.0, speed)
@@ -268,13 +275,8 @@ def test_a_silence_that_begins_with_the_bus_just_arrived_at_a_stop_is_shared_out
     there a while before it drove on, so the silence is shared out from about then, not from the fix, which
     would put every stop after it early."""
     run = Run(cairns)
-    stop_dist = run.trip.stop_dist.tolist()
-    i = run.stop_with_long_runs(300.0)
     speed, stand = 8.0, 25.0
-    arrived = run.origin + float(run.trip.arrival[i])
-    run.ping(arrived - 60.0, stop_dist[i] - 60.0 * speed, speed)
-    run.ping(arrived - 30.0, stop_dist[i] - 30.0 * speed, speed)
-    run.ping(arrived + 2.0, stop_dist[i], 0.0)
+    stop_dist, i, arrived = _heard_standing_at_a_stop(run, speed, after_s=2.0)
     truth = _drive(run, arrived + stand, stop_dist[i], range(i + 1, i + 5), stand)
     run.ping(truth[i + 4] + stand + 150.0 / speed, stop_dist[i + 4] + 150.0, speed)
     errors = [run.arrival(k) - truth[k] for k in range(i + 1, i + 5)]
