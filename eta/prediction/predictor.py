@@ -107,6 +107,7 @@ class _Entry:
     method: PredictionMethod
     uncertainty: float  # seconds: one standard deviation of the walk's error up to here
     fixed: float  # the latest scheduled departure the bus waits for before this stop (or -inf)
+    log_run: float  # the model's log run of the segment into this stop as walked (nan: no segment walked)
 
 
 @dataclass(slots=True)
@@ -117,6 +118,7 @@ class _Path:
     published_at: float = float("-inf")
     published_shift: float = float("nan")
     state: VehicleState | None = None  # the latest state it serves
+    rho: float = 0.0  # the model's pace correlation when walked
 
     @property
     def trip(self) -> tuple[str, str]:
@@ -406,27 +408,36 @@ class LearningPredictor:
         return state.timestamp - leave > OVERDUE_AT_START_S
 
     def _head(self, state: VehicleState, plan: TripPlan, index: int, at_stop: bool,
-              quick: bool = True) -> tuple[TripPlan, int, float] | None:
-        """(plan, stop index, arrival) of the first stop ahead as a walk of one stop predicts it; None when it
-        lies beyond the horizon. Every fix asks this, and most come between two stops of the trip: for those the
-        walk's sums for that one stop are made here directly (`quick`), the same sums in the same order as
-        `_Walk.trip` and `_Walk._stops` make them (tests hold the two to the same floats)."""
+              path: _Path | None = None) -> tuple[TripPlan, int, float] | None:
+        """(plan, stop index, arrival) of the first stop ahead; None when it lies beyond the horizon.
+
+        Every fix asks this, and most come between two stops of the trip, at a stop the vehicle's last walk
+        (`path`) reached: for those the run into it is the walk's own estimate of that segment, scaled to what is
+        left of it and to the vehicle's pace now. What the model learned since (from any bus in the network)
+        reaches the board at the vehicle's next walk, not at its next fix: learning moves every board of the
+        network, and applied at each bus's next fix it made most of the fleet publish again in the same second
+        (a cold start's first runs, or a busy network's every run). Walks are spread in time (`RECOMPUTE_S`).
+        Otherwise, a walk of one stop. With nothing learned since the walk, both are the same floats (tests)."""
         shape_dist, service_date = state.shape_dist, state.service_date
         assert service_date is not None
-        if not quick or at_stop or index == 0 or shape_dist is None or index > len(plan.segments):
+        walked = None
+        if path is not None and not at_stop and index != 0 and shape_dist is not None and index <= len(plan.segments):
+            for entry in path.entries[:3]:
+                if entry.plan is plan and entry.index == index:
+                    if not math.isnan(entry.log_run):
+                        walked = entry.log_run
+                    break
+        if walked is None:
             walk = _Walk(self, state, max_stops=1)
             walk.trip(plan, service_date, index, at_stop, shape_dist)
             if not walk.out:
                 return None
             first = walk.out[0]
             return first.plan, first.index, first.arrival
+        assert path is not None and shape_dist is not None
         now = state.timestamp
-        origin = self.origin(service_date)
-        log_run, _, _ = self.model.estimate(
-            plan.segments[index - 1], int((now - origin) // TOD_BIN_S), plan.prior_log[index - 1], now
-        )
-        pace = _pace(self._seen.get(state.vehicle_id)) * self.model.pace_correlation()  # the walk's rho ** 1 is rho
-        arrival = now + math.exp(log_run + pace) * _share_left(plan, index, shape_dist)
+        pace = _pace(self._seen.get(state.vehicle_id)) * path.rho  # the walk's rho ** 1 is rho
+        arrival = now + math.exp(walked + pace) * _share_left(plan, index, shape_dist)
         if arrival < now:
             arrival = now
         return None if arrival > state.timestamp + self.horizon_s else (plan, index, arrival)
@@ -459,7 +470,7 @@ class LearningPredictor:
         key = (plan.trip_id, state.service_date)
         path = self._paths.get(state.vehicle_id)
         if path is not None and path.key == key and state.timestamp < path.redo_at:
-            first = self._head(state, plan, index, at_stop)
+            first = self._head(state, plan, index, at_stop, path)
             # the stops passed since the walk drop off the front; the rest moves with the first one ahead
             for skip, entry in enumerate(path.entries[:3]):
                 if first is not None and entry.plan is first[0] and entry.index == first[1]:
@@ -480,7 +491,7 @@ class LearningPredictor:
             trip_id = nxt.trip_id
             chained += 1
         redo_at = state.timestamp + _recompute_after(state.vehicle_id, state.timestamp)
-        fresh = _Path(key, redo_at, walk.out, state=state)  # never published: `publish` sends it at once
+        fresh = _Path(key, redo_at, walk.out, state=state, rho=walk.rho)  # never published: `publish` sends it at once
         self._paths[state.vehicle_id] = fresh
         return fresh, 0.0
 
@@ -567,7 +578,7 @@ class _Walk:
             return False
         self.out.append(_Entry(
             plan, service_date, index, arrival, origin + plan.arrival[index], method, round_to(math.sqrt(self.var), 1),
-            self.fixed,
+            self.fixed, math.nan,
         ))
         return True
 
@@ -674,7 +685,7 @@ class _Walk:
                 break
             out.append(_Entry(
                 plan, service_date, j, arrival, origin + scheduled[j], method or _METHOD[best],
-                round_to(sqrt(var), 1), self.fixed,
+                round_to(sqrt(var), 1), self.fixed, log_run,
             ))
             previous = arrival
             if j == last:
