@@ -1,7 +1,7 @@
 """The whole pipeline on the real services: simulated pings through Kafka into PostgreSQL and Redis.
 
     .venv/bin/python bench/pipeline.py [--rate 2000] [--seconds 60] [--workers 1] [--drain 60] [--one-writer]
-                                       [--timeline CSV]
+                                       [--walks-per-second N] [--timeline CSV]
 
 Starts the storage and live writers as two processes, as docker-compose deploys them (`smartbus writer --only
 storage`, `--only live`; with --one-writer, `smartbus writer` running both in one process), and --workers
@@ -15,6 +15,9 @@ prints:
     notification, published once the state is written; the live writer writes a batch's predictions
     before its states, so the predictions made from that ping are visible by then): p50, p95, p99, max,
     over the run, over its second half, and p50 / p99 per 10 s of sending;
+  - how long a bus waited for its first board (500 of them): from its first ping produced to its first
+    prediction set seen in Redis (an ETA worker walks so many buses a second, --walks-per-second: at the start
+    of a big fleet most wait);
   - resident memory of every process after 1 minute, after 10 minutes (when the run is that long) and at
     the end;
   - in the same run, before the pipeline starts, the raw Kafka ceiling: the same encoded pings produced
@@ -58,6 +61,7 @@ from smartbus.messages import Ping  # noqa: E402
 from smartbus.settings import BUNDLED_FEED, Settings  # noqa: E402
 
 SMARTBUS = str(Path(sys.executable).parent / "smartbus")
+BOARDS_WATCHED = 500  # buses whose first board the bench waits for
 WINDOW_S = 10.0  # latency is also printed per this many seconds of sending
 TIMELINE_STEP_S = 0.5
 PARTITIONS = 6
@@ -246,6 +250,9 @@ async def main() -> None:
     parser.add_argument("--rate", type=int, default=2000, help="vehicles pinging once a second (= pings/s)")
     parser.add_argument("--seconds", type=float, default=60.0, help="how long to send")
     parser.add_argument("--workers", type=int, default=1, help="ETA worker processes")
+    parser.add_argument("--walks-per-second", type=float, default=None,
+                        help="each ETA worker's allowance of whole walks a second (default: the worker's, "
+                        "500; 0 = unlimited)")
     parser.add_argument("--drain", type=float, default=60.0, help="at most this long to wait for the tail")
     parser.add_argument("--timeline", metavar="CSV",
                         help="write latency and each process's CPU every half second of the run to this file")
@@ -293,8 +300,9 @@ async def _run(
                ["writer", *only, "--redis-namespace", tag, "--metrics-port", str(_free_port())], env, logs)
         for name, only in writers
     ]
+    walks = [] if args.walks_per_second is None else ["--walks-per-second", str(args.walks_per_second)]
     procs += [
-        _start(f"eta-{i}", ["eta", "--redis-namespace", tag, "--metrics-port", str(_free_port())], env, logs)
+        _start(f"eta-{i}", ["eta", "--redis-namespace", tag, "--metrics-port", str(_free_port()), *walks], env, logs)
         for i in range(args.workers)
     ]
 
@@ -320,6 +328,28 @@ async def _run(
                     sent_at.append(sent)
 
     listener = asyncio.create_task(listen())
+    first_sent: dict[str, float] = {}  # vehicle -> when its first ping was produced
+    first_board: dict[str, float] = {}  # vehicle -> when its first prediction set was first seen in Redis
+    # a sample of the fleet: looking for all 10,000 every half second took a fifth of a core from the pipeline
+    fleet = sorted({vehicle for _, vehicle, _ in pings})
+    watched = set(random.Random(11).sample(fleet, min(len(fleet), BOARDS_WATCHED)))
+
+    async def watch_boards() -> None:
+        # every half second until each has one: whose prediction sets the live writer has written (the index of
+        # what a bus's latest set wrote, {ns}:vidx:{vehicle})
+        while len(first_board) < len(watched):
+            await asyncio.sleep(TIMELINE_STEP_S)
+            waiting = [v for v in watched if v in first_sent and v not in first_board]
+            if not waiting:
+                continue
+            async with redis.pipeline(transaction=False) as pipe:
+                for vehicle in waiting:
+                    pipe.exists(f"{tag}:vidx:{vehicle}")
+                found = await pipe.execute()
+            now = time.time()
+            first_board.update((v, now) for v, there in zip(waiting, found, strict=True) if there)
+
+    board_watcher = asyncio.create_task(watch_boards())
     await asyncio.sleep(8.0)  # the processes load the network and join their groups
     # read before the clock starts: at 1.2 million pings this took 9 s, which the sender then made up in a burst
     timestamps = [json.loads(value)["timestamp"] for _, _, value in pings]
@@ -355,7 +385,8 @@ async def _run(
         if lag > 0.02:
             await producer.flush()
             await asyncio.sleep(lag)
-        produced_at[(key, timestamps[sent])] = time.time()
+        produced_at[(key, timestamps[sent])] = at = time.time()
+        first_sent.setdefault(key, at)
         await producer.send(messages.TOPIC_PINGS, value, key)
         sent += 1
     await producer.flush()
@@ -378,6 +409,7 @@ async def _run(
         proc.rss["end"] = _rss_mb(proc.popen.pid)
     sampler.cancel()
     listener.cancel()
+    board_watcher.cancel()
     await pubsub.aclose()  # type: ignore[no-untyped-call]
     await redis.aclose()
     for proc in procs:
@@ -416,6 +448,9 @@ async def _run(
         f"{k}s {_percentile(v, 0.5) * 1000:,.0f}/{max(v) * 1000:,.0f}" for k, v in sorted(seconds.items())))
     after_start = [lat for lat, at in zip(latencies, sent_at, strict=True) if at - wall_started >= WINDOW_S]
     print(f"  pings sent after the first window ({len(after_start)} samples): {spread(after_start)}")
+    boards = [first_board[v] - first_sent[v] for v in first_board]
+    print(f"first board of a bus, from its first ping produced to its first prediction set seen in Redis (looked "
+          f"for every {TIMELINE_STEP_S:g} s), {len(boards)} of {len(watched)} buses watched: {spread(boards)}")
     used = {g: cpu_after.get(g, 0.0) - cpu_before.get(g, 0.0) for g in cpu_after}
     print(f"CPU over the run ({finished:.0f} s, {os.cpu_count()} cpus: {finished * (os.cpu_count() or 1):.0f} "
           "CPU-s available), in ms per ping sent: " + ", ".join(

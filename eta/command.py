@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import math
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,6 +41,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--reload-seconds", type=float, default=30.0,
         help="check the GTFS feed for a new version this often and switch to it without stopping (0 = never)",
     )
+    parser.add_argument(
+        "--walks-per-second", type=float, default=None,
+        help="whole walks of a bus's stops ahead the predictor may make a second, so that a fleet first heard all "
+        "at once (a start, a restart) is walked over seconds (default: 500; 0 = unlimited)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
             None if args.no_snapshots else args.redis_namespace,
             args.reload_seconds,
             args.redis_namespace,
+            args.walks_per_second,
         )
     )
     return 0
@@ -69,11 +76,12 @@ async def _main(
     snapshot_namespace: str | None,
     reload_seconds: float,
     notices_namespace: str,
+    walks_per_second: float | None = None,
 ) -> None:
     from eta import native
     from eta.engine import Engine
     from eta.network import Network, load_network
-    from eta.worker import CHECKPOINT_EVERY_S, EtaStage
+    from eta.worker import CHECKPOINT_EVERY_S, WALKS_PER_S, EtaStage, WalkAllowance
     from smartbus import messages
     from smartbus.bus.kafka import KafkaConsumer, KafkaProducer
     from smartbus.gc_tuning import relax_gc
@@ -103,7 +111,8 @@ async def _main(
     snapshots = snapshots_for(network.feed_hash)
     # operators' trip assignments, written by the api into the same Redis namespace
     notices = RedisNoticeStore(settings.redis_url, namespace=notices_namespace)
-    stage = EtaStage(engine, learned.predictor, producer, snapshots, OverrideFeed(notices))
+    walks = WalkAllowance(WALKS_PER_S if walks_per_second is None else walks_per_second or math.inf)
+    stage = EtaStage(engine, learned.predictor, producer, snapshots, OverrideFeed(notices), walks)
 
     def switch(new: Network) -> None:
         new_engine, new_predictor = Engine(new), learned.switch(new)

@@ -8,6 +8,7 @@ time, arrivals non-decreasing along the trip, nothing beyond the horizon.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from functools import lru_cache
 
 import numpy as np
@@ -31,6 +32,8 @@ class SchedulePredictor:
         self._network = network
         self._horizon_s = horizon_s
         self._origins: dict[str, float] = {}
+        self.walk_allowance = math.inf  # the stage's allowance of whole walks: the timetable walks none
+        self.walks_held_back = 0
 
     def _origin(self, service_date: str) -> float:
         origin = self._origins.get(service_date)

@@ -9,6 +9,11 @@ PINGS_REJECTED = Counter("smartbus_pings_rejected_total", "Pings rejected, by re
 STATES_OUT = Counter("smartbus_vehicle_states_total", "Vehicle states produced")
 STOP_EVENTS_OUT = Counter("smartbus_stop_events_total", "Stop events produced")
 PREDICTIONS_OUT = Counter("smartbus_prediction_sets_total", "Prediction sets produced")
+WALKS_HELD_BACK = Counter(
+    "smartbus_prediction_walks_held_back_total",
+    "Fixes whose vehicle needed a whole walk of its stops ahead when the worker's allowance a second was spent "
+    "(walked at a later fix)",
+)
 BATCH_SIZE = Histogram(
     "smartbus_batch_size", "Records per processed batch", ["stage"], buckets=(1, 10, 100, 500, 1000, 2000, 5000)
 )

@@ -189,6 +189,12 @@ class LearningPredictor:
         self._paths: dict[str, _Path] = {}
         self._lengths: dict[str, float] | None = None
         self.blocks = BlockChains(network)
+        # Whole walks it may still make (each is what riders see of one bus: a set of every stop ahead, through
+        # Kafka into every board and the history). Unlimited, as in a replay; the stream worker hands out so many
+        # a second, so that a fleet first heard all at once (a start, a restart, a rebalance) is walked over
+        # seconds rather than in one burst that holds up every fix behind it (see eta.worker).
+        self.walk_allowance = math.inf
+        self.walks_held_back = 0  # fixes that needed a walk when the allowance had none left
 
     # --- lookups -----------------------------------------------------------------------------------------
     def plan(self, trip_id: str) -> TripPlan | None:
@@ -443,9 +449,10 @@ class LearningPredictor:
         return None if arrival > state.timestamp + self.horizon_s else (plan, index, arrival)
 
     def _current(self, state: VehicleState) -> tuple[_Path, float] | None:
-        """The vehicle's predicted path and how far to shift it: the whole walk is redone when the vehicle
-        reaches a stop or the path is `RECOMPUTE_S` old; in between only the first stop is re-estimated
-        from the new position and the rest moves with it."""
+        """The vehicle's predicted path and how far to shift it: the whole walk is redone when the vehicle starts
+        another trip, when its stop ahead is not among the walk's first, or when the walk is `RECOMPUTE_S` old; in
+        between only the first stop is re-estimated from the new position and the rest moves with it. None when
+        there is nothing to predict, or a walk is needed and `walk_allowance` has none left."""
         if (
             state.trip_id is None or state.service_date is None or state.next_stop_sequence is None
             or state.status in _NO_PREDICTION_STATUSES
@@ -469,15 +476,14 @@ class LearningPredictor:
                 return None
         key = (plan.trip_id, state.service_date)
         path = self._paths.get(state.vehicle_id)
-        if path is not None and path.key == key and state.timestamp < path.redo_at:
-            first = self._head(state, plan, index, at_stop, path)
-            # the stops passed since the walk drop off the front; the rest moves with the first one ahead
-            for skip, entry in enumerate(path.entries[:3]):
-                if first is not None and entry.plan is first[0] and entry.index == first[1]:
-                    if skip:
-                        del path.entries[:skip]
-                    path.state = state
-                    return path, first[2] - entry.arrival
+        if path is not None and path.key == key and (state.timestamp < path.redo_at or self.walk_allowance < 1.0):
+            moved = self._moved(path, state, plan, index, at_stop)  # (a walk due again serves until there is one)
+            if moved is not None:
+                return moved
+        if self.walk_allowance < 1.0:
+            self.walks_held_back += 1
+            return None  # none to spare: what riders were shown last stands until a later fix
+        self.walk_allowance -= 1.0
         walk = _Walk(self, state)
         walk.trip(plan, state.service_date, index, at_stop, state.shape_dist)
         chained = 0
@@ -494,6 +500,20 @@ class LearningPredictor:
         fresh = _Path(key, redo_at, walk.out, state=state, rho=walk.rho)  # never published: `publish` sends it at once
         self._paths[state.vehicle_id] = fresh
         return fresh, 0.0
+
+    def _moved(self, path: _Path, state: VehicleState, plan: TripPlan, index: int,
+               at_stop: bool) -> tuple[_Path, float] | None:
+        """`path` (a walk of the vehicle's trip) and how far to shift it for `state`; None when its stop ahead
+        is no longer among the walk's first."""
+        first = self._head(state, plan, index, at_stop, path)
+        # the stops passed since the walk drop off the front; the rest moves with the first one ahead
+        for skip, entry in enumerate(path.entries[:3]):
+            if first is not None and entry.plan is first[0] and entry.index == first[1]:
+                if skip:
+                    del path.entries[:skip]
+                path.state = state
+                return path, first[2] - entry.arrival
+        return None
 
     # --- persistence -------------------------------------------------------------------------------------
     def segment_lengths(self) -> dict[str, float]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from eta.engine import Engine
 from eta.network import Network
 from eta.prediction import LearningPredictor
-from eta.worker import EtaStage
+from eta.worker import WALKS_PER_S, EtaStage, WalkAllowance
 from smartbus import messages
 from smartbus.bus.base import Consumer, Producer
 from smartbus.live import LiveStore
@@ -46,7 +46,8 @@ class Pipeline:
         producer = self.make_producer()
         overrides = OverrideFeed(self.notices, clock=self.clock) if self.notices is not None else None
         predictor = await self.learned.start() if self.learned is not None else LearningPredictor(self.network)
-        eta_stage = EtaStage(Engine(self.network), predictor, producer, overrides=overrides)
+        walks = WalkAllowance(WALKS_PER_S)
+        eta_stage = EtaStage(Engine(self.network), predictor, producer, overrides=overrides, walks=walks)
         stages: dict[str, tuple[Consumer, BatchHandler, Checkpoint | None]] = {
             "eta": (self.make_consumer([messages.TOPIC_PINGS], GROUP_ETA), eta_stage.handle, eta_stage.checkpoint),
             "storage": (

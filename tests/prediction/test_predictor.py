@@ -268,3 +268,23 @@ def test_a_bus_waiting_at_its_first_stop_since_before_its_time_is_predicted_to_l
         assert ours[0].stop_sequence == int(trip.stop_sequences[1])
         firsts.append(ours[0].predicted_arrival)
     assert max(firsts) - min(firsts) < 5.0, firsts
+
+
+def test_with_no_walk_to_spare_a_bus_due_another_keeps_its_last_and_a_new_bus_waits_for_one(cairns: Network) -> None:
+    trip_id = _long_trip(cairns)
+    predictor = LearningPredictor(cairns)
+    state = _state(cairns, trip_id, 2, 0.5, 0.0, "in_transit")
+    assert predictor.publish(state) is not None
+    walked = predictor._paths[state.vehicle_id]
+    predictor.walk_allowance = 0.0
+    # heard where it was, after its walk was due again: its board still moves (its stop ahead is later now)
+    stuck = dataclasses.replace(state, timestamp=walked.redo_at + 1.0)
+    shown = predictor.publish(stuck)
+    assert shown is not None and shown.stops[0].predicted_arrival > state.timestamp + 200.0
+    assert predictor._paths[state.vehicle_id] is walked and predictor.walks_held_back == 0
+    # a bus first heard now gets nothing yet (no board rather than a stale one), and its walk at a later fix
+    other = _state(cairns, trip_id, 5, 0.5, 0.0, "in_transit", vehicle="bus-2")
+    assert predictor.publish(other) is None and predictor.walks_held_back == 1
+    predictor.walk_allowance = 1.0
+    assert predictor.publish(dataclasses.replace(other, timestamp=other.timestamp + 1.0)) is not None
+    assert predictor.walk_allowance == 0.0

@@ -10,7 +10,7 @@ from eta.engine import Engine
 from eta.network import Network, load_network
 from eta.prediction import LearningPredictor
 from eta.prediction.predictor import REFRESH_S
-from eta.worker import EtaStage
+from eta.worker import EtaStage, WalkAllowance
 from smartbus import messages
 from smartbus.bus.base import Record
 from smartbus.bus.memory import MemoryBus
@@ -69,3 +69,33 @@ async def test_a_fix_its_device_held_back_for_minutes_does_not_put_stops_passed_
     assert at_once.made_at == late.made_at == held.timestamp
     assert min(s.predicted_arrival for s in at_once.stops) < arrived
     assert late.stops and min(s.predicted_arrival for s in late.stops) >= arrived
+
+
+async def test_a_fleet_first_heard_all_at_once_is_walked_so_many_a_second_and_each_bus_gets_its_board() -> None:
+    """A worker that starts (or restarts) under a big fleet hears every bus within a ping interval, and each
+    needs a whole walk of its stops ahead at once. The stage walks so many a second; the others are walked at a
+    later fix. Every vehicle state goes out at once meanwhile, so the fleet map is not held up."""
+    network = load_network(BUNDLED_FEED, Path("var/cache"))
+    trips = [t for t in network.trips_on(network.service_day_for(DAY)[0]) if len(network.trips[t].stop_ids) > 20]
+    fleet = [
+        trip_pings(network, trip_id, DAY, vehicle_id=f"bus-{k}", interval_s=5.0, with_trip_id=True)[0][40:46]
+        for k, trip_id in enumerate(trips[:6])
+    ]
+    clock = [0.0]
+    bus = MemoryBus()
+    stage = EtaStage(
+        Engine(network), LearningPredictor(network), bus.producer(), walks=WalkAllowance(2.0, clock=lambda: clock[0])
+    )
+    consumer = bus.consumer([messages.TOPIC_PREDICTIONS, messages.TOPIC_VEHICLE_STATES], "t")
+    boards: dict[int, set[str]] = {}
+    for round_ in range(6):  # every bus's next fix, once a second
+        clock[0] = float(round_)
+        await stage.handle([
+            Record(messages.TOPIC_PINGS, 0, 6 * round_ + k, p.vehicle_id.encode(), messages.encode(p))
+            for k, p in enumerate(pings[round_] for pings in fleet)
+        ])
+        out = await consumer.getmany(0.01, 10_000)
+        assert sum(r.topic == messages.TOPIC_VEHICLE_STATES for r in out) == len(fleet)
+        boards[round_] = {r.key.decode() for r in out if r.topic == messages.TOPIC_PREDICTIONS}
+    assert [len(boards[r]) for r in range(3)] == [2, 2, 2]  # the first second's walks, then two more a second
+    assert set().union(*(boards[r] for r in range(3))) == {f"bus-{k}" for k in range(6)}  # each bus once
