@@ -50,7 +50,8 @@ class Predictor(Protocol):
     def publish(self, state: VehicleState, now: float | None = None) -> PredictionSet | None:
         """The predictions riders should now be shown for this vehicle; None when what they were shown last
         still holds (nothing moved enough, and it is recent enough) or there is nothing to predict. `now`: when
-        the fix reached us, should its device have held it back."""
+        the fix reached us, should its device have held it back. None too when the vehicle needs a whole walk of its
+        stops ahead and `walk_allowance` has none left."""
 
 Outgoing = tuple[str, bytes, str | None]  # topic, value, key
 
@@ -71,9 +72,12 @@ class WalkAllowance:
     one a few seconds on (at a first start)."""
 
     def __init__(self, per_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        if not per_s > 0:
+            raise ValueError(f"walks a second must be above 0 (unlimited: inf), not {per_s}")
         self.per_s = per_s
         self._clock = clock
-        self._left = per_s
+        self._most = max(per_s, 1.0)  # a second's worth, and at least one walk (for a rate below one a second)
+        self._left = self._most
         self._at: float | None = None
 
     def grant(self) -> float:
@@ -82,11 +86,12 @@ class WalkAllowance:
             return math.inf
         now = self._clock()
         if self._at is not None:
-            self._left = min(self.per_s, self._left + max(now - self._at, 0.0) * self.per_s)
+            self._left = min(self._most, self._left + max(now - self._at, 0.0) * self.per_s)
         self._at = now
         return self._left
 
     def spent_down_to(self, left: float) -> None:
+        """What the predictor left of the last grant (it counts its walks down)."""
         if not math.isinf(self.per_s):
             self._left = max(left, 0.0)
 

@@ -293,7 +293,8 @@ class LearningPredictor:
 
     def publish(self, state: VehicleState, now: float | None = None) -> PredictionSet | None:
         """Like `predict`, but None when what riders were last shown for this vehicle still holds: nothing
-        moved by `REWRITE_S` and the last set is younger than `REFRESH_S` (a live board's traffic).
+        moved by `REWRITE_S` and the last set is younger than `REFRESH_S` (a live board's traffic); None too when the
+        vehicle needs a whole walk and `walk_allowance` has none left (it is walked at a later fix).
 
         `now`: the clock (the latest fix heard from any bus), when `state` may be older. A fix its device held back
         for minutes (yet newer than the last one heard from the bus) is like a bus silent since it: the stops it
@@ -420,20 +421,21 @@ class LearningPredictor:
         Every fix asks this, and most come between two stops of the trip, at a stop the vehicle's last walk
         (`path`) reached: for those the run into it is the walk's own estimate of that segment, scaled to what is
         left of it and to the vehicle's pace now. What the model learned since (from any bus in the network)
-        reaches the board at the vehicle's next walk, not at its next fix: learning moves every board of the
+        reaches such a bus's board at its next walk, not at its next fix: learning moves every board of the
         network, and applied at each bus's next fix it made most of the fleet publish again in the same second
-        (a cold start's first runs, or a busy network's every run). Walks are spread in time (`RECOMPUTE_S`).
-        Otherwise, a walk of one stop. With nothing learned since the walk, both are the same floats (tests)."""
+        (a cold start's first runs, or a busy network's every run). Walks are spread in time (RECOMPUTE_SPREAD).
+        Otherwise (at a stop, before the first stop, no position along the trip), a walk of one stop on the
+        model as it is. At the walk's own moment the two are the same floats (tests); later the walk's estimate
+        stays as it was, where the model's may have moved (what it learned, the half hour, the recent runs' age)."""
         shape_dist, service_date = state.shape_dist, state.service_date
         assert service_date is not None
-        walked = None
+        walked = math.nan  # the walk's log run into the stop ahead, when it has one
         if path is not None and not at_stop and index != 0 and shape_dist is not None and index <= len(plan.segments):
             for entry in path.entries[:3]:
                 if entry.plan is plan and entry.index == index:
-                    if not math.isnan(entry.log_run):
-                        walked = entry.log_run
+                    walked = entry.log_run
                     break
-        if walked is None:
+        if math.isnan(walked):
             walk = _Walk(self, state, max_stops=1)
             walk.trip(plan, service_date, index, at_stop, shape_dist)
             if not walk.out:
@@ -483,7 +485,6 @@ class LearningPredictor:
         if self.walk_allowance < 1.0:
             self.walks_held_back += 1
             return None  # none to spare: what riders were shown last stands until a later fix
-        self.walk_allowance -= 1.0
         walk = _Walk(self, state)
         walk.trip(plan, state.service_date, index, at_stop, state.shape_dist)
         chained = 0
@@ -496,6 +497,8 @@ class LearningPredictor:
             walk.next_trip(nxt, state.service_date)
             trip_id = nxt.trip_id
             chained += 1
+        if walk.out:  # (one with nothing inside the horizon, a bus on a long layover say, publishes nothing)
+            self.walk_allowance -= 1.0
         redo_at = state.timestamp + _recompute_after(state.vehicle_id, state.timestamp)
         fresh = _Path(key, redo_at, walk.out, state=state, rho=walk.rho)  # never published: `publish` sends it at once
         self._paths[state.vehicle_id] = fresh

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
 from pathlib import Path
+
+import pytest
 
 from eta.engine import Engine
 from eta.network import Network, load_network
@@ -88,14 +91,30 @@ async def test_a_fleet_first_heard_all_at_once_is_walked_so_many_a_second_and_ea
     )
     consumer = bus.consumer([messages.TOPIC_PREDICTIONS, messages.TOPIC_VEHICLE_STATES], "t")
     boards: dict[int, set[str]] = {}
-    for round_ in range(6):  # every bus's next fix, once a second
-        clock[0] = float(round_)
+    for round_ in range(6):  # every bus's next fix, twice a second
+        clock[0] = 0.5 * round_
         await stage.handle([
             Record(messages.TOPIC_PINGS, 0, 6 * round_ + k, p.vehicle_id.encode(), messages.encode(p))
             for k, p in enumerate(pings[round_] for pings in fleet)
         ])
         out = await consumer.getmany(0.01, 10_000)
         assert sum(r.topic == messages.TOPIC_VEHICLE_STATES for r in out) == len(fleet)
-        boards[round_] = {r.key.decode() for r in out if r.topic == messages.TOPIC_PREDICTIONS}
-    assert [len(boards[r]) for r in range(3)] == [2, 2, 2]  # the first second's walks, then two more a second
-    assert set().union(*(boards[r] for r in range(3))) == {f"bus-{k}" for k in range(6)}  # each bus once
+        boards[round_] = {(r.key or b"").decode() for r in out if r.topic == messages.TOPIC_PREDICTIONS}
+    # a second's worth at once, then two a second: one every half second
+    assert [len(boards[r]) for r in range(6)] == [2, 1, 1, 1, 1, 0]
+    assert set().union(*boards.values()) == {f"bus-{k}" for k in range(6)}  # each bus once
+
+
+def test_the_walk_allowance_refills_at_its_rate_and_a_rate_below_one_a_second_still_walks() -> None:
+    clock = [0.0]
+    allowance = WalkAllowance(0.5, clock=lambda: clock[0])
+    assert allowance.grant() == 1.0
+    allowance.spent_down_to(0.0)
+    clock[0] = 1.0
+    assert allowance.grant() == 0.5  # not yet one
+    allowance.spent_down_to(0.5)
+    clock[0] = 5.0
+    assert allowance.grant() == 1.0  # never more than a second's worth (and one), however long it waited
+    assert WalkAllowance(math.inf).grant() == math.inf
+    with pytest.raises(ValueError):
+        WalkAllowance(0.0)
