@@ -484,6 +484,9 @@ class LearningPredictor:
                 return moved
         if self.walk_allowance < 1.0:
             self.walks_held_back += 1
+            if path is not None and path.key != key:
+                # on another trip now: its old walk must not stand for it (a silent bus's stops are shown again)
+                del self._paths[state.vehicle_id]
             return None  # none to spare: what riders were shown last stands until a later fix
         walk = _Walk(self, state)
         walk.trip(plan, state.service_date, index, at_stop, state.shape_dist)

@@ -288,3 +288,18 @@ def test_with_no_walk_to_spare_a_bus_due_another_keeps_its_last_and_a_new_bus_wa
     predictor.walk_allowance = 1.0
     assert predictor.publish(dataclasses.replace(other, timestamp=other.timestamp + 1.0)) is not None
     assert predictor.walk_allowance == 0.0
+
+
+def test_a_bus_on_another_trip_with_no_walk_to_spare_is_not_shown_on_its_old_one(cairns: Network) -> None:
+    """Its old walk no longer stands for it: were it then silent for a while, its old trip's stops would be shown
+    again as a silent bus's are."""
+    ids = cairns.trips_on(cairns.service_day_for(DAY)[0])
+    first, then = ids[0], next(t for t in ids[1:200] if len(cairns.trips[t].stop_ids) > 10)
+    predictor = LearningPredictor(cairns)
+    on_first = _state(cairns, first, 2, 0.5, 0.0, "in_transit")
+    assert predictor.publish(on_first) is not None
+    predictor.walk_allowance = 0.0
+    moved = dataclasses.replace(_state(cairns, then, 2, 0.5, 0.0, "in_transit"), timestamp=on_first.timestamp + 5.0)
+    assert predictor.publish(moved) is None
+    assert predictor.republish_silent(on_first.timestamp + 300.0) == []
+    assert predictor.silent_trips(on_first.timestamp + 300.0) == []
