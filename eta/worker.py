@@ -238,12 +238,12 @@ class EtaStage:
             try:
                 output = self.engine.process(ping)
                 if output.events:
-                    self._predict.observe(output.events)  # learn from the arrivals before predicting
+                    predictor.observe(output.events)  # learn from the arrivals before predicting
                 # the clock is when ingest received the fix (the server's, not the device's clock, nor this
                 # stage's, which runs behind after an outage): a fix the device held back for minutes does not
                 # put the stops passed meanwhile on the boards
                 prediction = (
-                    self._predict.publish(output.state, ping.received_at) if output.state is not None else None
+                    predictor.publish(output.state, ping.received_at) if output.state is not None else None
                 )
             except Exception as exc:  # a bug must cost one ping, never the worker
                 log.exception("engine failed on a ping of %s", ping.vehicle_id)
