@@ -1092,6 +1092,13 @@ class VehicleTracker:
                         departure = self._left_at(i, s.pending_arrival, d1, t1, v1)
                     else:
                         departure = self._left_at(i, cursor_t, d2, ts, speed)
+                        if stop_dist[i + 1] < d2 and self._reached_stop_after(stop_dist, i, d2):
+                            # past the next stop too: the bus most likely stood there as well, so it left this
+                            # one no later than a run and a typical stand before it left that one (timed as if it
+                            # drove straight to the fix, both would come out late by that whole stand)
+                            next_left = self._left_at(i + 1, cursor_t, d2, ts, speed)
+                            run_s = self._travel_s(stop_dist[i + 1] - stop, None, braking=True)
+                            departure = min(departure, max(cursor_t, next_left - cfg.typical_dwell_s - run_s))
                         cursor_t, cursor_d, cursor_v = departure, stop, 0.0
                     events.append(self._event(i, s.pending_arrival, departure, s.pending_interpolated))
                     s.pending_arrival, s.prev_served = None, True

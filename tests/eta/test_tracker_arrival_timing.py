@@ -281,3 +281,28 @@ def test_a_silence_that_begins_with_the_bus_just_arrived_at_a_stop_is_shared_out
     run.ping(truth[i + 4] + stand + 150.0 / speed, stop_dist[i + 4] + 150.0, speed)
     errors = [run.arrival(k) - truth[k] for k in range(i + 1, i + 5)]
     assert max(abs(e) for e in errors) <= 10.0, f"arrival errors {[round(e) for e in errors]} s"
+
+
+def test_a_bus_seen_standing_at_a_stop_then_past_the_next_stood_at_both(cairns: Network) -> None:
+    """Standing at stop i, then a minute later past stop i + 1 (150-250 m on) and pulling away from it: in
+    between it left stop i, ran to i + 1 and stood there too. Its departure from stop i is not timed as if it
+    had driven straight to the fix, which would put both that departure and the arrival at i + 1 late by the
+    whole stand at i + 1."""
+    run = Run(cairns)
+    gaps = np.diff(run.trip.stop_dist)
+    i = next(k for k in range(1, len(gaps) - 1) if 150.0 <= gaps[k] <= 250.0 and gaps[k + 1] >= 300.0)
+    stop_dist = run.trip.stop_dist
+    t0 = run.origin + float(run.trip.departure[i])
+    _start_trip_before(run, i + 1, t0)  # standing at stop i 60 and 30 s before t0
+    run.ping(t0, float(stop_dist[i]), 0.0)
+    # away 2 s later, 6.5 m/s on average from a standstill to a standstill, 15 s at stop i + 1
+    left, run_s, stand = t0 + 2.0, float(gaps[i]) / 6.5, 15.0
+    arrived = left + run_s
+    # then 13 s into a 40 s run over the 300 m after stop i + 1
+    u, length, duration = 13.0 / 40.0, 300.0, 40.0
+    run.ping(arrived + stand + 13.0, float(stop_dist[i + 1]) + length * covered(u, "both"),
+             length * pace(u, "both") / duration)
+    departure = run.events[int(run.trip.stop_sequences[i])].departure_time
+    assert departure is not None
+    assert abs(departure - left) <= 5.0, f"left stop i {departure - left:+.1f} s off"
+    assert abs(run.arrival(i + 1) - arrived) <= 5.0, f"arrived at i + 1 {run.arrival(i + 1) - arrived:+.1f} s off"
