@@ -117,6 +117,7 @@ _GUESS_SPREAD: Final = 0.15  # where the bus is now may be off by this share of 
 _MIN_GUESS_SPREAD_M: Final = 50.0  # ... but never less than this
 _BEHIND_SPREAD: Final = 2.0  # ... and twice that short of the guess (stops and lights the speeds know nothing of)
 _AGAINST_PENALTY: Final = 9.0  # a pass going against the bus's heading weighs like 3 GPS errors off the line
+_LEAST_CLOCK_ERROR_S: Final = 0.5  # no run-in clock counts as surer than this when clocks are averaged
 _LOST_FIX_S: Final = 40.0  # two fixes farther apart than this: one or more between them was lost (30 s reporting)
 _STOP_TO_STOP_S: Final = 40.0  # standing at two fixes this far apart, a bus may have driven to the next stop between
 _CREEPING_MPS: Final = 2.0  # ... standing, or pulling in or out
@@ -1295,9 +1296,9 @@ class VehicleTracker:
         return reach is not None and sure and reach > t2 + _AHEAD_SLACK_S
 
     def _run_reach(self, i: int, d1: float, t1: float, v1: float) -> tuple[float | None, bool]:
-        """(when the run into stop `i` would stand at it, reliable), read from whichever of the last few
-        moving fixes on the run, and the fix (t1, d1, v1), GPS error moves least: a fast fix a little way
-        back times it better than one crawling in; None when none of them moves."""
+        """(when the run into stop `i` would stand at it, reliable), read from the last few moving fixes on the
+        run and the fix (t1, d1, v1), each weighted by how far GPS error may move its clock: a fast fix a little
+        way back times it better than one crawling in; None when none of them moves."""
         if i <= 0:
             return None, False
         cfg = self.ctx.config
@@ -1306,14 +1307,25 @@ class VehicleTracker:
         fixes = [(ts, d, v, from_rest) for k, ts, d, v, from_rest in self.s.timing_fixes if k == i and ts <= t1]
         if v1 >= cfg.stopped_mps and not (fixes and fixes[-1][0] == t1):
             fixes.append((t1, d1, v1, self.s.prev_served))
-        best: tuple[bool, float, float] | None = None  # (unreliable, error, reach): the least wins
+        # the reliable clocks each err their own way (GPS puts each fix a few metres off, this way or that): their
+        # mean, each weighted by the inverse square of its error, beats the one that looks best alone; with no
+        # reliable clock, the least bad one
+        weights = weighted = 0.0
+        rough: tuple[float, float] | None = None  # (error, reach) of the best unreliable clock
         for ts, d, v, from_rest in fixes:
             timed = timed_run_end(d - prev, length, v, ease_kind(from_rest, True), cfg.gps_along_sigma_m)
-            if timed is not None:
-                until, error, reliable = timed
-                candidate = (not reliable, error, ts + until)
-                best = candidate if best is None or candidate < best else best
-        return (None, False) if best is None else (best[2], not best[0])
+            if timed is None:
+                continue
+            until, error, reliable = timed
+            if reliable:
+                weight = 1.0 / math.pow(max(error, _LEAST_CLOCK_ERROR_S), 2.0)
+                weights += weight
+                weighted += weight * (ts + until)
+            elif rough is None or error < rough[0]:
+                rough = (error, ts + until)
+        if weights > 0.0:
+            return weighted / weights, True
+        return (None, False) if rough is None else (rough[1], False)
 
     def _left_clock(self, i: int, d2: float, t2: float, v2: float | None) -> tuple[float, bool] | None:
         """(when the bus left stop `i`, reliable) read from a moving fix on the segment after it."""

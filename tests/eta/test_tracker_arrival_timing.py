@@ -283,6 +283,27 @@ def test_a_silence_that_begins_with_the_bus_just_arrived_at_a_stop_is_shared_out
     assert max(abs(e) for e in errors) <= 10.0, f"arrival errors {[round(e) for e in errors]} s"
 
 
+def test_a_bus_seen_twice_on_its_run_in_arrived_when_both_clocks_say_not_when_the_nearer_one_alone_does(
+    cairns: Network,
+) -> None:
+    """Two fixes on the run in, GPS error putting the first 12 m ahead of the bus and the second 12 m behind: one
+    clock reads early, the other late (the nearer alone puts the arrival nearly 4 s late). Both are good clocks,
+    so the arrival is read from both, each weighted by how far its own error may put it."""
+    run = Run(cairns)
+    i = run.stop_with_long_runs(300.0)
+    duration = 80.0
+    leave_prev = run.origin + float(run.trip.departure[i - 1])
+    arrived = leave_prev + duration
+    _start_trip_before(run, i, leave_prev)
+    for u, gps_error_m in ((0.5, 12.0), (0.8, -12.0)):
+        ts, dist, speed = _brake_in(run, i, leave_prev, duration, u)
+        run.ping(ts, dist + gps_error_m, speed)
+    stop = float(run.trip.stop_dist[i])
+    run.ping(arrived + 20.0, stop, 0.0)  # standing at the stop
+    run.ping(arrived + 50.0, stop + 150.0, 8.0)
+    assert abs(run.arrival(i) - arrived) <= 2.5, f"arrived {run.arrival(i) - arrived:+.1f} s off"
+
+
 def test_a_bus_seen_standing_at_a_stop_then_past_the_next_stood_at_both(cairns: Network) -> None:
     """Standing at stop i, then a minute later past stop i + 1 (150-250 m on) and pulling away from it: in
     between it left stop i, ran to i + 1 and stood there too. Its departure from stop i is not timed as if it
