@@ -1522,8 +1522,21 @@ class VehicleTracker:
         return (
             self._left_before(rival)
             or self._comes_in_where_it_left(rival)
-            or self._on_planned_trip() and (self._bus_on_its_way(rival) or self._keeps_to_its_line(rival, ours))
+            or self._on_planned_trip() and (
+                self._bus_on_its_way(rival) or self._keeps_to_its_line(rival, ours) or self._waits_for(rival)
+            )
         )
+
+    def _waits_for(self, rival: Fit) -> bool:
+        """Whether the bus, standing at its trip's first stop, would be waiting there for `rival`, due out later
+        from there. A bus that got to its stand late, after its trip was due out, leaves late on that trip: that
+        it stands for an hour for a later one is no likelier, and its next fix away from the stand tells."""
+        s, cfg = self.s, self.ctx.config
+        if s.next_stop != 0 or s.left_first_at is not None:
+            return False
+        trip = self.ctx.network.trips[rival.trip_id]
+        due_out = rival.day.origin + float(trip.departure[0])
+        return rival.match.dist <= float(trip.stop_dist[0]) + cfg.depart_radius_m and due_out > s.progress_ts
 
     def _keeps_to_its_line(self, rival: Fit, ours: Fit | None) -> bool:
         """Whether the bus, on the trip the day's plan gives it, is on that trip's line (within half the off-route

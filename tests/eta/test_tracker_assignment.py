@@ -651,6 +651,30 @@ def test_a_late_bus_on_its_planned_trip_keeps_it_on_a_street_where_another_route
     assert set(trips) == {following}
 
 
+def test_a_bus_at_its_stand_a_headway_late_leaves_on_its_planned_trip_not_on_one_due_an_hour_on(
+    cairns: Network,
+) -> None:
+    """Simulated pings (tests/data/pings/README.md), trip fields removed: a bus ends its trip 28 minutes late at
+    the stand of its next, 4166127, and sets off on it two minutes later. The route's next departure, on time
+    then, has its own bus on its way in; a trip due out an hour and a half later fits a bus standing at the stand
+    as well as any. The bus is not taken for one waiting that long, then for the other bus's trip once it moves:
+    it runs the trip the day's plan gives it, as late as it got there."""
+    from collections import Counter
+    from pathlib import Path
+
+    from eta.replay import read_pings
+
+    engine = Engine(cairns)
+    pings = Path(__file__).parents[1] / "data" / "pings" / "late_bus_at_its_stand.csv"
+    trips = []
+    for ping in read_pings(pings, Counter()):
+        out = engine.process(ping)
+        if ping.vehicle_id == "bus-0018" and ping.timestamp > 1715642830.0 and out.state is not None:
+            trips.append(out.state.trip_id)
+    assert len(trips) > 20
+    assert set(trips) == {"CNS2014-CNS_MUL-Weekday-00-4166127"}
+
+
 @pytest.mark.parametrize(
     ("before", "late_min"),
     [("CNS2014-CNS_MUL-Weekday-00-4180087", 20), ("CNS2014-CNS_MUL-Weekday-00-4173226", 30)],
