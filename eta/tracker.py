@@ -1518,7 +1518,8 @@ class VehicleTracker:
         left its terminal minutes before the rival was due out, or the rival comes into the terminal the bus has
         just left (where a line loops round its terminal, a bus setting off is where one coming in will be), or,
         the bus being on the trip the day's plan gives it, the bus the plan gives the rival is still on its way
-        to it (on the trip before), or the rival is another route's while the bus keeps to its own line."""
+        to it (on the trip before), or the rival is another route's while the bus keeps to its own line, or the
+        bus still stands at its trip's first stop and the rival is due out later from there."""
         return (
             self._left_before(rival)
             or self._comes_in_where_it_left(rival)
