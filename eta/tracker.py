@@ -909,8 +909,10 @@ class VehicleTracker:
                 if against or doubtful and matcher.has_twin(along):
                     # the walk ended going against the bus, turned across it, far from where the speeds put
                     # it, or farther from the line than GPS error goes: where the line comes back to the same
-                    # place (a street driven out and back, a loop round a block) it may be on the wrong pass
-                    reach = cfg.off_route_m if against or turned else offset + _NOISE_M
+                    # place (a street driven out and back, a loop round a block) it may be on the wrong pass;
+                    # standing a while after the fix before, it may be at a stop of the window or where it stood,
+                    # which GPS error may put farther off the line than the pass the walk found: every pass counts
+                    reach = cfg.off_route_m if against or turned or stop_to_stop else offset + _NOISE_M
                     options = matcher.candidates(x, y, lo, hi, reach)
                     if len(options) > 1 or against and options:
                         best = self._likeliest_pass(options, guess, farthest, speed, heading, stop_to_stop, served)

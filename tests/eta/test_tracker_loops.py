@@ -186,3 +186,29 @@ def test_a_bus_heard_after_a_long_silence_standing_at_the_corner_stop_is_at_that
     assert bus.ping(last + 10.0, CORNER_STOP_M - 150.0, 3.6) is not None
     got = bus.ping(last + 107.0, CORNER_STOP_M, 0.0)
     assert got is not None and abs(got - CORNER_STOP_M) <= 40.0, f"put at {got} m"
+
+
+def test_a_bus_standing_at_its_stand_stays_there_though_gps_puts_it_nearer_its_line_coming_back_past(
+    cairns: Network,
+) -> None:
+    """Simulated pings (tests/data/pings/README.md), trip fields removed: a bus waits at the stand of its trip,
+    whose line loops back past the stand 620 m on. Standing at two fixes a minute apart, it may have driven on to
+    a stop between, so where the second fix lands is weighed over every pass near it: it is not put on the later
+    pass, where no stop is, because GPS error put the fix a few metres nearer that street than the stand's."""
+    from collections import Counter
+    from pathlib import Path
+
+    from eta.replay import read_pings
+
+    engine = Engine(cairns)
+    pings = Path(__file__).parents[1] / "data" / "pings" / "waiting_by_its_own_loop.csv"
+    along: dict[int, float] = {}
+    for ping in read_pings(pings, Counter()):
+        out = engine.process(ping)
+        if out.state is not None and out.state.trip_id == "CNS2014-CNS_MUL-Weekday-00-4166300":
+            assert out.state.shape_dist is not None
+            along[round(ping.timestamp)] = out.state.shape_dist
+    # standing at the stand, then 44 m along at 5 m/s, then 288 m (the simulator's truth)
+    assert along[1715632489] < 30.0
+    assert abs(along[1715632519] - 44.0) < 30.0
+    assert abs(along[1715632546] - 288.0) < 30.0
