@@ -118,7 +118,6 @@ _MIN_GUESS_SPREAD_M: Final = 50.0  # ... but never less than this
 _BEHIND_SPREAD: Final = 2.0  # ... and twice that short of the guess (stops and lights the speeds know nothing of)
 _AGAINST_PENALTY: Final = 9.0  # a pass going against the bus's heading weighs like 3 GPS errors off the line
 _LEAST_CLOCK_ERROR_S: Final = 0.5  # no run-in clock counts as surer than this when clocks are averaged
-_MOST_GAINED_SHARE: Final = 0.25  # over a long silence a bus gains on its timetable at most this share of it
 _LOST_FIX_S: Final = 40.0  # two fixes farther apart than this: one or more between them was lost (30 s reporting)
 _STOP_TO_STOP_S: Final = 40.0  # standing at two fixes this far apart, a bus may have driven to the next stop between
 _CREEPING_MPS: Final = 2.0  # ... standing, or pulling in or out
@@ -936,17 +935,8 @@ class VehicleTracker:
             return best.dist, best.offset
         day = self._day()
         timeline = self._trip()
-        if day is None:
-            best = self._likeliest_pass(options, s.progress, 0.0, speed, heading, vague=True)
-            return best.dist, best.offset
-        on_timetable = ts - day.origin - (s.delay_s or 0.0)
-        expected = timeline.dist_at(on_timetable)
-        # the bus may have lost any time over the silence (held up anywhere), but gained on its timetable only
-        # by outrunning it: no more than a share of the silence
-        gained = timeline.dist_at(on_timetable + _MOST_GAINED_SHARE * (ts - s.progress_ts)) - expected
-        best = self._likeliest_pass(
-            options, expected, max(expected - s.progress, 0.0), speed, heading, vague=True, vague_ahead=gained
-        )
+        expected = timeline.dist_at(ts - day.origin - (s.delay_s or 0.0)) if day else s.progress
+        best = self._likeliest_pass(options, expected, max(expected - s.progress, 0.0), speed, heading, vague=True)
         return best.dist, best.offset
 
     def _likeliest_pass(
@@ -958,36 +948,25 @@ class VehicleTracker:
         heading: float | None,
         vague: bool = False,
         served: _ServedOnTheWay | None = None,
-        vague_ahead: float | None = None,
     ) -> Match:
         """Of the passes of the line near a fix, the likeliest: the fix, the guess of where the bus is (it
         could have gone `farthest` metres) and its heading as three measurements, each pass scored by how far
         off each would be. `vague`: the guess is no better than anywhere within `farthest` either side.
         `served`: a stop lies on the way; a pass beyond it is measured against the better of the two guesses, the
-        bus having stood there (served.guess) or driven past it (`guess`, which most buses do not). `vague_ahead`:
-        with `vague`, how far beyond the guess the bus may be (`farthest` otherwise), but for the trip's end, where
-        a bus may have got by any way (turned short and sent on to its next trip's stand, or run out of service)."""
+        bus having stood there (served.guess) or driven past it (`guess`, which most buses do not)."""
         cfg = self.ctx.config
         matcher = self._matcher
         assert matcher is not None
         # how far off the guess may be: the speeds say little about stops and lights between the fixes; and
         # a bus stops at stops and lights its two speeds know nothing of, so short of it is likelier
-        if vague:
-            behind = max(farthest, _MIN_GUESS_SPREAD_M)
-            ahead = behind if vague_ahead is None else max(vague_ahead, _MIN_GUESS_SPREAD_M)
-        else:
-            ahead = max(_GUESS_SPREAD * farthest, _MIN_GUESS_SPREAD_M)
-            behind = _BEHIND_SPREAD * ahead
+        ahead = max(farthest if vague else _GUESS_SPREAD * farthest, _MIN_GUESS_SPREAD_M)
+        behind = ahead if vague else _BEHIND_SPREAD * ahead
         # standing, or creeping in or out: where a bus does that is most often a stop
         standing_or_creeping = speed is not None and speed < _CREEPING_MPS
         stop_dist = self._trip().stop_dist
-        trip_end = stop_dist[-1] - cfg.end_radius_m
 
         def along_error(at: float, expected: float) -> float:
-            if at < expected:
-                error = (at - expected) / behind
-            else:
-                error = (at - expected) / (behind if vague and at >= trip_end else ahead)
+            error = (at - expected) / (ahead if at >= expected else behind)
             return error * error
 
         def score(m: Match) -> float:

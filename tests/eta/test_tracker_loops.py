@@ -188,22 +188,6 @@ def test_a_bus_heard_after_a_long_silence_standing_at_the_corner_stop_is_at_that
     assert got is not None and abs(got - CORNER_STOP_M) <= 40.0, f"put at {got} m"
 
 
-def _places(network: Network, fixture: str, trip_id: str) -> dict[int, float]:
-    """Where the tracker puts the bus on `trip_id` at each fix of a recorded excerpt (tests/data/pings)."""
-    from collections import Counter
-    from pathlib import Path
-
-    from eta.replay import read_pings
-
-    engine = Engine(network)
-    along: dict[int, float] = {}
-    for ping in read_pings(Path(__file__).parents[1] / "data" / "pings" / fixture, Counter()):
-        out = engine.process(ping)
-        if out.state is not None and out.state.trip_id == trip_id and out.state.shape_dist is not None:
-            along[round(ping.timestamp)] = out.state.shape_dist
-    return along
-
-
 def test_a_bus_standing_at_its_stand_stays_there_though_gps_puts_it_nearer_its_line_coming_back_past(
     cairns: Network,
 ) -> None:
@@ -211,33 +195,20 @@ def test_a_bus_standing_at_its_stand_stays_there_though_gps_puts_it_nearer_its_l
     whose line loops back past the stand 620 m on. Standing at two fixes a minute apart, it may have driven on to
     a stop between, so where the second fix lands is weighed over every pass near it: it is not put on the later
     pass, where no stop is, because GPS error put the fix a few metres nearer that street than the stand's."""
-    along = _places(cairns, "waiting_by_its_own_loop.csv", "CNS2014-CNS_MUL-Weekday-00-4166300")
+    from collections import Counter
+    from pathlib import Path
+
+    from eta.replay import read_pings
+
+    engine = Engine(cairns)
+    pings = Path(__file__).parents[1] / "data" / "pings" / "waiting_by_its_own_loop.csv"
+    along: dict[int, float] = {}
+    for ping in read_pings(pings, Counter()):
+        out = engine.process(ping)
+        if out.state is not None and out.state.trip_id == "CNS2014-CNS_MUL-Weekday-00-4166300":
+            assert out.state.shape_dist is not None
+            along[round(ping.timestamp)] = out.state.shape_dist
     # standing at the stand, then 44 m along at 5 m/s, then 288 m (the simulator's truth)
     assert along[1715632489] < 30.0
     assert abs(along[1715632519] - 44.0) < 30.0
     assert abs(along[1715632546] - 288.0) < 30.0
-
-
-def test_a_bus_heard_again_after_a_long_silence_where_its_line_passes_itself_is_not_put_far_ahead_of_its_timetable(
-    cairns: Network,
-) -> None:
-    """Simulated pings: a bus 25 s late is silent for 9 minutes, then heard standing at a stop where its line
-    passes within 60 m of itself, 1.9 km further on, by another stop. GPS error puts the fix nearer the later
-    pass. Over a silence the bus may have lost any time, but it gains on its timetable only by outrunning it;
-    the later pass would have it 2 minutes early after 9 minutes, so the stop it stands at is the nearer one."""
-    along = _places(cairns, "heard_again_where_its_line_passes_itself.csv", "CNS2014-CNS_MUL-Weekday-00-4172795")
-    # the simulator's truth: 6,119 m, then 6,307 and 6,653 m
-    assert abs(along[1715648406] - 6119.0) < 30.0
-    assert abs(along[1715648440] - 6307.0) < 30.0
-    assert abs(along[1715648471] - 6653.0) < 30.0
-
-
-def test_a_bus_turned_short_and_heard_again_at_its_next_stand_is_at_the_end_of_its_trip(cairns: Network) -> None:
-    """Simulated pings: a bus turned short two thirds along its trip is silent for 7 minutes, then heard standing
-    at the stand of its next trip, by the end of the one it left. That is far ahead of the trip's timetable, but
-    a bus may get to its trip's end by any way: it is put there, and on its next trip, not on a pass of the line
-    4 km short of the end that is nearer the timetable."""
-    left = _places(cairns, "turned_short.csv", "CNS2014-CNS_MUL-Weekday-00-4166154")
-    assert left[1715645827] > 34000.0
-    following = _places(cairns, "turned_short.csv", "CNS2014-CNS_MUL-Weekday-00-4166130")
-    assert following[1715645855] < 30.0
