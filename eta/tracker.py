@@ -883,8 +883,11 @@ class VehicleTracker:
             gradual = 0.5 * (v0 + v1) * elapsed
             guess = s.progress + 0.5 * (gradual + (farthest - change if change < farthest else gradual))
             # standing (or creeping) at this fix, a while after the last: it stopped somewhere between, and its
-            # speeds do not say where (standing at both, it may have driven from one stop to the next between)
-            stop_to_stop = v1 < _CREEPING_MPS and elapsed > _STOP_TO_STOP_S
+            # speeds do not say where (standing at both, it may have driven from one stop to the next between; so
+            # too when it stood at the last and is braking into a stop at this one)
+            stop_to_stop = elapsed > _STOP_TO_STOP_S and (
+                v1 < _CREEPING_MPS or v0 < _CREEPING_MPS and v1 < cfg.crawl_mps
+            )
             if stop_to_stop:
                 farthest = max(v0, s.cruise_mps) * elapsed
                 if v0 < _CREEPING_MPS:

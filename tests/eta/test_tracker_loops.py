@@ -188,6 +188,22 @@ def test_a_bus_heard_after_a_long_silence_standing_at_the_corner_stop_is_at_that
     assert got is not None and abs(got - CORNER_STOP_M) <= 40.0, f"put at {got} m"
 
 
+def _places(network: Network, fixture: str, trip_id: str) -> dict[int, float]:
+    """Where the tracker puts the bus on `trip_id` at each fix of a recorded excerpt (tests/data/pings)."""
+    from collections import Counter
+    from pathlib import Path
+
+    from eta.replay import read_pings
+
+    engine = Engine(network)
+    along: dict[int, float] = {}
+    for ping in read_pings(Path(__file__).parents[1] / "data" / "pings" / fixture, Counter()):
+        out = engine.process(ping)
+        if out.state is not None and out.state.trip_id == trip_id and out.state.shape_dist is not None:
+            along[round(ping.timestamp)] = out.state.shape_dist
+    return along
+
+
 def test_a_bus_standing_at_its_stand_stays_there_though_gps_puts_it_nearer_its_line_coming_back_past(
     cairns: Network,
 ) -> None:
@@ -195,20 +211,23 @@ def test_a_bus_standing_at_its_stand_stays_there_though_gps_puts_it_nearer_its_l
     whose line loops back past the stand 620 m on. Standing at two fixes a minute apart, it may have driven on to
     a stop between, so where the second fix lands is weighed over every pass near it: it is not put on the later
     pass, where no stop is, because GPS error put the fix a few metres nearer that street than the stand's."""
-    from collections import Counter
-    from pathlib import Path
-
-    from eta.replay import read_pings
-
-    engine = Engine(cairns)
-    pings = Path(__file__).parents[1] / "data" / "pings" / "waiting_by_its_own_loop.csv"
-    along: dict[int, float] = {}
-    for ping in read_pings(pings, Counter()):
-        out = engine.process(ping)
-        if out.state is not None and out.state.trip_id == "CNS2014-CNS_MUL-Weekday-00-4166300":
-            assert out.state.shape_dist is not None
-            along[round(ping.timestamp)] = out.state.shape_dist
+    along = _places(cairns, "waiting_by_its_own_loop.csv", "CNS2014-CNS_MUL-Weekday-00-4166300")
     # standing at the stand, then 44 m along at 5 m/s, then 288 m (the simulator's truth)
     assert along[1715632489] < 30.0
     assert abs(along[1715632519] - 44.0) < 30.0
     assert abs(along[1715632546] - 288.0) < 30.0
+
+
+def test_a_bus_seen_standing_then_braking_into_the_next_stop_is_not_put_on_the_line_coming_back_past(
+    cairns: Network,
+) -> None:
+    """Simulated pings: a bus stands at a stop, then is heard 84 s later at 2.5 m/s, braking into the next stop
+    780 m on. Slow at both fixes, it still drove fast between them: its two speeds do not say how far it went,
+    any more than when it stands at both. Judged by them it went 200 m at most, which made a pass of the line
+    400 m on, coming back the other way 78 m from the fix, likelier than the stop it brakes into; it is put at
+    that stop, the way it heads, and the fix after it stays on that pass."""
+    along = _places(cairns, "standing_then_braking_into_the_next_stop.csv", "CNS2014-CNS_MUL-Weekday-00-4166577")
+    # the simulator's truth: 6,521 m standing, then 7,308 and 7,676 m
+    assert abs(along[1715686949] - 6521.0) < 30.0
+    assert abs(along[1715687033] - 7308.0) < 30.0
+    assert abs(along[1715687065] - 7676.0) < 30.0
