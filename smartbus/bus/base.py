@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
+
+# (topic, partition) -> the offset to read from next: all before it is processed
+Offsets = Mapping[tuple[str, int], int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,5 +39,6 @@ class Consumer(Protocol):
     async def getmany(self, timeout_s: float, max_records: int) -> Sequence[Record]:
         """The next records of the assigned partitions, in partition order; empty after `timeout_s`."""
 
-    async def commit(self) -> None:
-        """Mark everything returned so far as processed (call only once its outputs are durable)."""
+    async def commit(self, offsets: Offsets | None = None) -> None:
+        """Mark everything returned so far as processed, or with `offsets` what lies before them in those partitions
+        (call only once its outputs are durable). Partitions no longer assigned are left alone."""

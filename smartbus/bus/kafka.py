@@ -21,7 +21,7 @@ from aiokafka.partitioner import DefaultPartitioner, murmur2
 from aiokafka.producer.message_accumulator import BatchBuilder
 
 from smartbus import metrics
-from smartbus.bus.base import Record
+from smartbus.bus.base import Offsets, Record
 from smartbus.errors import ServiceUnavailable
 
 
@@ -316,9 +316,19 @@ class KafkaConsumer:
                     max(0, highwater - self._next_offset[tp])
                 )
 
-    async def commit(self) -> None:
-        # Commits the positions of everything getmany() has returned (aiokafka tracks them).
-        await self._consumer.commit()
+    async def commit(self, offsets: Offsets | None = None) -> None:
+        if offsets is None:
+            # the positions of everything getmany() has returned (aiokafka tracks them)
+            await self._consumer.commit()
+            return
+        assigned = self._consumer.assignment()  # a partition moved to another member is its to commit now
+        chosen = {
+            tp: offset
+            for (topic, partition), offset in offsets.items()
+            if (tp := TopicPartition(self._prefix + topic, partition)) in assigned
+        }
+        if chosen:
+            await self._consumer.commit(chosen)
 
 
 class _Assignments(ConsumerRebalanceListener):  # type: ignore[misc]

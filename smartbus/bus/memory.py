@@ -12,7 +12,7 @@ import asyncio
 from collections import deque
 from collections.abc import Sequence
 
-from smartbus.bus.base import Record
+from smartbus.bus.base import Offsets, Record
 
 # A producer that gets this far ahead of the slowest consumer group waits: back-pressure, not memory growth.
 DEFAULT_MAX_BACKLOG = 200_000
@@ -136,8 +136,10 @@ class MemoryConsumer:
                 batch.extend(records)
         return batch
 
-    async def commit(self) -> None:
-        for log in self._topics:
-            log.committed[self._group] = self._position[log.name]
-            log.trim()
+    async def commit(self, offsets: Offsets | None = None) -> None:
+        for log in self._topics:  # (one partition, 0, per topic)
+            upto = self._position[log.name] if offsets is None else offsets.get((log.name, 0))
+            if upto is not None:
+                log.committed[self._group] = upto
+                log.trim()
         await self._bus.notify()

@@ -6,8 +6,10 @@ a replay after a crash changes nothing (the sinks are idempotent).
 
 A stage that keeps state of its own beside its outputs (the ETA stage's tracker snapshots) passes a
 `checkpoint`: it runs, retried the same way, before every commit, so the committed offsets never run ahead
-of that state. Such a stage may commit only every `commit_every_s` seconds: each commit then costs one
-checkpoint for all the batches since the last, and a restart handles those batches again (idempotently).
+of that state. It may save only part of its state and return the offsets that part covers (the loop commits
+those rather than everything read); asked for a final checkpoint, when the stage stops, it saves it all. Such a
+stage may commit only every `commit_every_s` seconds, and a restart handles the batches since its last committed
+offsets again (idempotently).
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 
 from smartbus import metrics
-from smartbus.bus.base import Consumer, Record
+from smartbus.bus.base import Consumer, Offsets, Record
 from smartbus.stream.health import HEALTH
 
 log = logging.getLogger(__name__)
 
 BatchHandler = Callable[[Sequence[Record]], Awaitable[None]]
-Checkpoint = Callable[[], Awaitable[None]]
+# (final) -> the offsets up to which the stage's state is saved; None: all it has handled
+Checkpoint = Callable[[bool], Awaitable[Offsets | None]]
 
 MAX_BACKOFF_S = 5.0
 
@@ -63,7 +66,7 @@ async def _loop(
     while not stop.is_set():
         HEALTH.beat(name)
         if uncommitted and time.monotonic() - last_commit >= commit_every_s:
-            if not await _commit(name, consumer, checkpoint, stop):
+            if not await _commit(name, consumer, checkpoint, stop, final=False):
                 return  # asked to stop while the checkpoint failed: the batches are read again after restart
             uncommitted = False
             last_commit = time.monotonic()
@@ -86,15 +89,24 @@ async def _loop(
     if uncommitted:  # stopping: leave the next start no work to do again (one attempt; it is safe to skip)
         stopped = asyncio.Event()
         stopped.set()
-        await _commit(name, consumer, checkpoint, stopped)
+        await _commit(name, consumer, checkpoint, stopped, final=True)
 
 
-async def _commit(name: str, consumer: Consumer, checkpoint: Checkpoint | None, stop: asyncio.Event) -> bool:
+async def _commit(
+    name: str, consumer: Consumer, checkpoint: Checkpoint | None, stop: asyncio.Event, *, final: bool
+) -> bool:
     """Checkpoint (retried until it succeeds or the stage stops), then commit; False when it never succeeded."""
-    if checkpoint is not None and not await _retry(name, "checkpoint", checkpoint, stop):
-        return False
+    saved: list[Offsets | None] = [None]
+    if checkpoint is not None:
+        save = checkpoint
+
+        async def attempt() -> None:
+            saved[0] = await save(final)
+
+        if not await _retry(name, "checkpoint", attempt, stop):
+            return False
     try:
-        await consumer.commit()
+        await consumer.commit(saved[0])
     except Exception as exc:
         # Not retried here: the next commit covers these batches (positions only move past handled
         # records); after a rebalance the new owner replays them, and the writes are idempotent.

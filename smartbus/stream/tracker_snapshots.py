@@ -5,11 +5,12 @@ next stop) depends on its whole history since the trip began, which can be an ho
 that on every takeover would need a second read path over Kafka and minutes of catch-up at 10,000
 vehicles. A snapshot is one small blob per vehicle, written in one pipelined round trip per batch.
 
-The ETA stage saves the snapshots of the vehicles moved since its last checkpoint, after their outputs are
-durable and before it commits its offsets (every few seconds: eta.worker.CHECKPOINT_EVERY_S). So after a
-crash a vehicle's state is either the one matching the committed offset (the pings since are handled again
-and give the same outputs: the writes are idempotent) or one checkpoint ahead (the replayed pings are older
-than the state and are dropped as duplicates; their outputs are already on the bus). A save never moves a
+The ETA stage saves a vehicle's snapshot within a few seconds of its first ping since its last save
+(eta.worker.SAVED_WITHIN_S), a share of the fleet at each checkpoint, after their outputs are durable, and
+commits each partition up to the first ping of a vehicle still unsaved. So after a crash a vehicle's state is
+either the one matching the committed offset (the pings since are handled again and give the same outputs: the
+writes are idempotent) or ahead of it (the replayed pings older than the state are taken as late fixes: their
+outputs are already on the bus, and the writers keep the first row of each position). A save never moves a
 vehicle's state backwards: the newest ping's timestamp wins.
 
 Blobs are pickles of `eta.tracker.TrackState`, keyed by the network's feed hash: a new feed version starts

@@ -134,6 +134,71 @@ async def test_a_worker_killed_between_checkpoints_restarts_from_the_last_one_an
     assert len({(s.vehicle_id, s.timestamp) for s in await _states(bus)}) == fleet.positions
 
 
+@pytest.fixture(scope="module")
+def ten_buses(network: Network) -> Fleet:
+    return drive_fleet(network, "rolling", vehicles=10, interval_s=20.0)
+
+
+async def test_a_checkpoint_saves_the_longest_unsaved_fifth_and_commits_only_what_those_snapshots_cover(
+    network: Network, ten_buses: Fleet
+) -> None:
+    records = _records(ten_buses)
+    snapshots = MemoryTrackerSnapshots()
+    stage = _stage(network, MemoryBus().producer(), snapshots)
+    await _run(stage, records[:200], checkpoint=False)
+    first_ping: dict[str, int] = {}
+    for record in records[:200]:
+        first_ping.setdefault(record.key.decode(), record.offset)  # type: ignore[union-attr]
+    oldest_first = sorted(first_ping, key=first_ping.__getitem__)
+
+    offsets = await stage.checkpoint(final=False)
+    assert set(snapshots.blobs) == set(oldest_first[:2])  # a fifth of the 10, the two first heard
+    assert offsets == {(messages.TOPIC_PINGS, 0): first_ping[oldest_first[2]]}  # the next one's first ping
+
+    offsets = await stage.checkpoint(final=False)
+    assert set(snapshots.blobs) == set(oldest_first[:4])
+    assert offsets == {(messages.TOPIC_PINGS, 0): first_ping[oldest_first[4]]}
+    assert await stage.checkpoint(final=True) is None  # stopping: every vehicle saved, everything covered
+    assert set(snapshots.blobs) == set(oldest_first)
+
+
+async def test_a_worker_killed_between_partial_checkpoints_restarts_from_what_they_covered_and_loses_nothing(
+    network: Network, ten_buses: Fleet
+) -> None:
+    records = _records(ten_buses)
+    whole_run = MemoryBus()
+    await _run(_stage(network, whole_run.producer(), MemoryTrackerSnapshots()), records)
+
+    snapshots = MemoryTrackerSnapshots()
+    bus = MemoryBus()
+    first = _stage(network, bus.producer(), snapshots)
+    killed_at = 2 * len(records) // 3
+    committed = 0
+    for start in range(0, killed_at, 50):  # a partial checkpoint and a commit after every batch
+        await first.handle(records[start : min(start + 50, killed_at)])
+        offsets = await first.checkpoint(final=False)
+        assert offsets is not None
+        committed = offsets[(messages.TOPIC_PINGS, 0)]
+    assert 0 < committed < killed_at  # some vehicles still unsaved when killed
+    # A new process reads again from the committed offset, each vehicle from its own last snapshot: a vehicle
+    # saved later than that takes the pings before its snapshot as late fixes, sent as history again.
+    await _run(_stage(network, bus.producer(), snapshots), records[committed:])
+
+    # What the writers keep (the last word on each stop event, the first row for each position) is that of a
+    # run never interrupted.
+    assert await _last_stop_events(bus) == await _last_stop_events(whole_run)
+    assert await _first_states(bus) == await _first_states(whole_run)
+    assert len(await _first_states(bus)) == ten_buses.positions
+
+
+async def _first_states(bus: MemoryBus) -> dict[tuple[str, float], VehicleState]:
+    """Each position as stored: the first state sent for it (a replayed one changes nothing)."""
+    first: dict[tuple[str, float], VehicleState] = {}
+    for state in await _states(bus):
+        first.setdefault((state.vehicle_id, state.timestamp), state)
+    return first
+
+
 async def _last_stop_events(bus: MemoryBus) -> dict[tuple[str, str | None, int | None], StopEvent]:
     """Each stop event by its key, as last sent (an arrival is sent again once its departure is known)."""
     records = await bus.consumer([messages.TOPIC_STOP_EVENTS], "t").getmany(0.01, 100_000)

@@ -10,7 +10,7 @@ import urllib.request
 from collections.abc import Sequence
 
 from smartbus import metrics
-from smartbus.bus.base import Record
+from smartbus.bus.base import Offsets, Record
 from smartbus.stream.health import HEALTH
 from smartbus.stream.loop import run_stage
 from smartbus.stream.process import serve_metrics
@@ -21,6 +21,7 @@ class ScriptedConsumer:
         self.batches = batches
         self.delivered: list[Record] = []
         self.committed: list[list[Record]] = []
+        self.committed_offsets: list[Offsets | None] = []
 
     async def start(self) -> None: ...
 
@@ -34,8 +35,9 @@ class ScriptedConsumer:
         self.delivered.extend(batch)
         return batch
 
-    async def commit(self) -> None:
+    async def commit(self, offsets: Offsets | None = None) -> None:
         self.committed.append(list(self.delivered))
+        self.committed_offsets.append(offsets)
 
 
 def _record(offset: int) -> Record:
@@ -73,10 +75,11 @@ async def test_a_stage_with_a_checkpoint_commits_only_once_it_succeeded() -> Non
         if records[0].offset == 2:
             stop.set()
 
-    async def checkpoint() -> None:
+    async def checkpoint(final: bool) -> Offsets | None:
         checkpoints.append(len(consumer.delivered))
         if len(checkpoints) == 1:
             raise ConnectionError("redis down")  # the loop backs off, tries again, and only then commits
+        return None
 
     await asyncio.wait_for(
         run_stage("loop-test-checkpoint", consumer, sink, stop, poll_timeout_s=0.01, checkpoint=checkpoint), 30
@@ -95,8 +98,9 @@ async def test_a_stage_committing_every_few_seconds_checkpoints_once_for_all_its
         if records[0].offset == 2:
             stop.set()
 
-    async def checkpoint() -> None:
+    async def checkpoint(final: bool) -> Offsets | None:
         checkpoints.append(len(consumer.delivered))
+        return None
 
     await asyncio.wait_for(
         run_stage(
@@ -108,6 +112,29 @@ async def test_a_stage_committing_every_few_seconds_checkpoints_once_for_all_its
     assert checkpoints == [3]  # not before: the interval had not passed; then once, on stopping
     assert [len(c) for c in consumer.committed] == [3]
     HEALTH.forget("loop-test-interval")
+
+
+async def test_a_stage_whose_checkpoint_saved_part_of_its_state_commits_only_what_that_part_covers() -> None:
+    consumer = ScriptedConsumer([[_record(0)], [_record(1)], [_record(2)]])
+    stop = asyncio.Event()
+    finals: list[bool] = []
+
+    async def sink(records: Sequence[Record]) -> None:
+        if records[0].offset == 2:
+            stop.set()
+
+    async def checkpoint(final: bool) -> Offsets | None:
+        finals.append(final)
+        # saved up to the second record only, until asked for all of it on stopping
+        return None if final else {("pings", 0): 1}
+
+    await asyncio.wait_for(
+        run_stage("loop-test-partial", consumer, sink, stop, poll_timeout_s=0.01, checkpoint=checkpoint), 30
+    )
+    assert finals[-1] is True and not any(finals[:-1])
+    assert consumer.committed_offsets[:-1] == [{("pings", 0): 1}] * (len(finals) - 1)
+    assert consumer.committed_offsets[-1] is None  # everything handled, on stopping
+    HEALTH.forget("loop-test-partial")
 
 
 def _free_port() -> int:
