@@ -14,7 +14,9 @@ of its first ping since its last save, and the loop commits, partition by partit
 vehicle still unsaved. At 1 Hz a bus is then pickled and saved once in those seconds, not once a ping (that
 saving was a seventh of the worker's CPU), and a restart handles at most those seconds of pings again (see
 smartbus.stream.tracker_snapshots). Saving the whole fleet at once instead stalled the worker (and Redis) for a
-fifth of a second at 10,000 buses, a spike in every rider's latency every few seconds.
+fifth of a second at 10,000 buses, a spike in every rider's latency every few seconds. Each snapshot names the
+last ping it took: a restored vehicle skips the pings read again up to that one (counted as replayed), so a
+restart neither sends their outputs again nor counts them as out-of-order fixes.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from smartbus import messages, metrics
 from smartbus.bus.base import Offsets, Producer, Record
 from smartbus.messages import Ping, PredictionSet, RejectedPing, StopEvent, VehicleState
 from smartbus.stream.overrides import OverrideFeed
-from smartbus.stream.tracker_snapshots import TrackerSnapshots
+from smartbus.stream.tracker_snapshots import PingAt, Snapshot, TrackerSnapshots
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +112,7 @@ class _Outbox:
     batch: tuple[str, int, int, int, int]  # topic, partition, first offset, last offset, count
     outgoing: list[Outgoing]
     touched: dict[str, tuple[str, int, int]]  # vehicle -> (topic, partition, offset) of its first ping here
+    last: dict[str, tuple[str, int, int]]  # vehicle -> (topic, partition, offset) of its last ping here
     received_at: list[float]
 
 
@@ -139,6 +142,11 @@ class EtaStage:
         # since then, when it was handled), oldest first
         self._unsaved: dict[str, tuple[str, int, int, float]] = {}
         self._handled: dict[tuple[str, int], int] = {}  # (topic, partition) -> the offset after the last handled
+        # each unsaved vehicle's last ping handled, (topic, partition, offset): what its snapshot will cover
+        self._last_ping: dict[str, tuple[str, int, int]] = {}
+        # restored vehicles -> the last ping their snapshot covers: pings up to it, read again after a restart or
+        # a rebalance, were handled before and their outputs are on the bus
+        self._covered: dict[str, PingAt] = {}
         self._next: tuple[Engine, Predictor, TrackerSnapshots | None] | None = None
 
     @property
@@ -164,6 +172,8 @@ class EtaStage:
         # handled again, and nothing past those offsets may be committed until it is
         self._unsaved.clear()
         self._handled.clear()
+        self._last_ping.clear()
+        self._covered.clear()
 
     async def handle(self, records: Sequence[Record]) -> None:
         if not records:
@@ -195,6 +205,7 @@ class EtaStage:
             for vehicle_id, (topic, partition, offset) in outbox.touched.items():
                 if vehicle_id not in unsaved:
                     unsaved[vehicle_id] = (topic, partition, offset, handled_at)
+            self._last_ping.update(outbox.last)
             for record in records:  # (in partition order: the last of each partition is its furthest)
                 self._handled[(record.topic, record.partition)] = record.offset + 1
         self._outbox = None
@@ -224,10 +235,14 @@ class EtaStage:
             due = list(itertools.islice(unsaved, max(math.ceil(len(unsaved) / rounds), overdue)))
         if due:
             started = time.perf_counter()
-            trackers = self.engine.trackers
-            await self._snapshots.save({vid: trackers[vid].s for vid in due if vid in trackers})
+            trackers, last_ping = self.engine.trackers, self._last_ping
+            await self._snapshots.save({
+                vid: Snapshot(trackers[vid].s, PingAt(*last_ping[vid]) if vid in last_ping else None)
+                for vid in due if vid in trackers
+            })
             for vid in due:
                 del unsaved[vid]
+                last_ping.pop(vid, None)
             metrics.PHASE_SECONDS.labels("eta", "snapshots").observe(time.perf_counter() - started)
         return None if final else self._saved_up_to()
 
@@ -253,14 +268,16 @@ class EtaStage:
             return
         restored = await self._snapshots.load(unknown)
         ctx = self.engine.ctx
-        for vid, state in restored.items():
+        for vid, (state, covered) in restored.items():
             trackers[vid] = VehicleTracker(ctx, vid, state)
             if state.trip_id is not None and state.service_date is not None:
                 ctx.claims[(state.service_date, state.trip_id)] = vid
+            if covered is not None:
+                self._covered[vid] = covered
         metrics.SNAPSHOT_LOADS.inc(len(restored))
 
     async def _compute(self, batch: tuple[str, int, int, int, int], records: Sequence[Record]) -> _Outbox:
-        outbox = _Outbox(batch, [], {}, [])
+        outbox = _Outbox(batch, [], {}, {}, [])
         if self._overrides is not None:
             self.engine.set_overrides(await self._overrides.current())
         parsed: list[tuple[Record, Ping | PingRejected]] = []
@@ -276,12 +293,19 @@ class EtaStage:
         predictor.walk_allowance = self._walks.grant()
         held_back = predictor.walks_held_back
         # counted per batch: a metric's inc costs about 0.4 us under its lock, and a ping made four of them
-        states = late = events = sets = 0
+        states = late = events = sets = skipped = 0
+        covered = self._covered
         rejected: Counter[str] = Counter()
         for record, ping in parsed:
             if isinstance(ping, PingRejected):
                 out.append(self._reject(record, ping.code, str(ping)))
                 continue
+            if covered and ping.vehicle_id in covered:
+                at = covered[ping.vehicle_id]
+                if record.offset <= at.offset and record.partition == at.partition and record.topic == at.topic:
+                    skipped += 1
+                    continue
+                del covered[ping.vehicle_id]  # past what the snapshot took: from here on, pings are new to it
             try:
                 output = self.engine.process(ping)
                 if output.events:
@@ -299,6 +323,7 @@ class EtaStage:
             key = ping.vehicle_id
             if key not in outbox.touched:
                 outbox.touched[key] = (record.topic, record.partition, record.offset)
+            outbox.last[key] = (record.topic, record.partition, record.offset)
             if ping.received_at is not None:
                 outbox.received_at.append(ping.received_at)
             if output.rejected_reason is not None:
@@ -320,6 +345,7 @@ class EtaStage:
         for counter, count in (
             (metrics.STATES_OUT, states), (metrics.PINGS_PLACED_LATE, late),
             (metrics.STOP_EVENTS_OUT, events), (metrics.PREDICTIONS_OUT, sets),
+            (metrics.PINGS_REPLAYED, skipped),
         ):
             if count:
                 counter.inc(count)

@@ -36,6 +36,10 @@ PING_LATENCY_SECONDS = Histogram(
 )
 PINGS_ACCEPTED = Counter("smartbus_ingest_pings_total", "Pings accepted at the ingest edge, by source", ["source"])
 SNAPSHOT_LOADS = Counter("smartbus_tracker_snapshots_loaded_total", "Vehicle trackers restored from snapshots")
+PINGS_REPLAYED = Counter(
+    "smartbus_pings_replayed_total",
+    "Pings read again after a restart or rebalance that a restored snapshot had already taken: skipped",
+)
 LEARNED_STATE_LOADS = Counter(
     "smartbus_learned_state_loads_total",
     "Loads of the predictor's learned state, by result (applied, carried_over from another feed version, "

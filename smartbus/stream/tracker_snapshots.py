@@ -9,9 +9,11 @@ The ETA stage saves a vehicle's snapshot within a few seconds of its first ping 
 (eta.worker.SAVED_WITHIN_S), a share of the fleet at each checkpoint, after their outputs are durable, and
 commits each partition up to the first ping of a vehicle still unsaved. So after a crash a vehicle's state is
 either the one matching the committed offset (the pings since are handled again and give the same outputs: the
-writes are idempotent) or ahead of it (the replayed pings older than the state are taken as late fixes: their
-outputs are already on the bus, and the writers keep the first row of each position). A save never moves a
-vehicle's state backwards: the newest ping's timestamp wins.
+writes are idempotent) or ahead of it. Each snapshot names the last ping it covers (topic, partition, offset):
+the replayed pings up to that one are skipped, their outputs already on the bus. (Taken again, they would be
+late fixes to the restored state: counted as out-of-order rejects and sent again as history, where the writers
+keep the first row of each position.) A save never moves a vehicle's state backwards: the newest ping's
+timestamp wins.
 
 Blobs are pickles of `eta.tracker.TrackState`, keyed by the network's feed hash: a new feed version starts
 clean rather than misapply state. Redis is our own trusted store (never fed by devices). They are not written to
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Iterable, Mapping
-from typing import Final, Protocol
+from typing import Final, NamedTuple, Protocol
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -35,15 +37,15 @@ from smartbus.errors import ServiceUnavailable
 
 SNAPSHOT_TTL_S: Final = 6 * 3600  # a vehicle silent this long starts fresh anyway
 
-# KEYS: snapshot keys; ARGV: ttl_ms, then (timestamp, blob) pairs in KEYS order. Keeps the newest.
+# KEYS: snapshot keys; ARGV: ttl_ms, then (timestamp, blob, covered) triples in KEYS order. Keeps the newest.
 _SAVE_NEWEST: Final = """
 redis.set_repl(redis.REPL_NONE)
 local ttl = tonumber(ARGV[1])
 for i, key in ipairs(KEYS) do
-  local ts, blob = ARGV[2 * i], ARGV[2 * i + 1]
+  local ts, blob, covered = ARGV[3 * i - 1], ARGV[3 * i], ARGV[3 * i + 1]
   local old = redis.call('HGET', key, 'ts')
   if (not old) or tonumber(old) <= tonumber(ts) then
-    redis.call('HSET', key, 'ts', ts, 'state', blob)
+    redis.call('HSET', key, 'ts', ts, 'state', blob, 'covered', covered)
   end
   redis.call('PEXPIRE', key, ttl)
 end
@@ -51,10 +53,23 @@ return #KEYS
 """
 
 
-class TrackerSnapshots(Protocol):
-    async def load(self, vehicle_ids: Iterable[str]) -> dict[str, TrackState]: ...
+class PingAt(NamedTuple):
+    """Where a ping sits on the bus."""
 
-    async def save(self, states: Mapping[str, TrackState]) -> None: ...
+    topic: str
+    partition: int
+    offset: int
+
+
+class Snapshot(NamedTuple):
+    state: TrackState
+    covered: PingAt | None  # the last ping the state has taken (None: saved by a worker that did not say)
+
+
+class TrackerSnapshots(Protocol):
+    async def load(self, vehicle_ids: Iterable[str]) -> dict[str, Snapshot]: ...
+
+    async def save(self, snapshots: Mapping[str, Snapshot]) -> None: ...
 
     async def close(self) -> None: ...
 
@@ -71,54 +86,74 @@ def _load(blob: bytes) -> TrackState | None:
     return state if isinstance(state, TrackState) else None
 
 
+def _covered_text(at: PingAt | None) -> str:
+    return "" if at is None else f"{at.partition} {at.offset} {at.topic}"
+
+
+def _covered(text: bytes | str | None) -> PingAt | None:
+    if not text:
+        return None
+    try:
+        partition, offset, topic = (text.decode() if isinstance(text, bytes) else text).split(" ", 2)
+        return PingAt(topic, int(partition), int(offset))
+    except ValueError:
+        return None
+
+
+def _restorable(loaded: Mapping[str, tuple[TrackState | None, bytes | str | None]]) -> dict[str, Snapshot]:
+    return {vid: Snapshot(state, _covered(covered)) for vid, (state, covered) in loaded.items() if state is not None}
+
+
 class MemoryTrackerSnapshots:
     """The in-process twin (the embedded default, unit tests)."""
 
     def __init__(self) -> None:
-        self.blobs: dict[str, bytes] = {}
+        self.blobs: dict[str, tuple[bytes, str]] = {}  # vehicle -> (pickled state, covered as Redis keeps it)
 
-    async def load(self, vehicle_ids: Iterable[str]) -> dict[str, TrackState]:
-        found = {vid: _load(self.blobs[vid]) for vid in vehicle_ids if vid in self.blobs}
-        return {vid: state for vid, state in found.items() if state is not None}
+    async def load(self, vehicle_ids: Iterable[str]) -> dict[str, Snapshot]:
+        found = {vid: self.blobs[vid] for vid in vehicle_ids if vid in self.blobs}
+        loaded = {vid: (_load(blob), covered) for vid, (blob, covered) in found.items()}
+        return _restorable(loaded)
 
-    async def save(self, states: Mapping[str, TrackState]) -> None:
-        for vid, state in states.items():
-            self.blobs[vid] = _dump(state)
+    async def save(self, snapshots: Mapping[str, Snapshot]) -> None:
+        for vid, (state, covered) in snapshots.items():
+            self.blobs[vid] = (_dump(state), _covered_text(covered))
 
     async def close(self) -> None:
         pass
 
 
 class RedisTrackerSnapshots:
-    """`{namespace}:trk:{feed_hash[:16]}:{vehicle_id}` hash {ts, state}, expiring after SNAPSHOT_TTL_S."""
+    """`{namespace}:trk:{feed_hash[:16]}:{vehicle_id}` hash {ts, state, covered: "partition offset topic" or ""},
+    expiring after SNAPSHOT_TTL_S."""
 
     def __init__(self, url: str, feed_hash: str, *, namespace: str = "smartbus") -> None:
         self._redis: aioredis.Redis = aioredis.Redis.from_url(url)
         self._prefix = f"{namespace}:trk:{feed_hash[:16]}:"
         self._save = self._redis.register_script(_SAVE_NEWEST)
 
-    async def load(self, vehicle_ids: Iterable[str]) -> dict[str, TrackState]:
+    async def load(self, vehicle_ids: Iterable[str]) -> dict[str, Snapshot]:
         ids = list(vehicle_ids)
         if not ids:
             return {}
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for vid in ids:
-                    pipe.hget(self._prefix + vid, "state")
-                blobs = await pipe.execute()
+                    pipe.hmget(self._prefix + vid, "state", "covered")
+                found = await pipe.execute()
         except (RedisError, OSError) as exc:
             raise ServiceUnavailable(f"Redis (tracker snapshots): {exc}") from exc
-        found = {vid: _load(blob) for vid, blob in zip(ids, blobs, strict=True) if blob is not None}
-        return {vid: state for vid, state in found.items() if state is not None}
+        loaded = {vid: (_load(blob), covered) for vid, (blob, covered) in zip(ids, found, strict=True) if blob}
+        return _restorable(loaded)
 
-    async def save(self, states: Mapping[str, TrackState]) -> None:
-        if not states:
+    async def save(self, snapshots: Mapping[str, Snapshot]) -> None:
+        if not snapshots:
             return
         keys: list[str] = []
         args: list[bytes | str | float] = [SNAPSHOT_TTL_S * 1000]
-        for vid, state in states.items():
+        for vid, (state, covered) in snapshots.items():
             keys.append(self._prefix + vid)
-            args += [repr(state.last_ts or 0.0), _dump(state)]
+            args += [repr(state.last_ts or 0.0), _dump(state), _covered_text(covered)]
         try:
             await self._save(keys=keys, args=args)
         except (RedisError, OSError) as exc:

@@ -77,14 +77,14 @@ async def test_the_live_state_is_kept_out_of_the_append_only_file(client: aiored
 
 async def test_tracker_snapshots_are_kept_out_of_the_append_only_file(client: aioredis.Redis) -> None:
     from eta.tracker import TrackState
-    from smartbus.stream.tracker_snapshots import RedisTrackerSnapshots
+    from smartbus.stream.tracker_snapshots import RedisTrackerSnapshots, Snapshot
 
     if (await client.info("persistence")).get("aof_enabled") != 1:
         pytest.skip("this Redis keeps no append-only file")
     namespace = f"test-{uuid.uuid4().hex[:12]}"
     snapshots = RedisTrackerSnapshots(Settings().redis_url, "f" * 64, namespace=namespace)
     try:
-        states = {f"V{k}": TrackState(last_ts=T0 + k) for k in range(200)}
+        states = {f"V{k}": Snapshot(TrackState(last_ts=T0 + k), None) for k in range(200)}
         for _ in range(5):
             size_before, forks_before = await _aof_size_and_forks(client)
             await snapshots.save(states)

@@ -180,8 +180,9 @@ async def test_a_worker_killed_between_partial_checkpoints_restarts_from_what_th
         assert offsets is not None
         committed = offsets[(messages.TOPIC_PINGS, 0)]
     assert 0 < committed < killed_at  # some vehicles still unsaved when killed
-    # A new process reads again from the committed offset, each vehicle from its own last snapshot: a vehicle
-    # saved later than that takes the pings before its snapshot as late fixes, sent as history again.
+    # A new process reads again from the committed offset, each vehicle from its own last snapshot.
+    sent_before = len(await _states(bus))
+    covered = {vid: at.offset for vid, (_, at) in (await snapshots.load(ten_buses.vehicles())).items() if at}
     await _run(_stage(network, bus.producer(), snapshots), records[committed:])
 
     # What the writers keep (the last word on each stop event, the first row for each position) is that of a
@@ -189,6 +190,16 @@ async def test_a_worker_killed_between_partial_checkpoints_restarts_from_what_th
     assert await _last_stop_events(bus) == await _last_stop_events(whole_run)
     assert await _first_states(bus) == await _first_states(whole_run)
     assert len(await _first_states(bus)) == ten_buses.positions
+    # A vehicle saved after the committed offset skips the pings its snapshot took: the new process sends states
+    # only for the pings no snapshot covered, and each is the state of the uninterrupted run (not one placed late).
+    pings = ten_buses.pings  # records[k] is pings[k]
+    new_pings = {(pings[k].vehicle_id, pings[k].timestamp)
+                 for k in range(committed, len(records)) if k > covered.get(pings[k].vehicle_id, -1)}
+    assert len(new_pings) < len(records) - committed  # some were covered
+    resent = (await _states(bus))[sent_before:]
+    expected = [s for s in await _states(whole_run) if (s.vehicle_id, s.timestamp) in new_pings]
+    assert len(resent) == len(expected)
+    assert set(resent) == set(expected)
 
 
 async def _first_states(bus: MemoryBus) -> dict[tuple[str, float], VehicleState]:
