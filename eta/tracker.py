@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from array import array
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field, fields
 from typing import Final
@@ -160,6 +161,10 @@ class TrackerOutput:
         self.past = past
 
 
+def _no_fixes() -> array[float]:
+    return array("d")
+
+
 @dataclass
 class TrackState:
     """Everything a tracker remembers (picklable, for restarts)."""
@@ -200,7 +205,9 @@ class TrackState:
     off_route_count: int = 0
     last_offset: float | None = None
     trip_since: float = 0.0  # when the bus joined its current trip (UTC epoch seconds)
-    recent: list[tuple[float, float]] = field(default_factory=list)  # (ts, progress) of the last fixes on it
+    # the last fixes on it, (ts, progress) pairs flat in one array of doubles: 16 bytes a fix, where a list of
+    # tuples took 112 (at 90 fixes a bus, 90 MB of a 10,000-bus worker's memory) and pickled three times slower
+    recent: array[float] = field(default_factory=_no_fixes)
     # timestamps of the last fixes refused (impossible speed, off the network): a worker that replays a batch
     # after a crash or a rebalance meets them again as late fixes, and must refuse them again, not store them.
     # A tuple, so that snapshots pickled before it existed load with the class default.
@@ -308,6 +315,15 @@ class _GapClock:
         return min(max(arrival + dwell_s * self._rate, arrival), self._t2)
 
 
+def _recent_fixes(s: TrackState) -> array[float]:
+    """The state's recent fixes; a snapshot pickled when they were a list of tuples starts them again (they only
+    place fixes that arrive late, and fill again within _RECENT_S)."""
+    recent = s.recent
+    if type(recent) is not array:
+        recent = s.recent = _no_fixes()
+    return recent
+
+
 class VehicleTracker:
     def __init__(self, ctx: TrackingContext, vehicle_id: str, state: TrackState | None = None) -> None:
         self.ctx = ctx
@@ -373,11 +389,15 @@ class VehicleTracker:
         if heading is not None:
             s.last_heading = (ts, heading)
         if s.trip_id is not None:
-            recent = s.recent
-            if not recent or ts - recent[-1][0] >= _RECENT_SPACING_S:
-                recent.append((ts, s.progress))
-                while ts - recent[0][0] > _RECENT_S:
-                    del recent[0]
+            recent = _recent_fixes(s)
+            if not recent or ts - recent[-2] >= _RECENT_SPACING_S:
+                recent.append(ts)
+                recent.append(s.progress)
+                stale = 0
+                while ts - recent[stale] > _RECENT_S:
+                    stale += 2
+                if stale:
+                    del recent[:stale]
         if s.trip_id is not None and not s.confirmed:
             out.events = self._recheck(ping, x, y, out.events)
             if s.confirmed:
@@ -403,7 +423,8 @@ class VehicleTracker:
         # between the progress of the fixes taken just before and just after it
         before = after = None
         before_ts = after_ts = ts
-        for fix_ts, fix_progress in (*s.recent, (s.progress_ts, s.progress)):
+        recent = _recent_fixes(s)
+        for fix_ts, fix_progress in (*zip(recent[0::2], recent[1::2], strict=True), (s.progress_ts, s.progress)):
             if fix_ts <= ts:
                 before, before_ts = fix_progress, fix_ts
             elif after is None:
@@ -1668,7 +1689,7 @@ class VehicleTracker:
         self._release_claim()
         s.trip_id = s.service_date = None
         s.confirmed, s.confirm_wins, s.held, s.history, s.prev_served = True, 0, [], [], True
-        s.trusted, s.timing_fixes, s.recent = False, [], []
+        s.trusted, s.timing_fixes, s.recent = False, [], _no_fixes()
         s.progress, s.next_stop, s.pending_arrival, s.delay_s, s.off_route_count = 0.0, 0, None, None, 0
         s.to_stand_from = s.left_first_at = None
         self.ctx.stands.pop(self.vehicle_id, None)
