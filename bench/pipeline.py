@@ -123,8 +123,34 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def _generate(rate: int, seconds: float, tag: str) -> list[tuple[float, str, bytes]]:
-    """(send offset in s, vehicle_id, encoded ping) for `seconds` of a `rate`-vehicle 1 Hz fleet.
+@dataclasses.dataclass(frozen=True)
+class FleetTrack:
+    """One simulated vehicle of a 1 Hz fleet: its trip, and where it is at each second of the run."""
+
+    vehicle_id: str
+    trip_id: str
+    route_id: str
+    start_date: str
+    timestamps: np.ndarray  # UTC epoch seconds, one a second
+    lat: np.ndarray
+    lon: np.ndarray
+    phase: float  # when in each second it reports, 0 to 1
+
+    def ping(self, i: int) -> bytes:
+        """Its ping of second i, encoded as the pings topic carries it."""
+        return messages.encode(Ping(
+            vehicle_id=self.vehicle_id,
+            timestamp=round(float(self.timestamps[i]), 3),
+            latitude=round(float(self.lat[i]), 7),
+            longitude=round(float(self.lon[i]), 7),
+            trip_id=self.trip_id,
+            route_id=self.route_id,
+            start_date=self.start_date,
+        ))
+
+
+def fleet_tracks(rate: int, seconds: float, tag: str) -> list[FleetTrack]:
+    """A `rate`-vehicle 1 Hz fleet over `seconds`.
 
     Each vehicle drives its own trip exactly on schedule from a random point of it, one fix a second, its
     timestamps on its trip's own timetable; vehicle k takes trip k mod T of the service day k // T weeks
@@ -138,7 +164,7 @@ def _generate(rate: int, seconds: float, tag: str) -> list[tuple[float, str, byt
     trips = [network.trips[t] for t in network.trips_on(feed_day)]
     trips = [t for t in trips if float(t.arrival[-1] - t.departure[0]) > seconds + 60]
     steps = np.arange(int(seconds), dtype=float)
-    rows: list[tuple[float, str, bytes]] = []
+    tracks: list[FleetTrack] = []
     for k in range(rate):
         trip = trips[k % len(trips)]
         day = today + dt.timedelta(weeks=k // len(trips))
@@ -151,19 +177,21 @@ def _generate(rate: int, seconds: float, tag: str) -> list[tuple[float, str, byt
         lat, lon = network.projection.to_latlon(
             np.interp(distance, shape.dist, shape.xy[:, 0]), np.interp(distance, shape.dist, shape.xy[:, 1])
         )
-        vehicle_id = f"{tag}-{k:05d}"
         phase = rng.random()  # vehicles report at different moments of each second
-        for i in range(len(steps)):
-            ping = Ping(
-                vehicle_id=vehicle_id,
-                timestamp=round(origin + begin + float(steps[i]), 3),
-                latitude=round(float(lat[i]), 7),
-                longitude=round(float(lon[i]), 7),
-                trip_id=trip.trip_id,
-                route_id=trip.route_id,
-                start_date=day.strftime("%Y%m%d"),
-            )
-            rows.append((i + phase, vehicle_id, messages.encode(ping)))
+        tracks.append(FleetTrack(
+            f"{tag}-{k:05d}", trip.trip_id, trip.route_id, day.strftime("%Y%m%d"), origin + begin + steps, lat, lon,
+            phase,
+        ))
+    return tracks
+
+
+def _generate(rate: int, seconds: float, tag: str) -> list[tuple[float, str, bytes]]:
+    """(send offset in s, vehicle_id, encoded ping) for `seconds` of a `rate`-vehicle 1 Hz fleet (fleet_tracks),
+    in the order they are sent."""
+    rows = [
+        (i + track.phase, track.vehicle_id, track.ping(i))
+        for track in fleet_tracks(rate, seconds, tag) for i in range(len(track.timestamps))
+    ]
     rows.sort(key=lambda row: row[0])
     return rows
 
