@@ -80,7 +80,9 @@ def fit_trip(
     hi = timeline.dist_at(t_rel + cfg.early_tolerance_s)
     best: Fit | None = None
     if shape_matches is None:
-        matches = ctx.matchers.get(trip.shape_id).candidates(x, y, lo, hi, cfg.off_route_m)
+        near = ctx.shapes_near(x, y).get(trip.shape_id)  # its segments that pass near the fix, if any
+        matcher = ctx.matchers.get(trip.shape_id)
+        matches = [] if near is None else matcher.candidates(x, y, lo, hi, cfg.off_route_m, near)
     else:
         matches = [_within(m, lo, hi) for m in shape_matches if lo - cfg.off_route_m <= m.dist <= hi + cfg.off_route_m]
     for match in matches:

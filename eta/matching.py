@@ -7,6 +7,7 @@ only the stretch the vehicle can have reached since its last known progress avoi
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -194,13 +195,22 @@ class ShapeMatcher:
         dist = min(max(dist, lo), hi)
         return Match(dist, float(np.sqrt(d2[k])))
 
-    def candidates(self, x: float, y: float, lo: float, hi: float, within: float) -> list[Match]:
+    def candidates(
+        self, x: float, y: float, lo: float, hi: float, within: float, near: tuple[int, ...] | None = None
+    ) -> list[Match]:
         """Every local nearest point between lo and hi closer than `within` metres, in order along the shape.
 
         For the slow path (long gaps, trip inference, a doubtful fix where the line passes near itself): where
         the window spans several legs, the caller picks between them with the schedule.
+
+        `near`: the indices of every segment that may pass within `within` of the fix, ascending (a spatial
+        index's: TrackingContext.shapes_near); only those of the window are looked at, with the same result. A
+        bus's first fix on a trip is matched over half an hour of its timetable, hundreds of segments.
         """
         i, j = self.segment_range(lo, hi)
+        segments: Sequence[int] = range(i, j)
+        if near is not None:
+            segments = near[_first_at_least(near, i) : _first_at_least(near, j)]
         walk = self._walk
         found: list[Match] = []
         # A segment by segment walk, not numpy over the window: a window is a few dozen segments, where numpy's
@@ -211,7 +221,7 @@ class ShapeMatcher:
         screen = within * within * (1.0 + 1e-9)
         run_end = -2  # the last segment near the fix: the next one continues its run, one local nearest point
         run_best = 0.0
-        for k in range(i, j):
+        for k in segments:
             ax, ay, dx, dy, inv, seg, d0 = walk[k]
             px = x - ax
             py = y - ay
@@ -262,6 +272,18 @@ class ShapeMatcher:
             run_end = j
         return found
 
+
+
+def _first_at_least(values: tuple[int, ...], x: int) -> int:
+    """The index of the first of the ascending `values` at least `x` (bisect_left, for a tuple of ints)."""
+    lo, hi = 0, len(values)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if values[mid] < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
 
 _TWIN_STEP_M: Final = 25.0  # resolution of ShapeMatcher.has_twin along the line
 _TWIN_RADIUS_M: Final = 100.0  # another pass this near ...

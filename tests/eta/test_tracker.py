@@ -135,6 +135,44 @@ def test_windowed_matching_agrees_with_shapely_on_a_shape_without_loops(
         assert offset <= line.distance(fix) + 1.0
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    trip_index=st.integers(0, 199),
+    fraction=st.floats(0.0, 1.0),
+    window=st.tuples(st.floats(-3000.0, 3000.0), st.floats(0.0, 6000.0)),
+    dx=st.floats(-150.0, 150.0),
+    dy=st.floats(-150.0, 150.0),
+)
+def test_the_spatial_index_leaves_out_no_leg_of_a_shape_that_passes_near_a_fix(
+    cairns: Network, trip_index: int, fraction: float, window: tuple[float, float], dx: float, dy: float
+) -> None:
+    # A bus's first fix on its trip is matched only on the segments the index says pass near it: it must find
+    # every leg the walk of the whole window finds, loops and returns included.
+    ctx = _indexed_engine(cairns).ctx
+    shape_id = cairns.trips[cairns.trips_on(DAY)[trip_index]].shape_id
+    shape = cairns.shapes[shape_id]
+    along = fraction * shape.length
+    x = float(np.interp(along, shape.dist, shape.xy[:, 0])) + dx
+    y = float(np.interp(along, shape.dist, shape.xy[:, 1])) + dy
+    lo, hi = along + window[0], along + window[0] + window[1]
+    matcher = ctx.matchers.get(shape_id)
+    within = ctx.config.off_route_m
+    near = ctx.shapes_near(x, y).get(shape_id)
+    walked = matcher.candidates(x, y, lo, hi, within)
+    assert (matcher.candidates(x, y, lo, hi, within, near) if near is not None else []) == walked
+
+
+_ENGINES: dict[int, Engine] = {}
+
+
+def _indexed_engine(network: Network) -> Engine:
+    """One engine per network for the property test, its spatial index built once."""
+    engine = _ENGINES.get(id(network))
+    if engine is None:
+        engine = _ENGINES[id(network)] = Engine(network)
+    return engine
+
+
 def test_a_warmed_engine_and_predictor_answer_as_cold_ones_and_build_nothing_on_the_first_pings(
     cairns: Network,
 ) -> None:
