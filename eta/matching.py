@@ -273,7 +273,6 @@ class ShapeMatcher:
         return found
 
 
-
 def _first_at_least(values: tuple[int, ...], x: int) -> int:
     """The index of the first of the ascending `values` at least `x` (bisect_left, for a tuple of ints)."""
     lo, hi = 0, len(values)
@@ -284,6 +283,7 @@ def _first_at_least(values: tuple[int, ...], x: int) -> int:
         else:
             hi = mid
     return lo
+
 
 _TWIN_STEP_M: Final = 25.0  # resolution of ShapeMatcher.has_twin along the line
 _TWIN_RADIUS_M: Final = 100.0  # another pass this near ...
