@@ -6,6 +6,7 @@ only the stretch the vehicle can have reached since its last known progress avoi
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -210,7 +211,8 @@ class ShapeMatcher:
         i, j = self.segment_range(lo, hi)
         segments: Sequence[int] = range(i, j)
         if near is not None:
-            segments = near[_first_at_least(near, i) : _first_at_least(near, j)]
+            # (the standard bisect: eta.bisection's searches lists of floats; this is the slow path, once a trip fit)
+            segments = near[bisect.bisect_left(near, i) : bisect.bisect_left(near, j)]
         walk = self._walk
         found: list[Match] = []
         # A segment by segment walk, not numpy over the window: a window is a few dozen segments, where numpy's
@@ -271,18 +273,6 @@ class ShapeMatcher:
                 found.append(Match(best_along, math.pow(best_d2, 0.5)))
             run_end = j
         return found
-
-
-def _first_at_least(values: tuple[int, ...], x: int) -> int:
-    """The index of the first of the ascending `values` at least `x` (bisect_left, for a tuple of ints)."""
-    lo, hi = 0, len(values)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if values[mid] < x:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
 
 
 _TWIN_STEP_M: Final = 25.0  # resolution of ShapeMatcher.has_twin along the line
