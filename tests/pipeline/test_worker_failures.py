@@ -55,9 +55,9 @@ async def test_a_worker_killed_mid_stream_loses_no_ping_and_duplicates_no_row(
     assert await deployment.stop_event_rows() == len(fleet.stop_events)
     assert await deployment.stop_events() == fleet.stop_events  # the very arrivals of an uninterrupted run
     assert await second.metric("smartbus_tracker_snapshots_loaded_total") > 0  # carried on, not restarted cold
-    # The pings read again that a restored snapshot had already taken were skipped, not taken for late fixes
-    # (which operators would see as a burst of out-of-order rejects after every restart).
-    assert await second.metric("smartbus_pings_replayed_total") > 0
+    # The pings read again that a restored snapshot had already taken were skipped (smartbus_pings_replayed_total;
+    # how many depends on when the kill fell, none when it followed a checkpoint that saved every vehicle), not
+    # taken for late fixes, which operators would see as a burst of out-of-order rejects after every restart.
     for reason in ("out_of_order", "duplicate"):
         assert await second.metric(f'smartbus_pings_rejected_total{{reason="{reason}"}}') == 0
 
