@@ -94,3 +94,17 @@ def database_url(server_url: str) -> Iterator[str]:
 async def conn(database_url: str) -> AsyncIterator[psycopg.AsyncConnection]:
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as connection:
         yield connection
+
+
+async def columns_analyzed(conn: psycopg.AsyncConnection, parent: str) -> dict[str, list[str]]:
+    """After ANALYZE: the columns with statistics in each partition (or TimescaleDB chunk) of `parent`."""
+    await conn.execute(f"ANALYZE {parent}")
+    cur = await conn.execute(
+        "SELECT c.relname, array_agg(s.attname::text ORDER BY s.attname)"
+        "  FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+        "  JOIN pg_namespace n ON n.oid = c.relnamespace"
+        "  JOIN pg_stats s ON s.schemaname = n.nspname AND s.tablename = c.relname"
+        " WHERE i.inhparent = %s::regclass GROUP BY c.relname ORDER BY c.relname",
+        (parent,),
+    )
+    return {row[0]: row[1] for row in await cur.fetchall()}

@@ -24,7 +24,7 @@ from smartbus.storage.queries import (
     vehicle_positions,
 )
 from smartbus.storage.writer import StorageWriter, WriteResult
-from tests.storage.conftest import drop_test_database
+from tests.storage.conftest import columns_analyzed, drop_test_database
 from tests.storage.factories import SERVICE_DATE, T0, event, prediction_set, rejected, state
 
 
@@ -192,6 +192,22 @@ async def test_policies_follow_the_settings_and_a_restart_keeps_their_schedule(
     changed = await (await timescale_conn.execute(query)).fetchall()
     assert [j[5] for j in changed if j[1] == "policy_retention"] == [{"drop_after": "30 days"}] * 4
     assert [j[5] for j in changed if j[1] == "policy_compression"] == [{"compress_after": "2 days"}] * 3
+
+
+async def test_both_flavours_analyze_only_the_columns_queries_use(
+    timescale_conn: psycopg.AsyncConnection, plain_conn: psycopg.AsyncConnection
+) -> None:
+    analyzed = []
+    for c in (timescale_conn, plain_conn):
+        await _fill(c)
+        analyzed.append([
+            {tuple(columns) for columns in (await columns_analyzed(c, table)).values()}
+            for table in ("positions", "predictions")
+        ])
+
+    assert analyzed[0] == analyzed[1] == [
+        {("ts", "vehicle_id")}, {("made_at", "service_date", "stop_id", "stop_sequence", "trip_id")}
+    ]
 
 
 async def test_dropping_old_days_empties_the_same_tables_in_both_flavours(

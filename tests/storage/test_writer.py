@@ -9,6 +9,7 @@ from smartbus.errors import ServiceUnavailable
 from smartbus.storage.migrate import migrate
 from smartbus.storage.queries import trip_stop_events, vehicle_positions
 from smartbus.storage.writer import StorageWriter
+from tests.storage.conftest import columns_analyzed
 from tests.storage.factories import T0, event, prediction_set, rejected, state
 
 
@@ -121,6 +122,26 @@ async def test_plain_partitions_are_made_for_the_days_a_batch_touches(
     )
     assert [row[0] for row in await cur.fetchall()] == ["positions_p20140602", "positions_p20140603"]
     assert await _count(conn, "positions") == 4
+
+
+async def test_only_the_columns_queries_use_are_analyzed_in_partitions_old_and_new(
+    writer: StorageWriter, conn: psycopg.AsyncConnection
+) -> None:
+    # The second day's partitions are made after the migration set the targets on the parents.
+    day = 86400.0
+    await writer.write(
+        [state("bus-1", T0), state("bus-1", T0 + day)], [], [prediction_set(T0, {3: T0 + 300}),
+                                                            prediction_set(T0 + day, {3: T0 + day + 300})]
+    )
+
+    positions = await columns_analyzed(conn, "positions")
+    predictions = await columns_analyzed(conn, "predictions")
+
+    assert positions == dict.fromkeys(["positions_p20140602", "positions_p20140603"], ["ts", "vehicle_id"])
+    assert predictions == dict.fromkeys(
+        ["predictions_p20140602", "predictions_p20140603"],
+        ["made_at", "service_date", "stop_id", "stop_sequence", "trip_id"],
+    )
 
 
 async def test_a_partition_dropped_by_retention_is_made_again(
