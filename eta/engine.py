@@ -45,7 +45,7 @@ class Engine:
     def warm(self) -> None:
         """Build what the first pings would otherwise build (each shape's matcher), so that a worker that has
         just started, when every bus is new to it, is not slowest exactly then."""
-        self.ctx.matchers.warm()
+        self.ctx.warm()
 
     def tracker(self, vehicle_id: str) -> VehicleTracker:
         tracker = self.trackers.get(vehicle_id)

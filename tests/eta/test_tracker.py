@@ -184,9 +184,12 @@ def test_a_warmed_engine_and_predictor_answer_as_cold_ones_and_build_nothing_on_
     warmed_predictor.warm()
     built = len(warmed.ctx.matchers)
     assert built == len(cairns.shapes)
+    grid = warmed.ctx._shape_grid
+    assert grid is not None
     for ping in pings:
         a, b = warmed.process(ping), cold.process(ping)
         assert a == b
         if a.state is not None:
             assert warmed_predictor.publish(a.state) == cold_predictor.publish(a.state)
     assert len(warmed.ctx.matchers) == built  # every matcher the bus needed was there already
+    assert warmed.ctx._shape_grid is grid  # and the grid of shapes its first fix looked in
