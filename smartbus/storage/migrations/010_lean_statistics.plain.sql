@@ -1,19 +1,24 @@
--- Column statistics only where a query filters, joins or sorts, on the two tables written for every ping: see
--- 010_lean_statistics.timescale.sql for why. On a partitioned table ALTER TABLE sets the target on the partitions
--- there now; PostgreSQL does not pass it to partitions made later, so smartbus_ensure_partition now copies the
--- parent's targets onto each partition it makes (as TimescaleDB does for chunks).
+-- Column statistics only where a query filters, joins or sorts, and from a small sample, on the two tables written
+-- for every ping: see 010_lean_statistics.timescale.sql for why. On a partitioned table ALTER TABLE sets the
+-- targets on the partitions there now; PostgreSQL does not pass them to partitions made later, so
+-- smartbus_ensure_partition now copies the parent's targets onto each partition it makes (as TimescaleDB does for
+-- chunks).
 ALTER TABLE positions
     ALTER COLUMN latitude SET STATISTICS 0, ALTER COLUMN longitude SET STATISTICS 0,
     ALTER COLUMN trip_id SET STATISTICS 0, ALTER COLUMN route_id SET STATISTICS 0,
     ALTER COLUMN service_date SET STATISTICS 0, ALTER COLUMN shape_dist SET STATISTICS 0,
     ALTER COLUMN offset_m SET STATISTICS 0, ALTER COLUMN delay_s SET STATISTICS 0,
     ALTER COLUMN status SET STATISTICS 0, ALTER COLUMN speed SET STATISTICS 0,
-    ALTER COLUMN bearing SET STATISTICS 0, ALTER COLUMN feed_version SET STATISTICS 0;
+    ALTER COLUMN bearing SET STATISTICS 0, ALTER COLUMN feed_version SET STATISTICS 0,
+    ALTER COLUMN vehicle_id SET STATISTICS 10, ALTER COLUMN ts SET STATISTICS 10;
 ALTER TABLE predictions
     ALTER COLUMN vehicle_id SET STATISTICS 0, ALTER COLUMN route_id SET STATISTICS 0,
     ALTER COLUMN predicted_arrival SET STATISTICS 0, ALTER COLUMN scheduled_arrival SET STATISTICS 0,
     ALTER COLUMN method SET STATISTICS 0, ALTER COLUMN uncertainty_s SET STATISTICS 0,
-    ALTER COLUMN feed_version SET STATISTICS 0;
+    ALTER COLUMN feed_version SET STATISTICS 0,
+    ALTER COLUMN trip_id SET STATISTICS 10, ALTER COLUMN stop_sequence SET STATISTICS 10,
+    ALTER COLUMN service_date SET STATISTICS 10, ALTER COLUMN made_at SET STATISTICS 10,
+    ALTER COLUMN stop_id SET STATISTICS 10;
 
 -- As in 002, and then the parent's statistics targets (those set, -1 being the default) onto the new partition.
 CREATE OR REPLACE FUNCTION smartbus_ensure_partition(parent regclass, day date) RETURNS boolean
