@@ -43,8 +43,8 @@ class Engine:
         self.trackers: dict[str, VehicleTracker] = {}
 
     def warm(self) -> None:
-        """Build what the first pings would otherwise build (each shape's matcher), so that a worker that has
-        just started, when every bus is new to it, is not slowest exactly then."""
+        """Build what the first pings would otherwise build (each shape's matcher, the grid of shapes), so that a
+        worker that has just started, when every bus is new to it, is not slowest exactly then."""
         self.ctx.warm()
 
     def tracker(self, vehicle_id: str) -> VehicleTracker:

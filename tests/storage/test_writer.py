@@ -124,24 +124,59 @@ async def test_plain_partitions_are_made_for_the_days_a_batch_touches(
     assert await _count(conn, "positions") == 4
 
 
-async def test_only_the_columns_queries_use_are_analyzed_in_partitions_old_and_new(
+async def test_only_the_columns_queries_use_are_analyzed_in_the_partitions_the_writer_makes(
     writer: StorageWriter, conn: psycopg.AsyncConnection
 ) -> None:
-    # The second day's partitions are made after the migration set the targets on the parents.
+    # Made after the migration set the targets on the parents: PostgreSQL alone would analyze every column.
     day = 86400.0
-    await writer.write(
-        [state("bus-1", T0), state("bus-1", T0 + day)], [], [prediction_set(T0, {3: T0 + 300}),
-                                                            prediction_set(T0 + day, {3: T0 + day + 300})]
-    )
+    states = [state("bus-1", T0), state("bus-1", T0 + day)]
+    predictions = [prediction_set(T0, {3: T0 + 300}), prediction_set(T0 + day, {3: T0 + day + 300})]
+    await writer.write(states, [], predictions)
 
-    positions = await columns_analyzed(conn, "positions")
-    predictions = await columns_analyzed(conn, "predictions")
+    analyzed_positions = await columns_analyzed(conn, "positions")
+    analyzed_predictions = await columns_analyzed(conn, "predictions")
 
-    assert positions == dict.fromkeys(["positions_p20140602", "positions_p20140603"], ["ts", "vehicle_id"])
-    assert predictions == dict.fromkeys(
+    assert analyzed_positions == dict.fromkeys(["positions_p20140602", "positions_p20140603"], ["ts", "vehicle_id"])
+    assert analyzed_predictions == dict.fromkeys(
         ["predictions_p20140602", "predictions_p20140603"],
         ["made_at", "service_date", "stop_id", "stop_sequence", "trip_id"],
     )
+
+
+async def test_an_upgraded_database_analyzes_only_those_columns_in_the_partitions_it_had_too(
+    writer: StorageWriter, conn: psycopg.AsyncConnection
+) -> None:
+    # A database from before migration 010: every target at the default, a partition already there.
+    await conn.execute("DELETE FROM schema_migrations WHERE version = 10")
+    for table in ("positions", "predictions"):
+        cur = await conn.execute(
+            "SELECT string_agg(format('ALTER COLUMN %%I SET STATISTICS -1', attname), ', ') FROM pg_attribute"
+            " WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+            (table,),
+        )
+        row = await cur.fetchone()
+        assert row is not None
+        await conn.execute(f"ALTER TABLE {table} {row[0]}")
+    await writer.write([state("bus-1", T0)], [], [prediction_set(T0, {3: T0 + 300})])
+    assert len((await columns_analyzed(conn, "positions"))["positions_p20140602"]) == 14
+
+    await migrate(conn, force_plain=True)
+
+    # What the next ANALYZE samples (the statistics it took before stay until it writes new ones)
+    sampled = {}
+    for partition in ("positions_p20140602", "predictions_p20140602"):
+        cur = await conn.execute(
+            "SELECT array_agg(attname::text ORDER BY attname) FROM pg_attribute"
+            " WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped AND attstattarget <> 0",
+            (partition,),
+        )
+        row = await cur.fetchone()
+        assert row is not None
+        sampled[partition] = row[0]
+    assert sampled == {
+        "positions_p20140602": ["ts", "vehicle_id"],
+        "predictions_p20140602": ["made_at", "service_date", "stop_id", "stop_sequence", "trip_id"],
+    }
 
 
 async def test_a_partition_dropped_by_retention_is_made_again(
