@@ -29,7 +29,7 @@ DECLARE
     key_type regtype;
     low text;
     high text;
-    col record;
+    targets text;
 BEGIN
     PERFORM pg_advisory_xact_lock(hashtext('smartbus_partition:' || partition_name));
     IF to_regclass(quote_ident(partition_name)) IS NOT NULL THEN
@@ -48,12 +48,11 @@ BEGIN
     END IF;
     EXECUTE format('CREATE TABLE %I PARTITION OF %s FOR VALUES FROM (%s) TO (%s)',
                    partition_name, parent, low, high);
-    FOR col IN
-        SELECT attname, attstattarget FROM pg_attribute
-         WHERE attrelid = parent AND attnum > 0 AND NOT attisdropped AND attstattarget >= 0
-    LOOP
-        EXECUTE format('ALTER TABLE %I ALTER COLUMN %I SET STATISTICS %s',
-                       partition_name, col.attname, col.attstattarget);
-    END LOOP;
+    SELECT string_agg(format('ALTER COLUMN %I SET STATISTICS %s', attname, attstattarget), ', ') INTO targets
+      FROM pg_attribute
+     WHERE attrelid = parent AND attnum > 0 AND NOT attisdropped AND attstattarget >= 0;
+    IF targets IS NOT NULL THEN
+        EXECUTE format('ALTER TABLE %I %s', partition_name, targets);  -- one statement for every column
+    END IF;
     RETURN true;
 END $$;
