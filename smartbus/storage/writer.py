@@ -215,10 +215,11 @@ class StorageWriter:
         rejected: Sequence[RejectedPing],
     ) -> WriteResult:
         conn = self._conn
+        making_staging = not self._staging_ready
         async with conn.transaction(), conn.cursor() as cur:
-            if not self._staging_ready:
+            if making_staging:
+                # in the batch's transaction: a batch that fails takes the tables with it, so the next makes them
                 await cur.execute(_STAGING)
-                self._staging_ready = True
             positions = stop_inserted = stop_filled = predicted = rejected_new = 0
             if states:
                 await _copy(cur, "stage_positions", _POSITION_TYPES, (
@@ -246,6 +247,7 @@ class StorageWriter:
                 rejected_new = cur.rowcount
         if self._conn.autocommit is False and self._conn.info.transaction_status != pq.TransactionStatus.IDLE:
             await self._conn.commit()
+        self._staging_ready = True
         return WriteResult(
             positions_inserted=positions,
             positions_duplicate=len(states) - positions,

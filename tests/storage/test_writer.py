@@ -220,3 +220,16 @@ async def test_a_writer_made_from_a_url_reconnects_after_its_connection_is_kille
     assert retried.positions_inserted == 1
     assert await _count(conn, "positions") == 2
     await writer.close()
+
+
+async def test_a_writer_whose_first_batch_the_database_refused_writes_the_next(
+    writer: StorageWriter, conn: psycopg.AsyncConnection
+) -> None:
+    """The first batch on a connection makes the staging tables in its transaction: refused, it takes them along."""
+    with pytest.raises(psycopg.DataError):
+        await writer.write([state("bus-1", T0, trip_id="trip\0one")], [], [])  # PostgreSQL's text holds no NUL
+
+    written = await writer.write([state("bus-1", T0 + 5)], [], [])
+
+    assert written.positions_inserted == 1
+    assert await _count(conn, "positions") == 1
