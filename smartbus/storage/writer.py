@@ -23,6 +23,7 @@ from smartbus.storage.migrate import Flavour, MigrationError, current_flavour
 from smartbus.storage.thinning import PredictionThinner
 
 _EPOCH_DAY = date(1970, 1, 1)
+_INT4_MIN, _INT4_MAX = -(2**31), 2**31 - 1
 
 # Staging tables hold rows exactly as the messages carry them; ON COMMIT DELETE ROWS empties them
 # after every batch. Column order is the COPY order used below.
@@ -283,10 +284,21 @@ class StorageWriter:
 async def _copy(
     cur: psycopg.AsyncCursor[tuple[object, ...]], table: str, types: list[str], rows: Iterable[tuple[object, ...]]
 ) -> None:
+    int4_columns = [i for i, kind in enumerate(types) if kind == "int4"]
     async with cur.copy(f"COPY {table} FROM STDIN (FORMAT BINARY)") as copy:
         copy.set_types(types)
         for row in rows:
-            await copy.write_row(row)
+            for i in int4_columns:
+                # psycopg's binary int4 keeps only the low 32 bits of a larger int: 2**40 would be stored as 0
+                value = row[i]
+                if value is not None and not (type(value) is int and _INT4_MIN <= value <= _INT4_MAX):
+                    raise psycopg.DataError(f"{table}: {value!r} is not an int4")
+            try:
+                await copy.write_row(row)
+            except (TypeError, ValueError, OverflowError) as exc:
+                # a value its column's binary format cannot hold (a string for a float8, an int beyond int4): the
+                # database's own refusal, found before it is sent, and told as the server tells it
+                raise psycopg.DataError(f"{table}: {exc}") from exc
 
 
 def _merge_stop_events(events: Sequence[StopEvent]) -> list[tuple[object, ...]]:

@@ -233,3 +233,15 @@ async def test_a_writer_whose_first_batch_the_database_refused_writes_the_next(
 
     assert written.positions_inserted == 1
     assert await _count(conn, "positions") == 1
+
+
+@pytest.mark.parametrize("sequence", [2**31, 2**40, -(2**31) - 1])
+async def test_a_stop_sequence_beyond_its_column_is_refused_not_cut_to_fit(
+    writer: StorageWriter, conn: psycopg.AsyncConnection, sequence: int
+) -> None:
+    # psycopg's binary int4 would send only the low 32 bits: 2**40 arrived as stop 0
+    with pytest.raises(psycopg.DataError, match="int4"):
+        await writer.write([], [event(sequence, T0)], [prediction_set(T0, {sequence: T0 + 60})])
+
+    assert await _count(conn, "stop_events") == 0
+    assert await _count(conn, "predictions") == 0
