@@ -127,6 +127,12 @@ def test_a_state_kept_encoded_is_its_own_bytes_and_names_its_vehicle_and_time() 
         {"timestamp": "yesterday"},
         {"timestamp": True},
         {"v": 99},
+        {"latitude": "north"},
+        {"status": "flying"},
+        {"next_stop_sequence": 2.5},
+        {"trip_id": 5},
+        {"delay_s": [1]},
+        {"status": None},
     ],
 )
 def test_a_state_kept_encoded_is_refused_where_decoding_it_would_be(change: dict[str, object]) -> None:
@@ -134,8 +140,43 @@ def test_a_state_kept_encoded_is_refused_where_decoding_it_would_be(change: dict
     body.update(change)
     if change == {"latitude": None}:
         del body["latitude"]
+    raw = json.dumps(body).encode()
     with pytest.raises(ValidationError):
-        messages.decode_keeping_states(json.dumps(body).encode())
+        messages.decode(raw)
+    with pytest.raises(ValidationError):
+        messages.decode_keeping_states(raw)
+
+
+@pytest.mark.parametrize(
+    ("kind", "change"),
+    [
+        ("stop_event", {"stop_sequence": "3"}),
+        ("stop_event", {"interpolated": 1}),
+        ("stop_event", {"departure_time": "soon"}),
+        ("prediction_set", {"made_at": None}),
+        ("prediction_set", {"predicted_arrival": "soon"}),
+        ("prediction_set", {"method": "guess"}),
+        ("prediction_set", {"stop_sequence": True}),
+        ("prediction_set", {"stop_id": 750339}),
+        ("prediction_set", {"trip_id": 42}),
+    ],
+)
+def test_a_field_of_the_wrong_type_is_a_validation_error_naming_it(kind: str, change: dict[str, object]) -> None:
+    """Else it would reach the stores: the database refuses it (for ever, batch after batch) or stores nonsense."""
+    message: messages.Message = (
+        StopEvent("bus-1", "T1", "20240516", "S3", 3, 1.8e9, None, True, "R1", 1.8e9 - 20, "abc")
+        if kind == "stop_event" else PredictionSet("bus-1", 1.8e9, (_stop("T1", 4), _stop("T1", 5)), "abc")
+    )
+    body = messages.to_dict(message)
+    ((name, value),) = change.items()
+    if name in body:
+        body[name] = value
+    elif name in body["trips"][0]:
+        body["trips"][0][name] = value
+    else:  # a field of the second stop's row
+        body["trips"][0]["stops"][1][messages._STOP_ROW.index(name)] = value
+    with pytest.raises(ValidationError, match=name):
+        messages.decode(json.dumps(body))
 
 
 @given(
