@@ -17,6 +17,7 @@ class Record:
     offset: int
     key: bytes | None
     value: bytes
+    timestamp: float | None = None  # UTC epoch seconds when it was put on the bus (Kafka's CreateTime)
 
 
 class Producer(Protocol):

@@ -289,8 +289,9 @@ class KafkaConsumer:
         for tp, messages in batches.items():
             if messages:
                 self._next_offset[tp] = messages[-1].offset + 1  # type: ignore[attr-defined]
+            topic = tp.topic.removeprefix(self._prefix)
             records.extend(
-                Record(tp.topic.removeprefix(self._prefix), tp.partition, m.offset, m.key, m.value)  # type: ignore[attr-defined]
+                Record(topic, tp.partition, m.offset, m.key, m.value, m.timestamp / 1000)  # type: ignore[attr-defined]
                 for m in messages
             )
         self._record_lag()

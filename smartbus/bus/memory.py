@@ -9,6 +9,7 @@ are dropped, so memory stays bounded on a long-running demo.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Sequence
 
@@ -27,7 +28,7 @@ class _Topic:
         self.committed: dict[str, int] = {}  # group -> next offset to read
 
     def append(self, key: bytes | None, value: bytes) -> None:
-        self.records.append(Record(self.name, 0, self.next_offset, key, value))
+        self.records.append(Record(self.name, 0, self.next_offset, key, value, time.time()))
         self.next_offset += 1
 
     def trim(self) -> None:

@@ -21,6 +21,7 @@ class DecodedBatch:
     events: list[StopEvent] = field(default_factory=list)
     predictions: list[PredictionSet] = field(default_factory=list)
     rejected: list[RejectedPing] = field(default_factory=list)
+    undecodable: list[tuple[Record, str]] = field(default_factory=list)  # each with why it did not decode
 
 
 def decode_batch(records: Sequence[Record], *, keep_states_encoded: bool = False) -> DecodedBatch:
@@ -33,7 +34,8 @@ def decode_batch(records: Sequence[Record], *, keep_states_encoded: bool = False
             message = decode(record.value)
         except ValidationError as exc:
             metrics.PINGS_REJECTED.labels("undecodable_output").inc()
-            log.warning("skipping undecodable record %s/%d@%d: %s", record.topic, record.partition, record.offset, exc)
+            log.warning("skipping undecodable record %s: %s", where(record), exc)
+            batch.undecodable.append((record, str(exc)))
             continue
         if isinstance(message, VehicleState):
             batch.states.append(message)
@@ -46,3 +48,8 @@ def decode_batch(records: Sequence[Record], *, keep_states_encoded: bool = False
         elif isinstance(message, RejectedPing):
             batch.rejected.append(message)
     return batch
+
+
+def where(record: Record) -> str:
+    """Where a record is on the bus, as the logs and kept rejects name it: topic/partition@offset."""
+    return f"{record.topic}/{record.partition}@{record.offset}"

@@ -5,8 +5,22 @@ from __future__ import annotations
 import asyncio
 import json
 
+import orjson
+
+from smartbus.bus.base import Record
 from smartbus.live import FLEET_CHANNEL, Arrival
-from smartbus.messages import EncodedState, PredictionSet, StopEvent, StopPrediction, VehicleState, encode
+from smartbus.messages import (
+    TOPIC_PREDICTIONS,
+    TOPIC_VEHICLE_STATES,
+    EncodedState,
+    PredictionSet,
+    StopEvent,
+    StopPrediction,
+    VehicleState,
+    encode,
+    to_dict,
+)
+from smartbus.stream.sinks import LiveSink
 from tests.live.conftest import Collector, StoreFactory
 
 T0 = 1_700_000_000.0
@@ -135,6 +149,30 @@ async def test_a_stop_id_holding_odd_characters_does_not_spoil_the_rest_of_its_s
     assert [a.predicted_arrival for a in await store.stop_arrivals("S1", now=T0)] == [T0 + 60]
     assert [a.stop_sequence for a in await store.stop_arrivals("Bến xe Bắc Ninh", now=T0)] == [3]
     assert [a.stop_id for a in await store.vehicle_arrivals("V1", now=T0)][0] == "S1"
+
+
+async def test_the_live_stage_skips_a_message_of_the_wrong_shape_and_writes_the_rest_of_its_batch(
+    make_store: StoreFactory,
+) -> None:
+    """Written, a state whose latitude is a string would fail every reader of the fleet; a stop id that is a number
+    would fail the batch, retried for ever, and the live view would freeze."""
+    store = make_store()
+    odd_state = to_dict(state("V9", T0))
+    odd_state["latitude"] = "north"
+    odd_set = to_dict(prediction_set("V8", T0, prediction("T1", "S1", T0 + 60)))
+    odd_set["trips"][0]["stops"][0][0] = 750339
+    batch = [
+        Record(TOPIC_VEHICLE_STATES, 0, 0, b"V9", orjson.dumps(odd_state)),
+        Record(TOPIC_PREDICTIONS, 0, 1, b"V8", orjson.dumps(odd_set)),
+        Record(TOPIC_VEHICLE_STATES, 0, 2, b"V1", encode(state("V1", T0))),
+        Record(TOPIC_PREDICTIONS, 0, 3, b"V1", encode(prediction_set("V1", T0, prediction("T2", "S2", T0 + 90)))),
+    ]
+
+    await LiveSink(store).handle(batch)
+
+    assert await store.vehicles() == [state("V1", T0)]
+    assert [(a.vehicle_id, a.trip_id) for a in await store.stop_arrivals("S2", now=T0)] == [("V1", "T2")]
+    assert await store.stop_arrivals("S1", now=T0) == []
 
 
 async def test_newer_set_replaces_the_vehicles_entries_and_older_set_is_ignored(make_store: StoreFactory) -> None:
