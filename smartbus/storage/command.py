@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import logging
 import os
+from collections.abc import Awaitable, Callable
 from typing import Final
 
 log = logging.getLogger(__name__)
@@ -66,39 +67,52 @@ async def _main(only: str | None, metrics_port: int, force_plain: bool, redis_na
     stop_on_signals(stop)
     serve_metrics(metrics_port)
     tasks = []
+    # what is stopped or closed on the way out, whichever way that is: a consumer not stopped leaves its group only
+    # when its session times out (10 s), and a writer started in its place waits that long for the partitions
+    closing: list[Callable[[], Awaitable[None]]] = []
+    try:
+        if not await ensure_topics_with_retry(settings, stop):
+            return
+        if only in (None, "storage"):
+            async def migrate_database() -> None:
+                try:
+                    async with await psycopg.AsyncConnection.connect(settings.database_url) as conn:
+                        await migrate(conn, force_plain=force_plain)
+                except psycopg.OperationalError as exc:
+                    raise ServiceUnavailable(f"PostgreSQL: {exc}") from exc
 
-    if not await ensure_topics_with_retry(settings, stop):
-        return
-    if only in (None, "storage"):
-        async def migrate_database() -> None:
+            if not await start_with_retry("PostgreSQL", migrate_database, stop):
+                return
+
+            async def connect() -> psycopg.AsyncConnection:
+                return await psycopg.AsyncConnection.connect(settings.database_url)
+
+            storage_consumer = KafkaConsumer(
+                settings.kafka_bootstrap, [*OUTPUT_TOPICS, messages.TOPIC_PINGS_REJECTED],
+                GROUP_STORAGE,
+                topic_prefix=settings.kafka_topic_prefix,
+            )
+            if not await start_with_retry("Kafka consumer", storage_consumer.start, stop):
+                return
+            closing.append(storage_consumer.stop)
+            sink = StorageSink(connect)
+            closing.append(sink.close)
+            tasks.append(asyncio.create_task(run_stage("storage", storage_consumer, sink.handle, stop)))
+        if only in (None, "live"):
+            live = RedisLiveStore(settings.redis_url, namespace=redis_namespace)
+            closing.append(live.close)
+            live_consumer = KafkaConsumer(
+                settings.kafka_bootstrap, OUTPUT_TOPICS, GROUP_LIVE, topic_prefix=settings.kafka_topic_prefix
+            )
+            if not await start_with_retry("Kafka consumer", live_consumer.start, stop):
+                return
+            closing.append(live_consumer.stop)
+            tasks.append(asyncio.create_task(run_stage("live", live_consumer, LiveSink(live).handle, stop)))
+        log.info("writer running: %s", only or "storage and live")
+        await asyncio.gather(*tasks)
+    finally:
+        for close in closing:
             try:
-                async with await psycopg.AsyncConnection.connect(settings.database_url) as conn:
-                    await migrate(conn, force_plain=force_plain)
-            except psycopg.OperationalError as exc:
-                raise ServiceUnavailable(f"PostgreSQL: {exc}") from exc
-
-        if not await start_with_retry("PostgreSQL", migrate_database, stop):
-            return
-
-        async def connect() -> psycopg.AsyncConnection:
-            return await psycopg.AsyncConnection.connect(settings.database_url)
-
-        storage_consumer = KafkaConsumer(
-            settings.kafka_bootstrap, [*OUTPUT_TOPICS, messages.TOPIC_PINGS_REJECTED],
-            GROUP_STORAGE,
-            topic_prefix=settings.kafka_topic_prefix,
-        )
-        if not await start_with_retry("Kafka consumer", storage_consumer.start, stop):
-            return
-        sink = StorageSink(connect)
-        tasks.append(asyncio.create_task(run_stage("storage", storage_consumer, sink.handle, stop)))
-    if only in (None, "live"):
-        live = RedisLiveStore(settings.redis_url, namespace=redis_namespace)
-        live_consumer = KafkaConsumer(
-            settings.kafka_bootstrap, OUTPUT_TOPICS, GROUP_LIVE, topic_prefix=settings.kafka_topic_prefix
-        )
-        if not await start_with_retry("Kafka consumer", live_consumer.start, stop):
-            return
-        tasks.append(asyncio.create_task(run_stage("live", live_consumer, LiveSink(live).handle, stop)))
-    log.info("writer running: %s", only or "storage and live")
-    await asyncio.gather(*tasks)
+                await close()
+            except Exception as exc:  # a service already gone: the rest are closed all the same
+                log.warning("closing on the way out failed: %s", exc)

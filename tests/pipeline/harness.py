@@ -140,14 +140,14 @@ class Deployment:
             await admin.close()
         return sum(m.offset for tp, m in offsets.items() if tp.topic == self.prefix + messages.TOPIC_PINGS)
 
-    async def group_members(self) -> int:
-        """Members of the ETA consumer group that hold an assignment (the group is stable)."""
+    async def group_members(self, group_id: str | None = None) -> int:
+        """Members of a consumer group (the ETA workers' by default) that hold an assignment (the group is stable)."""
         from aiokafka.admin import AIOKafkaAdminClient
 
         admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap)
         await admin.start()
         try:
-            responses = await admin.describe_consumer_groups([self.prefix + self.settings.consumer_group])
+            responses = await admin.describe_consumer_groups([self.prefix + (group_id or self.settings.consumer_group)])
         finally:
             await admin.close()
         for response in responses:

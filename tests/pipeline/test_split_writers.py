@@ -9,6 +9,7 @@ import pytest
 from eta.network import Network
 from smartbus.live.redis_store import RedisLiveStore
 from smartbus.storage.command import STORAGE_NICE
+from smartbus.stream.pipeline import GROUP_LIVE, GROUP_STORAGE
 from tests.pipeline.fleet import drive_fleet
 from tests.pipeline.harness import Deployment, wait_until
 
@@ -43,3 +44,23 @@ async def test_storage_and_live_writers_in_two_processes_store_everything_the_st
     ours = os.getpriority(os.PRIO_PROCESS, 0)
     assert os.getpriority(os.PRIO_PROCESS, live_writer.popen.pid) == ours
     assert os.getpriority(os.PRIO_PROCESS, storage.popen.pid) == min(19, ours + STORAGE_NICE)
+
+
+@pytest.mark.parametrize(("only", "group"), [("storage", GROUP_STORAGE), ("live", GROUP_LIVE)])
+async def test_a_writer_told_to_stop_leaves_its_consumer_group_at_once(
+    deployment: Deployment, only: str, group: str
+) -> None:
+    """Else the group waits out its Kafka session (10 s) before a writer started in its place gets the partitions:
+    at every restart or upgrade, the live boards (or the history) would stand still that long."""
+    await deployment.create_topics()
+    writer = deployment.writer(only=only)
+
+    async def joined() -> bool:
+        return await deployment.group_members(group) == 1
+
+    await wait_until(f"the {only} writer in its group", joined, 60, writer)
+    writer.terminate()
+
+    assert writer.popen.returncode == 0
+    assert await deployment.group_members(group) == 0
+    assert "Unclosed" not in writer.log_tail()
