@@ -33,9 +33,7 @@ def decode_batch(records: Sequence[Record], *, keep_states_encoded: bool = False
         try:
             message = decode(record.value)
         except ValidationError as exc:
-            metrics.PINGS_REJECTED.labels("undecodable_output").inc()
-            log.warning("skipping undecodable record %s: %s", where(record), exc)
-            batch.undecodable.append((record, str(exc)))
+            batch.undecodable.append((record, str(exc)))  # told and counted once written: see skipped_undecodable
             continue
         if isinstance(message, VehicleState):
             batch.states.append(message)
@@ -48,6 +46,15 @@ def decode_batch(records: Sequence[Record], *, keep_states_encoded: bool = False
         elif isinstance(message, RejectedPing):
             batch.rejected.append(message)
     return batch
+
+
+def skipped_undecodable(batch: DecodedBatch) -> None:
+    """Log and count the batch's records that did not decode. A sink calls it once the rest of the batch is written:
+    a batch that fails is decoded again when it is retried, and would count them again."""
+    for record, why in batch.undecodable:
+        log.warning("skipping undecodable record %s: %s", where(record), why)
+    if batch.undecodable:
+        metrics.PINGS_REJECTED.labels("undecodable_output").inc(len(batch.undecodable))
 
 
 def where(record: Record) -> str:

@@ -13,7 +13,7 @@ from smartbus.bus.base import Record
 from smartbus.live import LiveStore
 from smartbus.messages import RejectedPing
 from smartbus.storage.writer import StorageWriter
-from smartbus.stream.decode import decode_batch, where
+from smartbus.stream.decode import decode_batch, skipped_undecodable, where
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +52,9 @@ class StorageSink:
     async def _write_apart(self, records: Sequence[Record], refused: Exception) -> None:
         if len(records) == 1:
             (record,) = records
-            metrics.PINGS_REJECTED.labels("unstorable_output").inc()
-            log.warning("keeping %s as a reject: the database refused it (%s)", where(record), refused)
             await self._keep_rejects([_reject(record, "unstorable_output", f"the database refused it: {refused}")])
+            metrics.PINGS_REJECTED.labels("unstorable_output").inc()
+            log.warning("kept %s as a reject: the database refused it (%s)", where(record), refused)
             return
         half = len(records) // 2
         for part in (records[:half], records[half:]):
@@ -72,6 +72,7 @@ class StorageSink:
         except psycopg.OperationalError:
             await self._lost_connection()
             raise
+        skipped_undecodable(batch)
 
     async def _keep_rejects(self, rejects: list[RejectedPing]) -> None:
         writer = await self._ready_writer()
@@ -125,3 +126,4 @@ class LiveSink:
         # predictions made from that same ping.
         if batch.encoded_states:
             await self._live.put_states(batch.encoded_states)
+        skipped_undecodable(batch)

@@ -116,3 +116,20 @@ async def test_a_batch_the_database_takes_is_stored_whole_with_no_rejects(
 
     assert len(await _rows(database_url, "SELECT 1 FROM positions")) == 5
     assert await _rows(database_url, "SELECT 1 FROM rejected_pings") == []
+
+
+async def test_each_message_kept_as_a_reject_is_counted_once(sink: StorageSink, database_url: str) -> None:
+    """The batch is refused whole first, then written again in halves, each decoded again."""
+    batch = [_record(i, messages.encode(state(f"bus-{i}", T0 + i))) for i in range(6)]
+    batch[1] = _record(1, b"not json")
+    batch[4] = _record(4, _state_with(trip_id="trip\u00001"))
+    before = {reason: _rejected(reason) for reason in ("undecodable_output", "unstorable_output")}
+
+    await sink.handle(batch)
+
+    assert {reason: _rejected(reason) - count for reason, count in before.items()} == {
+        "undecodable_output": 1, "unstorable_output": 1,
+    }
+    kept = await _rows(database_url, "SELECT reason FROM rejected_pings ORDER BY reason")
+    assert kept == [("undecodable_output",), ("unstorable_output",)]
+    assert len(await _rows(database_url, "SELECT 1 FROM positions")) == 4
