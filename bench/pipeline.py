@@ -23,7 +23,8 @@ prints:
   - in the same run, before the pipeline starts, the raw Kafka ceiling: the same encoded pings produced
     and consumed back through one topic with nothing else done to them;
   - CPU used during the run by each of our processes, this bench's sender and each service, per ping sent
-    (where the machine's two cores go).
+    (where the machine's two cores go), and how much of the machine's CPU time the host took for others (steal:
+    on a shared virtual machine, what sets one run apart from the next).
 """
 
 from __future__ import annotations
@@ -114,6 +115,14 @@ def _cpu_by_group(ours: dict[int, str]) -> dict[str, float]:
             group = "other"
         groups[group] = groups.get(group, 0.0) + seconds
     return groups
+
+
+def _machine_times() -> dict[str, int]:
+    """The machine's CPU time so far by kind, in clock ticks (/proc/stat): user, system, idle, steal..."""
+    names = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+    with open("/proc/stat") as stat:
+        fields = stat.readline().split()[1 : 1 + len(names)]
+    return dict(zip(names, map(int, fields), strict=True))
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -399,6 +408,7 @@ async def _run(
     sampler = asyncio.create_task(sample_memory())
     ours = {proc.popen.pid: proc.name for proc in procs}
     cpu_before = _cpu_by_group(ours)
+    machine_before = _machine_times()
     cpu_samples: list[tuple[float, dict[str, float]]] = [(time.time(), cpu_before)]
 
     async def sample_cpu() -> None:  # for --timeline: which process was busy when the latency rose
@@ -431,6 +441,7 @@ async def _run(
             stored, quiet_since = now_stored, time.perf_counter()
     finished = quiet_since - started_wall  # when the last row landed
     cpu_after = _cpu_by_group(ours)
+    machine_after = _machine_times()
     if cpu_sampler is not None:
         cpu_sampler.cancel()
     for proc in procs:
@@ -484,6 +495,12 @@ async def _run(
           "CPU-s available), in ms per ping sent: " + ", ".join(
         f"{g} {1000 * v / max(sent, 1):.3f}" for g, v in sorted(used.items(), key=lambda kv: -kv[1]) if v > 0.05
     ))
+    # On a virtual machine the host may run others on our cores: that time is "steal", and this run's figures are
+    # read against the CPU it really had (runs on the same code differ most by it).
+    machine = {kind: machine_after[kind] - machine_before[kind] for kind in machine_after}
+    total = max(1, sum(machine.values()))
+    print(f"the machine's CPU time over the run: busy {(total - machine['idle'] - machine['steal']) / total:.0%}, "
+          f"idle {machine['idle'] / total:.0%}, taken by the host for others (steal) {machine['steal'] / total:.0%}")
     print("resident memory (MB): " + "; ".join(
         f"{p.name} " + ", ".join(f"{label} {mb:.0f}" for label, mb in p.rss.items()) for p in procs
     ))
