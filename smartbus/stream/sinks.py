@@ -81,7 +81,7 @@ class StorageSink:
         except psycopg.OperationalError:
             await self._lost_connection()
             raise
-        except REFUSED_BY_THE_DATABASE as exc:  # not even as text: counted and logged above, and no more
+        except REFUSED_BY_THE_DATABASE as exc:  # not even as text: the caller counts and logs it all the same
             log.error("could not keep %d rejects either: %s", len(rejects), exc)
 
     async def _ready_writer(self) -> StorageWriter:
