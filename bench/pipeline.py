@@ -23,8 +23,8 @@ prints:
   - in the same run, before the pipeline starts, the raw Kafka ceiling: the same encoded pings produced
     and consumed back through one topic with nothing else done to them;
   - CPU used during the run by each of our processes, this bench's sender and each service, per ping sent
-    (where the machine's two cores go), and how much of the machine's CPU time the host took for others (steal:
-    on a shared virtual machine, what sets one run apart from the next).
+    (where the machine's two cores go), and how much of the machine's CPU time the host took for others (steal,
+    on a shared virtual machine; a host that slows the CPU time we do get shows in the raw Kafka ceiling instead).
 """
 
 from __future__ import annotations
@@ -495,8 +495,9 @@ async def _run(
           "CPU-s available), in ms per ping sent: " + ", ".join(
         f"{g} {1000 * v / max(sent, 1):.3f}" for g, v in sorted(used.items(), key=lambda kv: -kv[1]) if v > 0.05
     ))
-    # On a virtual machine the host may run others on our cores: that time is "steal", and this run's figures are
-    # read against the CPU it really had (runs on the same code differ most by it).
+    # On a virtual machine the host may run others on our cores: the time it takes is "steal". It does not show all
+    # the host does to a run: runs of the same code here differed twofold in CPU per ping with 3 to 4% steal (the
+    # raw Kafka ceiling above falls with them, and is the better gauge of the machine's speed that day).
     machine = {kind: machine_after[kind] - machine_before[kind] for kind in machine_after}
     total = max(1, sum(machine.values()))
     print(f"the machine's CPU time over the run: busy {(total - machine['idle'] - machine['steal']) / total:.0%}, "
