@@ -250,7 +250,6 @@ _CHOICES_OF: Final[dict[type[Any], tuple[tuple[str, frozenset[str]], ...]]] = {
 # by identity (the empty frozenset is shared)
 _NOT_A_FIELD: Final[frozenset[type]] = frozenset({type(NotImplemented)})
 _NUMBER: Final = frozenset({int, float})
-_STATUSES: Final = frozenset(typing.get_args(VehicleStatus))
 _METHODS: Final = frozenset(typing.get_args(PredictionMethod))
 _STOP_FIELD_TYPES: Final[dict[str, _FieldType]] = {
     name: found for name, hint in typing.get_type_hints(StopPrediction).items()
@@ -375,11 +374,16 @@ def _checked_fields(kind: str, cls: type[Any], body: dict[str, Any]) -> dict[str
         if accepted is not None and type(value) not in accepted:
             raise _malformed(f"{kind} message", name, value, _FIELD_TYPES[cls][name])
         kwargs[name] = value
+    _check_choices(kind, cls, kwargs)
+    return kwargs
+
+
+def _check_choices(kind: str, cls: type[Any], fields: dict[str, Any]) -> None:
+    """The fields that take only some strings (their types checked already) hold one of them."""
     for name, choices in _CHOICES_OF[cls]:
-        value = kwargs.get(name)
+        value = fields.get(name)
         if value is not None and value not in choices:
             raise _malformed(f"{kind} message", name, value, _FIELD_TYPES[cls][name])
-    return kwargs
 
 
 def _holds(expected: _FieldType, value: object) -> bool:
@@ -440,9 +444,7 @@ def decode_keeping_states(raw: bytes) -> Message | EncodedState:
         accepted = accepted_of.get(name, _NOT_A_FIELD)
         if accepted is not _NOT_A_FIELD and accepted is not None and type(value) not in accepted:
             raise _malformed("vehicle_state message", name, value, _FIELD_TYPES[VehicleState][name])
-    status = body["status"]
-    if status not in _STATUSES:
-        raise _malformed("vehicle_state message", "status", status, _FIELD_TYPES[VehicleState]["status"])
+    _check_choices("vehicle_state", VehicleState, body)
     return EncodedState(body["vehicle_id"], float(body["timestamp"]), raw)
 
 

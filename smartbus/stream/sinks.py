@@ -66,35 +66,22 @@ class StorageSink:
     async def _write(self, records: Sequence[Record]) -> None:
         batch = decode_batch(records)
         rejected = batch.rejected + [_reject(record, "undecodable_output", why) for record, why in batch.undecodable]
-        writer = await self._ready_writer()
-        try:
-            await writer.write(batch.states, batch.events, batch.predictions, rejected)
-        except psycopg.OperationalError:
-            await self._lost_connection()
-            raise
+        await (await self._ready_writer()).write(batch.states, batch.events, batch.predictions, rejected)
         skipped_undecodable(batch)
 
     async def _keep_rejects(self, rejects: list[RejectedPing]) -> None:
-        writer = await self._ready_writer()
         try:
-            await writer.write([], [], [], rejects)
-        except psycopg.OperationalError:
-            await self._lost_connection()
-            raise
+            await (await self._ready_writer()).write([], [], [], rejects)
         except REFUSED_BY_THE_DATABASE as exc:  # not even as text: the caller counts and logs it all the same
             log.error("could not keep %d rejects either: %s", len(rejects), exc)
 
     async def _ready_writer(self) -> StorageWriter:
+        # A connection the server dropped reads as closed: the next try connects again. (The writer reports the loss
+        # as ServiceUnavailable, which the stage loop retries.)
         if self._writer is None or self._conn is None or self._conn.closed:
             self._conn = await self._connect()
             self._writer = StorageWriter(self._conn)
         return self._writer
-
-    async def _lost_connection(self) -> None:
-        log.warning("database connection lost; reconnecting on the next try")
-        if self._conn is not None:
-            await self._conn.close()
-        self._conn = self._writer = None
 
     async def close(self) -> None:
         if self._conn is not None:
