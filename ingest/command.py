@@ -104,7 +104,8 @@ async def _poll(url: str, feed: str, interval_s: float, metrics_port: int) -> No
 
     settings = load_settings()
     serve_metrics(metrics_port)
-    producer = KafkaProducer(settings.kafka_bootstrap, topic_prefix=settings.kafka_topic_prefix)
+    # no linger: each poll hands over its feed's pings whole and waits for them (eta.command says what it cost)
+    producer = KafkaProducer(settings.kafka_bootstrap, topic_prefix=settings.kafka_topic_prefix, linger_ms=0)
     await producer.start()
     stop = asyncio.Event()
     stop_on_signals(stop)
