@@ -159,6 +159,7 @@ async def _main(
         await consumer.stop()
         await producer.stop()
         await learned.close()  # a last save, with everything the stage learned
+        await stage.finish_saving()
         if snapshots is not None:
             await snapshots.close()
         await notices.close()

@@ -8,19 +8,22 @@ snapshots), run the engine, send every output, wait until they are durable (acks
 after a failed send resends the outputs it computed the first time instead of running the engine again:
 the trackers have already moved past those pings and would drop them as duplicates.
 
-Snapshots are saved by `checkpoint`, which the loop runs before it commits, every CHECKPOINT_EVERY_S. Each
-saves the vehicles longest unsaved, a share of them, so that every vehicle moved is saved within SAVED_WITHIN_S
-of its first ping since its last save, and the loop commits, partition by partition, up to the first ping of a
-vehicle still unsaved. At 1 Hz a bus is then pickled and saved once in those seconds, not once a ping (that
-saving was a seventh of the worker's CPU), and a restart handles at most those seconds of pings again (see
-smartbus.stream.tracker_snapshots). Saving the whole fleet at once instead stalled the worker (and Redis) for a
-fifth of a second at 10,000 buses, a spike in every rider's latency every few seconds. Each snapshot names the
-last ping it took: a restored vehicle skips the pings read again up to that one (counted as replayed), so a
-restart neither sends their outputs again nor counts them as out-of-order fixes.
+Snapshots are saved by `checkpoint`, which the loop runs before it commits, every CHECKPOINT_EVERY_S. Each saves
+the vehicles longest unsaved, a share of them, so that every vehicle moved is saved within SAVED_WITHIN_S of its
+first ping since its last save, and the loop commits, partition by partition, up to the first ping of a vehicle
+still unsaved. A checkpoint's save goes on while the next batches are handled, and the next checkpoint waits for
+it first: so the offsets committed are a checkpoint behind, covering the saves finished. At 1 Hz a bus is then
+pickled and saved once in those seconds, not once a ping (that saving was a seventh of the worker's CPU), and a
+restart handles at most those seconds of pings again (see smartbus.stream.tracker_snapshots). Saving the whole
+fleet at once instead stalled the worker (and Redis) for a fifth of a second at 10,000 buses, a spike in every
+rider's latency every few seconds. Each snapshot names the last ping it took: a restored vehicle skips the pings
+read again up to that one (counted as replayed), so a restart neither sends their outputs again nor counts them as
+out-of-order fixes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import math
@@ -37,7 +40,7 @@ from smartbus import messages, metrics
 from smartbus.bus.base import Offsets, Producer, Record
 from smartbus.messages import Ping, PredictionSet, RejectedPing, StopEvent, VehicleState
 from smartbus.stream.overrides import OverrideFeed
-from smartbus.stream.tracker_snapshots import PingAt, Snapshot, TrackerSnapshots
+from smartbus.stream.tracker_snapshots import PingAt, Snapshot, TrackerSnapshots, encode_snapshots
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +119,15 @@ class _Outbox:
     received_at: list[float]
 
 
+@dataclass
+class _Saving:
+    """A checkpoint's snapshots on their way to the store, and what to put back if they do not get there."""
+
+    task: asyncio.Future[None]
+    unsaved: dict[str, tuple[str, int, int, float]]  # the vehicles' entries taken out of EtaStage._unsaved
+    last_ping: dict[str, tuple[str, int, int]]  # and out of EtaStage._last_ping
+
+
 def _batch_id(records: Sequence[Record]) -> tuple[str, int, int, int, int]:
     first, last = records[0], records[-1]
     return (first.topic, first.partition, first.offset, last.offset, len(records))
@@ -147,6 +159,7 @@ class EtaStage:
         # restored vehicles -> the last ping their snapshot covers: pings up to it, read again after a restart or
         # a rebalance, were handled before and their outputs are on the bus
         self._covered: dict[str, PingAt] = {}
+        self._saving: _Saving | None = None  # the last checkpoint's save, while it goes on beside the next batches
         self._next: tuple[Engine, Predictor, TrackerSnapshots | None] | None = None
 
     @property
@@ -174,6 +187,9 @@ class EtaStage:
         self._handled.clear()
         self._last_ping.clear()
         self._covered.clear()
+        if self._saving is not None:  # it goes on (a save never moves a vehicle back), but nothing is put back
+            self._saving.unsaved.clear()
+            self._saving.last_ping.clear()
 
     async def handle(self, records: Sequence[Record]) -> None:
         if not records:
@@ -219,32 +235,65 @@ class EtaStage:
 
     async def checkpoint(self, final: bool = True) -> Offsets | None:
         """Save the snapshots of vehicles moved since their last save (their outputs are durable: each batch's
-        were flushed before `handle` returned) and return the offsets the saved state covers; the loop runs this
+        were flushed before `handle` returned) and return the offsets that saved state covers; the loop runs this
         before it commits. Not `final`: only those longest unsaved, a share of them so that each is saved within
         SAVED_WITHIN_S (a fleet pinging every second is saved over those seconds, not all in one). `final`
-        (stopping, or switching feed versions): all of them, and None, for everything handled."""
+        (stopping, or switching feed versions): all of them, and None, for everything handled.
+
+        Not `final`, the save goes on beside the next batches: the states are pickled now, and written while the
+        stage handles what comes next. The worker waited for it before (50 to 60 ms a second at 10,000 buses,
+        most of it the Redis round trip), and every ping behind it waited too. So the offsets returned cover the
+        saves finished by now: the one before this, which the next checkpoint waits for first. A save that
+        failed puts its vehicles back among the unsaved and raises here, and the loop tries again."""
         if self._snapshots is None:
             return None
+        started = time.perf_counter()
+        await self._settle()
         unsaved = self._unsaved
-        if final:
+        up_to = None
+        if final or not unsaved:  # (nothing unsaved: all handled is covered, None says so)
             due = list(unsaved)
         else:
+            up_to = self._saved_up_to()  # nothing is in flight now: all before these offsets is saved
             rounds = max(1.0, SAVED_WITHIN_S / CHECKPOINT_EVERY_S)
             overdue_before = time.monotonic() - SAVED_WITHIN_S
             overdue = sum(1 for _ in itertools.takewhile(lambda where: where[3] <= overdue_before, unsaved.values()))
             due = list(itertools.islice(unsaved, max(math.ceil(len(unsaved) / rounds), overdue)))
         if due:
-            started = time.perf_counter()
             trackers, last_ping = self.engine.trackers, self._last_ping
-            await self._snapshots.save({
+            encoded = encode_snapshots({
                 vid: Snapshot(trackers[vid].s, PingAt(*last_ping[vid]) if vid in last_ping else None)
                 for vid in due if vid in trackers
             })
-            for vid in due:
-                del unsaved[vid]
-                last_ping.pop(vid, None)
-            metrics.PHASE_SECONDS.labels("eta", "snapshots").observe(time.perf_counter() - started)
-        return None if final else self._saved_up_to()
+            taken = {vid: unsaved.pop(vid) for vid in due}
+            pings = {vid: last_ping.pop(vid) for vid in due if vid in last_ping}
+            self._saving = _Saving(asyncio.ensure_future(self._snapshots.save_encoded(encoded)), taken, pings)
+            if final:
+                await self._settle()
+        metrics.PHASE_SECONDS.labels("eta", "snapshots").observe(time.perf_counter() - started)
+        return up_to
+
+    async def finish_saving(self) -> None:
+        """Stopping: wait for the save in flight, if any (the loop's final checkpoint, when it runs, has)."""
+        try:
+            await self._settle()
+        except Exception as exc:  # nothing lost: the offsets committed do not cover what it would have saved
+            log.warning("the last tracker snapshots were not saved (%s): a restart handles their pings again", exc)
+
+    async def _settle(self) -> None:
+        """Wait for the save in flight; if it failed, its vehicles are unsaved again (they are the oldest) and
+        its error is raised."""
+        saving, self._saving = self._saving, None
+        if saving is None:
+            return
+        try:
+            await saving.task
+        except Exception:
+            back = saving.unsaved
+            self._unsaved = {**back, **{vid: at for vid, at in self._unsaved.items() if vid not in back}}
+            for vid, at in saving.last_ping.items():
+                self._last_ping.setdefault(vid, at)  # a ping handled since is the newer: the next save takes it
+            raise
 
     def _saved_up_to(self) -> Offsets:
         """Per partition handled, the first ping of a vehicle still unsaved (the oldest comes first in

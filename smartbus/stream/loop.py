@@ -7,7 +7,8 @@ a replay after a crash changes nothing (the sinks are idempotent).
 A stage that keeps state of its own beside its outputs (the ETA stage's tracker snapshots) passes a
 `checkpoint`: it runs, retried the same way, before every commit, so the committed offsets never run ahead
 of that state. It may save only part of its state and return the offsets that part covers (the loop commits
-those rather than everything read); asked for a final checkpoint, when the stage stops, it saves it all. Such a
+those rather than everything read, and checkpoints again at the next interval, whether batches came or not, until
+one returns None: all covered); asked for a final checkpoint, when the stage stops, it saves it all. Such a
 stage may commit only every `commit_every_s` seconds, and a restart handles the batches since its last committed
 offsets again (idempotently).
 """
@@ -19,6 +20,7 @@ import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Literal
 
 from smartbus import metrics
 from smartbus.bus.base import Consumer, Offsets, Record
@@ -66,9 +68,12 @@ async def _loop(
     while not stop.is_set():
         HEALTH.beat(name)
         if uncommitted and time.monotonic() - last_commit >= commit_every_s:
-            if not await _commit(name, consumer, checkpoint, stop, final=False):
+            committed = await _commit(name, consumer, checkpoint, stop, final=False)
+            if committed == "failed":
                 return  # asked to stop while the checkpoint failed: the batches are read again after restart
-            uncommitted = False
+            # A checkpoint that saved part of the state comes again after the interval, batches or not: a stream
+            # gone quiet still gets the rest saved and committed.
+            uncommitted = committed == "part"
             last_commit = time.monotonic()
         try:
             records = await consumer.getmany(poll_timeout_s, max_records)
@@ -94,8 +99,9 @@ async def _loop(
 
 async def _commit(
     name: str, consumer: Consumer, checkpoint: Checkpoint | None, stop: asyncio.Event, *, final: bool
-) -> bool:
-    """Checkpoint (retried until it succeeds or the stage stops), then commit; False when it never succeeded."""
+) -> Literal["all", "part", "failed"]:
+    """Checkpoint (retried until it succeeds or the stage stops), then commit: what the commit covered, everything
+    handled or the part the checkpoint saved; "failed" when the checkpoint never succeeded."""
     saved: list[Offsets | None] = [None]
     if checkpoint is not None:
         save = checkpoint
@@ -104,7 +110,7 @@ async def _commit(
             saved[0] = await save(final)
 
         if not await _retry(name, "checkpoint", attempt, stop):
-            return False
+            return "failed"
     try:
         await consumer.commit(saved[0])
     except Exception as exc:
@@ -112,7 +118,7 @@ async def _commit(
         # records); after a rebalance the new owner replays them, and the writes are idempotent.
         metrics.COMMIT_ERRORS.labels(name).inc()
         log.warning("%s: commit failed (%s); the next commit covers these batches", name, exc)
-    return True
+    return "all" if saved[0] is None else "part"
 
 
 async def _retry(name: str, what: str, action: Callable[[], Awaitable[None]], stop: asyncio.Event) -> bool:

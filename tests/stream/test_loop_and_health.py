@@ -137,6 +137,30 @@ async def test_a_stage_whose_checkpoint_saved_part_of_its_state_commits_only_wha
     HEALTH.forget("loop-test-partial")
 
 
+async def test_a_stage_that_saved_part_of_its_state_saves_the_rest_once_the_stream_goes_quiet() -> None:
+    consumer = ScriptedConsumer([[_record(0)], [_record(1)]])  # then nothing more comes
+    stop = asyncio.Event()
+    covered: list[Offsets | None] = [{("pings", 0): 0}, {("pings", 0): 1}]  # by each checkpoint; then all of it
+
+    async def sink(records: Sequence[Record]) -> None: ...
+
+    async def checkpoint(final: bool) -> Offsets | None:
+        return covered.pop(0) if covered else None
+
+    task = asyncio.create_task(run_stage(
+        "loop-test-quiet", consumer, sink, stop, poll_timeout_s=0.01, checkpoint=checkpoint, commit_every_s=0.05
+    ))
+    for _ in range(500):
+        if consumer.committed_offsets[-1:] == [None]:
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.3)  # all covered: no checkpoint, no commit more
+    stop.set()
+    await asyncio.wait_for(task, 30)
+    assert consumer.committed_offsets == [{("pings", 0): 0}, {("pings", 0): 1}, None]
+    HEALTH.forget("loop-test-quiet")
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
