@@ -245,3 +245,138 @@ async def test_a_stop_sequence_beyond_its_column_is_refused_not_cut_to_fit(
 
     assert await _count(conn, "stop_events") == 0
     assert await _count(conn, "predictions") == 0
+
+
+async def test_a_new_batch_of_positions_is_copied_straight_into_the_table(
+    writer: StorageWriter, conn: psycopg.AsyncConnection
+) -> None:
+    states = [state(f"bus-{i}", T0 + i) for i in range(50)]
+
+    result = await writer.write(states, [event()], [prediction_set(T0, {2: T0 + 60})])
+
+    assert (result.positions_inserted, result.positions_duplicate) == (50, 0)
+    assert writer.positions_copied_directly == 50  # not through the staging table
+    assert await _count(conn, "positions") == 50
+    assert (result.stop_events_inserted, result.predictions_inserted) == (1, 1)
+
+
+async def test_a_batch_half_new_half_replayed_stores_the_new_half_and_counts_the_rest_as_duplicates(
+    writer: StorageWriter, conn: psycopg.AsyncConnection
+) -> None:
+    states = [state("bus-1", T0 + i * 5) for i in range(10)]
+    await writer.write(states[:5], [], [])
+
+    replayed = await writer.write(states, [event()], [])  # the first five again: the direct COPY is refused
+    again = await StorageWriter(conn).write(states, [], [])  # a restarted writer, all of it again
+
+    assert (replayed.positions_inserted, replayed.positions_duplicate) == (5, 5)
+    assert replayed.stop_events_inserted == 1  # the rest of the batch is written all the same
+    assert (again.positions_inserted, again.positions_duplicate) == (0, 10)
+    assert writer.positions_copied_directly == 5  # only the first batch went straight in
+    assert await _count(conn, "positions") == 10
+    assert await _count(conn, "stop_events") == 1
+
+
+async def test_a_position_twice_in_one_batch_is_stored_once(
+    writer: StorageWriter, conn: psycopg.AsyncConnection
+) -> None:
+    result = await writer.write([state("bus-1", T0), state("bus-1", T0 + 5), state("bus-1", T0)], [], [])
+
+    assert (result.positions_inserted, result.positions_duplicate) == (2, 1)
+    assert await _count(conn, "positions") == 2
+
+
+# Epoch seconds whose microseconds are awkward to get right: ties (exactly half a microsecond after the
+# 2000-01-01 epoch is taken away: to_timestamp rounds them to even), fractions below a microsecond, a fraction that
+# rounds into the next second, an int (JSON's 1401696007), the last half second the direct COPY converts.
+AWKWARD_TIMES = [T0 + 0.0078125, T0 + 0.0234375, T0 + 0.1234565, T0 + 1e-7, T0 + 0.9999996, T0 + 1 / 3,
+                 1401696007, 1690000000.123456789, 4102444799.5]
+
+
+async def test_positions_copied_straight_hold_the_times_and_days_the_staged_insert_would_store(
+    writer: StorageWriter, conn: psycopg.AsyncConnection
+) -> None:
+    days = ["20140602", "20000229", "19991231", None]
+    states = [state(f"bus-{i}", ts, service_date=days[i % len(days)]) for i, ts in enumerate(AWKWARD_TIMES)]
+
+    await writer.write(states, [], [])
+    replayed = await StorageWriter(conn).write(states, [], [])
+
+    assert writer.positions_copied_directly == len(states)
+    for s in states:
+        cur = await conn.execute(
+            "SELECT ts = to_timestamp(%s::float8), service_date IS NOT DISTINCT FROM to_date(%s, 'YYYYMMDD')"
+            "  FROM positions WHERE vehicle_id = %s",
+            (float(s.timestamp), s.service_date, s.vehicle_id),
+        )
+        assert await cur.fetchall() == [(True, True)], s
+    assert (replayed.positions_inserted, replayed.positions_duplicate) == (0, len(states))  # the same keys
+
+
+@pytest.mark.parametrize("service_date", ["2014062", "2014-06-02", "201406021", "00000101"])
+async def test_a_service_date_to_date_reads_its_own_way_is_stored_as_it_reads_it(
+    writer: StorageWriter, conn: psycopg.AsyncConnection, service_date: str
+) -> None:
+    # to_date(text, 'YYYYMMDD') reads '2014-06-02' as 2014-01-06 and '00000101' as 1 BC: the staged insert decides
+    result = await writer.write([state("bus-1", T0), state("bus-2", T0, service_date=service_date)], [], [])
+
+    assert result.positions_inserted == 2
+    assert writer.positions_copied_directly == 0
+    cur = await conn.execute(
+        "SELECT service_date = to_date(%s, 'YYYYMMDD') FROM positions WHERE vehicle_id = 'bus-2'", (service_date,)
+    )
+    assert await cur.fetchall() == [(True,)]
+
+
+async def test_a_time_before_1970_is_stored_as_to_timestamp_stores_it(
+    writer: StorageWriter, conn: psycopg.AsyncConnection
+) -> None:
+    result = await writer.write([state("bus-1", -0.5)], [], [])
+    replayed = await writer.write([state("bus-1", -0.5)], [], [])
+
+    assert (result.positions_inserted, replayed.positions_duplicate) == (1, 1)
+    assert writer.positions_copied_directly == 0
+    cur = await conn.execute("SELECT ts = to_timestamp(-0.5) FROM positions")
+    assert await cur.fetchall() == [(True,)]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        pytest.param({"trip_id": "trip\0one"}, "COPY stage_positions", id="a NUL in a text, refused by either COPY"),
+        pytest.param({"latitude": "north"}, "stage_positions", id="a string for a float, refused by its dumper"),
+        pytest.param({"service_date": "20141345"}, 'out of range: "20141345"', id="a month 13: to_date refuses it"),
+        pytest.param({"status": None}, 'null value in column "status"', id="a null where a value is required"),
+    ],
+)
+async def test_a_position_the_database_refuses_raises_the_staged_insert_s_error_and_stores_nothing(
+    writer: StorageWriter, conn: psycopg.AsyncConnection, overrides: dict[str, object], message: str
+) -> None:
+    with pytest.raises((psycopg.DataError, psycopg.IntegrityError), match=message) as refused:
+        await writer.write([state("bus-1", T0), state("bus-2", T0, **overrides)], [event()], [])
+
+    # StorageSink bisects the batch on the staged path's error, as before: not on one from the direct COPY
+    assert "COPY positions" not in f"{refused.value} {refused.value.diag.context}"
+    assert await _count(conn, "positions") == 0
+    assert await _count(conn, "stop_events") == 0
+    assert (await writer.write([state("bus-1", T0)], [], [])).positions_inserted == 1  # the writer goes on
+
+
+@pytest.mark.parametrize("autocommit", [True, False])
+async def test_a_new_session_whose_first_batch_is_a_replay_stores_it_once(database_url: str, autocommit: bool) -> None:
+    """The refused direct COPY takes the staging tables the session's first batch makes along: they are made again."""
+    states = [state("bus-1", T0 + i) for i in range(5)]
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as first:
+        await migrate(first, force_plain=True)
+        await StorageWriter(first).write(states, [], [])
+
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=autocommit) as restarted:
+        writer = StorageWriter(restarted)
+        replayed = await writer.write(states + [state("bus-1", T0 + 5)], [event()], [])
+        following = await writer.write([state("bus-1", T0 + 6)], [], [])
+
+    assert (replayed.positions_inserted, replayed.positions_duplicate, replayed.stop_events_inserted) == (1, 5, 1)
+    assert following.positions_inserted == 1 and writer.positions_copied_directly == 1
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as other:
+        assert await _count(other, "positions") == 7
+        assert await _count(other, "stop_events") == 1
