@@ -30,7 +30,8 @@ from smartbus.messages import PredictionSet, RejectedPing, StopEvent, VehicleSta
 from smartbus.storage.migrate import Flavour, MigrationError, current_flavour
 from smartbus.storage.thinning import PredictionThinner
 
-_EPOCH_DAY = date(1970, 1, 1)
+_POSTGRES_EPOCH_DAY = date(2000, 1, 1)
+_MICROSECONDS_A_DAY = 86_400_000_000
 _INT4_MIN, _INT4_MAX = -(2**31), 2**31 - 1
 
 # Staging tables hold rows exactly as the messages carry them; ON COMMIT DELETE ROWS empties them
@@ -346,10 +347,16 @@ class StorageWriter:
     ) -> None:
         """Plain flavour: make the daily partitions this batch writes into (each in its own short transaction)."""
         needed: set[tuple[str, date]] = set()
-        needed.update(("positions", day) for day in _utc_days(s.timestamp for s in states))
-        needed.update(("stop_events", _service_day(str(row[2]))) for row in event_rows)
-        needed.update(("predictions", day) for day in _utc_days(ps.made_at for ps, _ in kept))
-        needed.update(("rejected_pings", day) for day in _utc_days(r.received_at for r in rejected))
+        try:
+            needed.update(("positions", day) for day in _utc_days(s.timestamp for s in states))
+            needed.update(("stop_events", _service_day(str(row[2]))) for row in event_rows)
+            needed.update(("predictions", day) for day in _utc_days(ps.made_at for ps, _ in kept))
+            needed.update(("rejected_pings", day) for day in _utc_days(r.received_at for r in rejected))
+        except (TypeError, ValueError, OverflowError) as exc:
+            # a time beyond the calendar (1e300), a service date that is no date: the database would refuse the row
+            # (to_timestamp, to_date), so it is told as the database tells it, and the caller keeps the message as a
+            # reject. Raised as it came, it had the storage stage retry the batch for ever.
+            raise psycopg.DataError(f"a row of this batch has no day a partition can hold: {exc}") from exc
         for table, day in sorted(needed - self._partitions_made):
             async with self._conn.transaction():
                 await self._conn.execute("SELECT smartbus_ensure_partition(%s::regclass, %s)", (table, day))
@@ -399,7 +406,7 @@ def _converted_position_rows(states: Sequence[VehicleState]) -> list[tuple[objec
             if day is None:
                 day = days[service_date] = _yyyymmdd(service_date)
         rows.append((
-            s.vehicle_id, round((ts - _UNIX_TO_POSTGRES_EPOCH) * 1e6), s.latitude, s.longitude, s.trip_id, s.route_id,
+            s.vehicle_id, _pg_microseconds(ts), s.latitude, s.longitude, s.trip_id, s.route_id,
             day, s.shape_dist, s.offset_m, s.delay_s, s.status, s.speed, s.bearing, s.feed_version,
         ))
     return rows
@@ -462,7 +469,16 @@ def _merge_stop_events(events: Sequence[StopEvent]) -> list[tuple[object, ...]]:
 
 
 def _utc_days(timestamps: Iterable[float]) -> set[date]:
-    return {_EPOCH_DAY + timedelta(days=day) for day in {int(ts // 86400) for ts in timestamps}}
+    """The UTC days to_timestamp puts these epoch seconds on: rounded to its microsecond first, as it rounds
+    (_pg_microseconds), so a time less than half a microsecond before midnight is on the next day, as stored."""
+    return {_POSTGRES_EPOCH_DAY + timedelta(days=day)
+            for day in {_pg_microseconds(ts) // _MICROSECONDS_A_DAY for ts in timestamps}}
+
+
+def _pg_microseconds(ts: float) -> int:
+    """Epoch seconds as to_timestamp(float8) stores them: microseconds since 2000-01-01 UTC (see
+    _direct_position_rows)."""
+    return round((ts - _UNIX_TO_POSTGRES_EPOCH) * 1e6)
 
 
 def _service_day(yyyymmdd: str) -> date:

@@ -44,6 +44,10 @@ BAD = [
                  id="a NUL in a text"),
     pytest.param(_event_with(stop_sequence=2**40), messages.TOPIC_STOP_EVENTS, "unstorable_output",
                  id="a stop sequence beyond int4"),
+    pytest.param(_state_with(timestamp=1e300), messages.TOPIC_VEHICLE_STATES, "unstorable_output",
+                 id="a time beyond any calendar"),
+    pytest.param(_event_with(service_date="2026-1-1"), messages.TOPIC_STOP_EVENTS, "unstorable_output",
+                 id="a service date that is not YYYYMMDD"),
     # ... and these never get that far
     pytest.param(_state_with(latitude="north"), messages.TOPIC_VEHICLE_STATES, "undecodable_output",
                  id="a latitude that is a string"),

@@ -328,6 +328,18 @@ async def test_a_service_date_to_date_reads_its_own_way_is_stored_as_it_reads_it
     assert await cur.fetchall() == [(True,)]
 
 
+async def test_a_time_a_hair_before_midnight_is_stored_on_the_day_to_timestamp_rounds_it_to(
+    writer: StorageWriter, conn: psycopg.AsyncConnection
+) -> None:
+    midnight = 1_401_753_600.0  # 2014-06-03 00:00 UTC
+    hair = midnight - 2e-7  # to_timestamp rounds it to the microsecond: midnight, the next day's partition
+    result = await writer.write([state("bus-1", hair)], [], [])
+
+    assert result.positions_inserted == 1  # stored, not refused for want of the day's partition
+    cur = await conn.execute("SELECT ts = to_timestamp(%s::float8) FROM positions_p20140603", (midnight,))
+    assert await cur.fetchall() == [(True,)]
+
+
 async def test_a_time_before_1970_is_stored_as_to_timestamp_stores_it(
     writer: StorageWriter, conn: psycopg.AsyncConnection
 ) -> None:
