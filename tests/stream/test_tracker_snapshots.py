@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 
 from eta.tracker import TrackState
 from smartbus.settings import Settings
-from smartbus.stream.tracker_snapshots import SAVE_CHUNK, PingAt, RedisTrackerSnapshots, Snapshot
+from smartbus.stream.tracker_snapshots import LOAD_CHUNK, SAVE_CHUNK, PingAt, RedisTrackerSnapshots, Snapshot
 
 pytestmark = pytest.mark.integration
 
@@ -63,13 +63,16 @@ async def test_an_older_state_never_overwrites_a_newer_one_nor_what_it_covered(
     assert loaded.covered == PingAt("pings", 0, 900)
 
 
-async def test_a_fleet_larger_than_one_script_is_saved_whole(
+async def test_a_fleet_larger_than_one_script_is_saved_and_loaded_whole(
     snapshots: tuple[RedisTrackerSnapshots, aioredis.Redis, str],
 ) -> None:
     store, _, _ = snapshots
     fleet = [f"bus {i}" for i in range(2 * SAVE_CHUNK + 7)]  # three scripts, the last one short
     await store.save({vid: Snapshot(TrackState(last_ts=T0 + i), PingAt("pings", 0, i)) for i, vid in enumerate(fleet)})
-    loaded = await store.load(fleet)
+    never_saved = [f"new bus {i}" for i in range(LOAD_CHUNK)]
+    asked = [vid for pair in zip(never_saved, fleet, strict=False) for vid in pair] + fleet[len(never_saved):]
+    assert len(asked) > 2 * LOAD_CHUNK  # read by three scripts too, the saved and the never saved mixed
+    loaded = await store.load(asked)
     assert set(loaded) == set(fleet)
     assert all(loaded[vid].state.last_ts == T0 + i and loaded[vid].covered == PingAt("pings", 0, i)
                for i, vid in enumerate(fleet))
