@@ -140,6 +140,14 @@ def ten_buses(network: Network) -> Fleet:
     return drive_fleet(network, "rolling", vehicles=10, interval_s=20.0)
 
 
+def _first_pings(records: Sequence[Record]) -> dict[str, int]:
+    """Each vehicle's first offset among `records`."""
+    first_ping: dict[str, int] = {}
+    for record in records:
+        first_ping.setdefault(record.key.decode(), record.offset)  # type: ignore[union-attr]
+    return first_ping
+
+
 async def test_a_checkpoint_saves_the_longest_unsaved_fifth_and_commits_only_what_finished_saves_cover(
     network: Network, ten_buses: Fleet
 ) -> None:
@@ -147,9 +155,7 @@ async def test_a_checkpoint_saves_the_longest_unsaved_fifth_and_commits_only_wha
     snapshots = MemoryTrackerSnapshots()
     stage = _stage(network, MemoryBus().producer(), snapshots)
     await _run(stage, records[:200], checkpoint=False)
-    first_ping: dict[str, int] = {}
-    for record in records[:200]:
-        first_ping.setdefault(record.key.decode(), record.offset)  # type: ignore[union-attr]
+    first_ping = _first_pings(records[:200])
     oldest_first = sorted(first_ping, key=first_ping.__getitem__)
 
     # The first saves a fifth of the 10, the two first heard, while the stage goes on: it covers no ping yet.
@@ -187,9 +193,7 @@ async def test_a_checkpoint_whose_save_failed_keeps_its_vehicles_unsaved_and_com
     snapshots = FlakySnapshots()
     stage = _stage(network, MemoryBus().producer(), snapshots)
     await _run(stage, records[:200], checkpoint=False)
-    first_ping: dict[str, int] = {}
-    for record in records[:200]:
-        first_ping.setdefault(record.key.decode(), record.offset)  # type: ignore[union-attr]
+    first_ping = _first_pings(records[:200])
     oldest = min(first_ping.values())
 
     snapshots.down = True
