@@ -1,6 +1,7 @@
-"""The live writer's Redis cost: prediction sets written to the boards, Redis CPU against ours.
+"""The live writer's Redis cost: prediction sets written to the boards (or, with --states, vehicle states), Redis
+CPU against ours.
 
-    .venv/bin/python bench/live_store.py [--vehicles 2000] [--seconds 30] [--repeat 3]
+    .venv/bin/python bench/live_store.py [--vehicles 2000] [--seconds 30] [--repeat 3] [--states]
 
 Needs the real Redis of `smartbus services up`. Drives a `--vehicles` fleet of the bench/pipeline.py kind (each
 bus on its own trip, one fix a second) through the ETA stage in process for `--seconds`, keeps the prediction sets
@@ -12,6 +13,10 @@ prediction set, medians over the repeats:
   - this process's CPU (decoding nothing: the sets are already messages).
 Redis is one thread for the whole deployment, so its time per set bounds how many sets a second any number of
 writers can put.
+
+With --states, the same for the fleet's vehicle states instead (as the bus carries them, undecoded, as the live
+writer hands them on), put with `RedisLiveStore.put_states` in batches of STATES_BATCH, once with the commands
+packed by hiredis (as the writers pack them) and once by redis-py's own packer, taking turns.
 """
 
 from __future__ import annotations
@@ -38,13 +43,14 @@ from eta.worker import EtaStage  # noqa: E402
 from smartbus import messages  # noqa: E402
 from smartbus.bus.base import Record  # noqa: E402
 from smartbus.live.redis_store import RedisLiveStore  # noqa: E402
-from smartbus.messages import PredictionSet  # noqa: E402
+from smartbus.messages import EncodedState, PredictionSet  # noqa: E402
 from smartbus.settings import BUNDLED_FEED, load_settings  # noqa: E402
 
 BATCH = 500  # sets per put_predictions call, as the live writer's batches carry them at 2,000 pings/s
+STATES_BATCH = 300  # states per put_states call, as the live writer's batches carry them at 10,000 pings/s
 
 
-async def _prediction_sets(vehicles: int, seconds: float) -> list[PredictionSet]:
+async def _outputs(vehicles: int, seconds: float) -> list[Record]:
     network = load_network(BUNDLED_FEED, REPO / "var" / "cache")
     rows = sorted(_generate(vehicles, seconds, "live-bench"), key=lambda row: row[0])
     producer = CountingProducer()
@@ -52,9 +58,7 @@ async def _prediction_sets(vehicles: int, seconds: float) -> list[PredictionSet]
     records = [Record(messages.TOPIC_PINGS, 0, i, key.encode(), value) for i, (_, key, value) in enumerate(rows)]
     for start in range(0, len(records), 2000):
         await stage.handle(records[start : start + 2000])
-    return [
-        messages.decode_as(r.value, PredictionSet) for r in producer.kept if r.topic == messages.TOPIC_PREDICTIONS
-    ]
+    return producer.kept
 
 
 async def _redis_script_usec(client: aioredis.Redis) -> float:
@@ -75,9 +79,13 @@ async def main() -> int:
     parser.add_argument("--vehicles", type=int, default=2000)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--states", action="store_true", help="vehicle states, not prediction sets")
     args = parser.parse_args()
 
-    sets = await _prediction_sets(args.vehicles, args.seconds)
+    outputs = await _outputs(args.vehicles, args.seconds)
+    if args.states:
+        return await _states(args, outputs)
+    sets = [messages.decode_as(r.value, PredictionSet) for r in outputs if r.topic == messages.TOPIC_PREDICTIONS]
     stops = sum(len(s.stops) for s in sets)
     print(f"{len(sets)} prediction sets from {args.vehicles} buses over {args.seconds:g} s, "
           f"{stops / max(len(sets), 1):.1f} stops each")
@@ -111,6 +119,44 @@ async def main() -> int:
           f"{statistics.median(redis_all_ms):.3f} ms (runs: {', '.join(f'{v:.3f}' for v in redis_all_ms)})")
     print(f"this process's CPU per set (put_predictions): {statistics.median(ours_ms):.3f} ms "
           f"(runs: {', '.join(f'{v:.3f}' for v in ours_ms)})")
+    return 0
+
+
+async def _states(args: argparse.Namespace, outputs: list[Record]) -> int:
+    states = [
+        state for r in outputs if r.topic == messages.TOPIC_VEHICLE_STATES
+        for state in [messages.decode_keeping_states(r.value)] if isinstance(state, EncodedState)
+    ]
+    print(f"{len(states)} vehicle states from {args.vehicles} buses over {args.seconds:g} s, "
+          f"{statistics.mean(len(s.raw) for s in states):.0f} bytes each")
+    settings = load_settings()
+    client = aioredis.Redis.from_url(settings.redis_url)
+    figures: dict[str, dict[str, list[float]]] = {}
+    for _ in range(args.repeat):
+        for packer in ("hiredis", "redis-py"):
+            namespace = f"bench-live-{uuid.uuid4().hex[:8]}"
+            store = RedisLiveStore(settings.redis_url, namespace=namespace)
+            if packer == "redis-py":  # the store's pool, given back redis-py's own connection class
+                store._redis.connection_pool.connection_class = aioredis.Connection
+            runs = figures.setdefault(packer, {"redis": [], "ours": []})
+            try:
+                before_redis = await _redis_cpu_s(client)
+                before_ours = time.process_time()
+                for start in range(0, len(states), STATES_BATCH):
+                    await store.put_states(states[start : start + STATES_BATCH])
+                runs["ours"].append(1e6 * (time.process_time() - before_ours) / len(states))
+                runs["redis"].append(1e6 * (await _redis_cpu_s(client) - before_redis) / len(states))
+            finally:
+                await store.close()
+                keys = [key async for key in client.scan_iter(f"{namespace}:*", count=1000)]
+                for start in range(0, len(keys), 1000):
+                    await client.delete(*keys[start : start + 1000])
+    await client.aclose()
+    for packer, runs in figures.items():
+        print(f"commands packed by {packer}: per state, this process's CPU (put_states) "
+              f"{statistics.median(runs['ours']):.2f} us (runs: {', '.join(f'{v:.2f}' for v in runs['ours'])}), "
+              f"Redis's whole CPU {statistics.median(runs['redis']):.2f} us "
+              f"(runs: {', '.join(f'{v:.2f}' for v in runs['redis'])})")
     return 0
 
 

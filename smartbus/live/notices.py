@@ -17,6 +17,7 @@ from typing import Any, Final, Literal, Protocol
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from smartbus import redis_client
 from smartbus.errors import ServiceUnavailable
 
 NoticeKind = Literal["alert", "cancellation", "skip", "override"]
@@ -117,7 +118,7 @@ class RedisNoticeStore:
     """One hash per kind, `{ns}:notices:{kind}`, key -> {"body", "expires_at"}; expired entries pruned on read."""
 
     def __init__(self, url: str, *, namespace: str = "smartbus", clock: Callable[[], float] = time.time) -> None:
-        self._redis: aioredis.Redis = aioredis.Redis.from_url(url)
+        self._redis: aioredis.Redis = redis_client.client(url)
         self._ns = namespace
         self._clock = clock
 

@@ -38,6 +38,7 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from smartbus import redis_client
 from smartbus.errors import ServiceUnavailable
 from smartbus.live.board import Arrival, is_expired, trip_key, visible_board
 from smartbus.live.glob import redis_glob
@@ -270,8 +271,9 @@ class RedisLiveStore:
     ) -> None:
         # A bounded pool that waits for a free connection: thousands of riders connecting at once must queue
         # for Redis, not open thousands of connections (Redis refuses them beyond maxclients).
-        pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=10)
-        self._redis: aioredis.Redis = aioredis.Redis(connection_pool=pool)
+        self._redis: aioredis.Redis = redis_client.client(
+            url, blocking=True, max_connections=max_connections, timeout=10
+        )
         self._ns = namespace
         self._vehicle_ttl_ms = max(1, int(vehicle_ttl_s * 1000))
         self._board_ttl_ms = max(1, int(board_ttl_s * 1000))
@@ -412,7 +414,7 @@ class RedisLiveStore:
             return False
 
     async def close(self) -> None:
-        await self._redis.aclose(close_connection_pool=True)  # the pool is ours, made in __init__
+        await self._redis.aclose()  # and the pool's connections: the client owns it
 
     def _vehicle_key(self, vehicle_id: str) -> str:
         return f"{self._ns}:veh:{vehicle_id}"

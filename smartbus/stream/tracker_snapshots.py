@@ -33,6 +33,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from eta.tracker import TrackState
+from smartbus import redis_client
 from smartbus.errors import ServiceUnavailable
 
 SNAPSHOT_TTL_S: Final = 6 * 3600  # a vehicle silent this long starts fresh anyway
@@ -167,7 +168,7 @@ class RedisTrackerSnapshots:
     expiring after SNAPSHOT_TTL_S."""
 
     def __init__(self, url: str, feed_hash: str, *, namespace: str = "smartbus") -> None:
-        self._redis: aioredis.Redis = aioredis.Redis.from_url(url)
+        self._redis: aioredis.Redis = redis_client.client(url)
         self._prefix = f"{namespace}:trk:{feed_hash[:16]}:"
         self._save = self._redis.register_script(_SAVE_NEWEST)
         self._load = self._redis.register_script(_LOAD)
