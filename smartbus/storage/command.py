@@ -20,6 +20,13 @@ from typing import Final
 log = logging.getLogger(__name__)
 
 STORAGE_NICE: Final = 10
+# Each writer commits its offsets at most once a second, not after every batch (30 and more a second at 10,000
+# pings/s). A commit is a round trip the stage waits for before its next batch (on the live writer, every state
+# behind it waits too), and a record per partition appended to Kafka's __consumer_offsets, which the broker then
+# compacts. Committing every batch, a minute at 10,000 pings/s appended some 50,000 records there (2,900 now), and
+# compacting a million of them took the broker a whole core for two seconds, when every ping in flight waited. A
+# writer that restarts writes up to a second's batches again, which changes nothing (both stores are idempotent).
+COMMIT_EVERY_S: Final = 1.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -97,7 +104,9 @@ async def _main(only: str | None, metrics_port: int, force_plain: bool, redis_na
             closing.append(storage_consumer.stop)
             sink = StorageSink(connect)
             closing.append(sink.close)
-            tasks.append(asyncio.create_task(run_stage("storage", storage_consumer, sink.handle, stop)))
+            tasks.append(asyncio.create_task(run_stage(
+                "storage", storage_consumer, sink.handle, stop, commit_every_s=COMMIT_EVERY_S
+            )))
         if only in (None, "live"):
             live = RedisLiveStore(settings.redis_url, namespace=redis_namespace)
             closing.append(live.close)
@@ -107,7 +116,9 @@ async def _main(only: str | None, metrics_port: int, force_plain: bool, redis_na
             if not await start_with_retry("Kafka consumer", live_consumer.start, stop):
                 return
             closing.append(live_consumer.stop)
-            tasks.append(asyncio.create_task(run_stage("live", live_consumer, LiveSink(live).handle, stop)))
+            tasks.append(asyncio.create_task(run_stage(
+                "live", live_consumer, LiveSink(live).handle, stop, commit_every_s=COMMIT_EVERY_S
+            )))
         log.info("writer running: %s", only or "storage and live")
         await asyncio.gather(*tasks)
     finally:

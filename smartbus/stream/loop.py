@@ -8,9 +8,10 @@ A stage that keeps state of its own beside its outputs (the ETA stage's tracker 
 `checkpoint`: it runs, retried the same way, before every commit, so the committed offsets never run ahead
 of that state. It may save only part of its state and return the offsets that part covers (the loop commits
 those rather than everything read, and checkpoints again at the next interval, whether batches came or not, until
-one returns None: all covered); asked for a final checkpoint, when the stage stops, it saves it all. Such a
-stage may commit only every `commit_every_s` seconds, and a restart handles the batches since its last committed
-offsets again (idempotently).
+one returns None: all covered); asked for a final checkpoint, when the stage stops, it saves it all.
+
+A stage may commit only every `commit_every_s` seconds (after every batch by default): a restart then handles the
+batches since its last committed offsets again (idempotently), and a stage that stops commits what it handled.
 """
 
 from __future__ import annotations

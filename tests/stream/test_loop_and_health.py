@@ -114,6 +114,32 @@ async def test_a_stage_committing_every_few_seconds_checkpoints_once_for_all_its
     HEALTH.forget("loop-test-interval")
 
 
+async def test_a_writer_committing_once_a_second_commits_its_batches_together_and_when_the_stream_goes_quiet() -> None:
+    consumer = ScriptedConsumer([[_record(0)], [_record(1)], [_record(2)]])  # then nothing more comes
+    stop = asyncio.Event()
+    written: list[int] = []
+
+    async def sink(records: Sequence[Record]) -> None:
+        written.extend(r.offset for r in records)
+
+    task = asyncio.create_task(run_stage(
+        "loop-test-writer", consumer, sink, stop, poll_timeout_s=0.01, commit_every_s=1.0
+    ))
+    for _ in range(1000):
+        if consumer.committed:
+            break
+        await asyncio.sleep(0.01)
+    # the three batches came at once: one commit covers them all, and it came without a fourth batch or a stop
+    assert written == [0, 1, 2]
+    assert [len(c) for c in consumer.committed] == [3]
+    assert not stop.is_set()
+    await asyncio.sleep(1.2)  # nothing handled since: nothing more to commit
+    stop.set()
+    await asyncio.wait_for(task, 30)
+    assert [len(c) for c in consumer.committed] == [3]
+    HEALTH.forget("loop-test-writer")
+
+
 async def test_a_stage_whose_checkpoint_saved_part_of_its_state_commits_only_what_that_part_covers() -> None:
     consumer = ScriptedConsumer([[_record(0)], [_record(1)], [_record(2)]])
     stop = asyncio.Event()
