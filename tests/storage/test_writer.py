@@ -87,6 +87,37 @@ async def test_arrival_and_departure_in_one_batch_make_one_row(
     assert [(e.stop_sequence, e.departure_time) for e in stored] == [(1, T0 + 15)]
 
 
+async def _stop_event_scans(conn: psycopg.AsyncConnection) -> int:
+    """Whole scans of the stop_events partitions so far (this session's counts flushed first)."""
+    await conn.execute("SELECT pg_stat_force_next_flush()")
+    await conn.execute("SELECT 1")  # (flushed as this statement's transaction ends)
+    await conn.execute("SELECT pg_stat_clear_snapshot()")
+    cur = await conn.execute(
+        "SELECT coalesce(sum(seq_scan), 0) FROM pg_stat_user_tables WHERE relname LIKE 'stop_events%'"
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def test_a_departure_is_filled_in_by_its_key_without_reading_the_day_s_other_events(
+    writer: StorageWriter, conn: psycopg.AsyncConnection
+) -> None:
+    # a busy day so far: 3,000 arrivals of 100 trips stored, as a city's writer holds them by the afternoon
+    day = [event(seq, T0 + seq, None, trip=f"trip-{t}") for t in range(100) for seq in range(1, 31)]
+    await writer.write([], day, [])
+    scans = await _stop_event_scans(conn)
+
+    filled = await writer.write([], [event(7, T0 + 7, T0 + 50, trip="trip-42"), event(31, T0 + 31, T0 + 60)], [])
+
+    assert (filled.stop_events_inserted, filled.stop_events_departure_filled) == (1, 1)
+    stored = {(e.stop_sequence, e.departure_time) for e in await trip_stop_events(conn, "trip-42", "20140602")}
+    assert (7, T0 + 50) in stored and (8, None) in stored
+    # each batch's departures cost a probe of the key's index each, not a pass over the day (at 10,000 buses it was
+    # every stop_events partition read in full, every batch: the database's CPU grew all day)
+    assert await _stop_event_scans(conn) == scans
+
+
 async def test_predictions_are_thinned_to_one_a_minute_unless_they_move(
     writer: StorageWriter, conn: psycopg.AsyncConnection
 ) -> None:
