@@ -74,6 +74,14 @@ async def _redis_cpu_s(client: aioredis.Redis) -> float:
                                       "used_cpu_user_children")))
 
 
+async def _drop(client: aioredis.Redis, store: RedisLiveStore, namespace: str) -> None:
+    """Close the store and remove what it wrote."""
+    await store.close()
+    keys = [key async for key in client.scan_iter(f"{namespace}:*", count=1000)]
+    for start in range(0, len(keys), 1000):
+        await client.delete(*keys[start : start + 1000])
+
+
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--vehicles", type=int, default=2000)
@@ -107,10 +115,7 @@ async def main() -> int:
             redis_ms.append((await _redis_script_usec(client) - before_redis) / 1000 / len(sets))
             redis_all_ms.append(1000 * (await _redis_cpu_s(client) - before_redis_all) / len(sets))
         finally:
-            await store.close()
-            keys = [key async for key in client.scan_iter(f"{namespace}:*", count=1000)]
-            for start in range(0, len(keys), 1000):
-                await client.delete(*keys[start : start + 1000])
+            await _drop(client, store, namespace)
     await client.aclose()
     print(f"Redis CPU per prediction set: {statistics.median(redis_ms):.3f} ms "
           f"(runs: {', '.join(f'{v:.3f}' for v in redis_ms)}); that is at most "
@@ -147,10 +152,7 @@ async def _states(args: argparse.Namespace, outputs: list[Record]) -> int:
                 runs["ours"].append(1e6 * (time.process_time() - before_ours) / len(states))
                 runs["redis"].append(1e6 * (await _redis_cpu_s(client) - before_redis) / len(states))
             finally:
-                await store.close()
-                keys = [key async for key in client.scan_iter(f"{namespace}:*", count=1000)]
-                for start in range(0, len(keys), 1000):
-                    await client.delete(*keys[start : start + 1000])
+                await _drop(client, store, namespace)
     await client.aclose()
     for packer, runs in figures.items():
         print(f"commands packed by {packer}: per state, this process's CPU (put_states) "
