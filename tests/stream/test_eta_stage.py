@@ -117,8 +117,7 @@ async def test_a_worker_killed_between_checkpoints_restarts_from_the_last_one_an
 ) -> None:
     records = _records(fleet)
     committed, killed_at = len(records) // 3, 2 * len(records) // 3
-    whole_run = MemoryBus()
-    await _run(_stage(network, whole_run.producer(), MemoryTrackerSnapshots()), records)
+    whole_run = await _uninterrupted(network, records)
 
     snapshots = MemoryTrackerSnapshots()
     bus = MemoryBus()
@@ -140,6 +139,23 @@ def ten_buses(network: Network) -> Fleet:
     return drive_fleet(network, "rolling", vehicles=10, interval_s=20.0)
 
 
+async def _heard_unsaved(
+    network: Network, fleet: Fleet, snapshots: MemoryTrackerSnapshots
+) -> tuple[EtaStage, list[Record]]:
+    """A stage that has handled the fleet's first 200 pings and saved nothing yet; and all the fleet's records."""
+    records = _records(fleet)
+    stage = _stage(network, MemoryBus().producer(), snapshots)
+    await _run(stage, records[:200], checkpoint=False)
+    return stage, records
+
+
+async def _uninterrupted(network: Network, records: Sequence[Record]) -> MemoryBus:
+    """The outputs of one stage handling all of `records`, never stopped."""
+    bus = MemoryBus()
+    await _run(_stage(network, bus.producer(), MemoryTrackerSnapshots()), records)
+    return bus
+
+
 def _first_pings(records: Sequence[Record]) -> dict[str, int]:
     """Each vehicle's first offset among `records`."""
     first_ping: dict[str, int] = {}
@@ -151,10 +167,8 @@ def _first_pings(records: Sequence[Record]) -> dict[str, int]:
 async def test_a_checkpoint_saves_the_longest_unsaved_fifth_and_commits_only_what_finished_saves_cover(
     network: Network, ten_buses: Fleet
 ) -> None:
-    records = _records(ten_buses)
     snapshots = MemoryTrackerSnapshots()
-    stage = _stage(network, MemoryBus().producer(), snapshots)
-    await _run(stage, records[:200], checkpoint=False)
+    stage, records = await _heard_unsaved(network, ten_buses, snapshots)
     first_ping = _first_pings(records[:200])
     oldest_first = sorted(first_ping, key=first_ping.__getitem__)
 
@@ -189,10 +203,8 @@ class FlakySnapshots(MemoryTrackerSnapshots):
 async def test_a_checkpoint_whose_save_failed_keeps_its_vehicles_unsaved_and_commits_nothing_they_need(
     network: Network, ten_buses: Fleet
 ) -> None:
-    records = _records(ten_buses)
     snapshots = FlakySnapshots()
-    stage = _stage(network, MemoryBus().producer(), snapshots)
-    await _run(stage, records[:200], checkpoint=False)
+    stage, records = await _heard_unsaved(network, ten_buses, snapshots)
     first_ping = _first_pings(records[:200])
     oldest = min(first_ping.values())
 
@@ -215,10 +227,8 @@ async def test_a_checkpoint_whose_save_failed_keeps_its_vehicles_unsaved_and_com
 async def test_a_snapshot_is_the_state_at_its_checkpoint_whatever_the_tracker_does_while_it_is_saved(
     network: Network, ten_buses: Fleet
 ) -> None:
-    records = _records(ten_buses)
     snapshots = MemoryTrackerSnapshots()
-    stage = _stage(network, MemoryBus().producer(), snapshots)
-    await _run(stage, records[:200], checkpoint=False)
+    stage, records = await _heard_unsaved(network, ten_buses, snapshots)
     taken = {vid: tracker.s.last_ts for vid, tracker in stage.engine.trackers.items()}
     await stage.checkpoint(final=False)  # saves two, on the way while the next batch is handled
     await stage.handle(records[200:300])
@@ -232,8 +242,7 @@ async def test_a_worker_killed_between_partial_checkpoints_restarts_from_what_th
     network: Network, ten_buses: Fleet
 ) -> None:
     records = _records(ten_buses)
-    whole_run = MemoryBus()
-    await _run(_stage(network, whole_run.producer(), MemoryTrackerSnapshots()), records)
+    whole_run = await _uninterrupted(network, records)
 
     snapshots = MemoryTrackerSnapshots()
     bus = MemoryBus()
